@@ -11,6 +11,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
+        // JSON (REST, SSE, stored snapshots) and OpenAPI schemas come from the same types.
+        .message_attribute(
+            ".",
+            "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)] #[serde(default)]",
+        )
         .file_descriptor_set_path(out.join("marketsync_descriptor.bin"))
         .compile_with_config(config, &files, &[root])?;
     Ok(())

@@ -74,3 +74,27 @@ async fn ensure_schema(opts: &PgConnectOptions, schema: &str) -> anyhow::Result<
     let _ = conn.close().await;
     Ok(())
 }
+
+/// The migrations of each service, embedded at build time from `migrations/<service>/`.
+pub mod migrations {
+    use sqlx::migrate::Migrator;
+
+    /// connector schema.
+    pub static CONNECTOR: Migrator = sqlx::migrate!("../../migrations/connector");
+    /// monitor schema.
+    pub static MONITOR: Migrator = sqlx::migrate!("../../migrations/monitor");
+    /// knowledge schema.
+    pub static KNOWLEDGE: Migrator = sqlx::migrate!("../../migrations/knowledge");
+    /// gateway schema.
+    pub static GATEWAY: Migrator = sqlx::migrate!("../../migrations/gateway");
+
+    /// (schema, migrator) of every service.
+    pub fn all() -> [(&'static str, &'static Migrator); 4] {
+        [
+            ("connector", &CONNECTOR),
+            ("monitor", &MONITOR),
+            ("knowledge", &KNOWLEDGE),
+            ("gateway", &GATEWAY),
+        ]
+    }
+}
