@@ -221,27 +221,32 @@ impl Bus {
         Ok(consumer)
     }
 
-    /// Runs `handler` over the consumer's messages until `shutdown`: ack on `Ok`, NAK with a
-    /// growing delay on [`HandlerError::Transient`], TERM and dead-letter on
-    /// [`HandlerError::Poison`].
+    /// Runs `handler` over the consumer's messages until `shutdown`, at most `concurrency` at
+    /// once: ack on `Ok`, NAK with a growing delay on [`HandlerError::Transient`], TERM and
+    /// dead-letter on [`HandlerError::Poison`]. In-flight handlers finish before it returns.
     pub async fn run<F, Fut>(
         &self,
         consumer: PullConsumer,
-        name: &str,
+        name: &'static str,
         metrics: Metrics,
         shutdown: CancellationToken,
+        concurrency: usize,
         handler: F,
     ) where
-        F: Fn(jetstream::Message) -> Fut,
-        Fut: Future<Output = Result<(), HandlerError>>,
+        F: Fn(jetstream::Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
-        loop {
+        let handler = std::sync::Arc::new(handler);
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        'outer: loop {
+            while tasks.try_join_next().is_some() {}
             if shutdown.is_cancelled() {
-                return;
+                break;
             }
             let batch = consumer
                 .fetch()
-                .max_messages(256)
+                .max_messages((concurrency * 4).clamp(16, 512))
                 .expires(Duration::from_secs(1))
                 .messages()
                 .await;
@@ -251,14 +256,14 @@ impl Bus {
                     tracing::warn!(consumer = name, error = %e, "fetch failed, retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        _ = shutdown.cancelled() => return,
+                        _ = shutdown.cancelled() => break,
                     }
                 }
             };
             loop {
                 let next = tokio::select! {
                     m = messages.next() => m,
-                    _ = shutdown.cancelled() => return,
+                    _ = shutdown.cancelled() => break 'outer,
                 };
                 let Some(msg) = next else { break };
                 let msg = match msg {
@@ -268,32 +273,59 @@ impl Bus {
                         break;
                     }
                 };
-                let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
-                let span = tracing::info_span!("consume", consumer = name, subject = %msg.subject);
-                crate::telemetry::link_nats(&span, msg.headers.as_ref());
-                let outcome = handler(msg.clone()).instrument(span.clone()).await;
-                let _enter = span.enter();
-                match outcome {
-                    Ok(()) => {
-                        metrics.message(name, "ack");
-                        if let Err(e) = msg.double_ack().await {
-                            tracing::warn!(consumer = name, error = %e, "ack failed");
-                        }
-                    }
-                    Err(HandlerError::Transient(reason)) => {
-                        metrics.message(name, "nak");
-                        let delay =
-                            Duration::from_millis(200 * 2u64.pow((delivered as u32).min(8)));
-                        tracing::warn!(consumer = name, %reason, delivered, delay_ms = delay.as_millis() as u64, "transient failure, will redeliver");
-                        let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
-                    }
-                    Err(HandlerError::Poison(reason)) => {
-                        metrics.message(name, "term");
-                        tracing::error!(consumer = name, %reason, subject = %msg.subject, "poison message terminated");
-                        self.dead_letter(name, &msg, &reason).await;
-                        let _ = msg.ack_with(AckKind::Term).await;
-                    }
+                let permit = tokio::select! {
+                    p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break 'outer },
+                    _ = shutdown.cancelled() => break 'outer,
+                };
+                let handler = handler.clone();
+                let metrics = metrics.clone();
+                let bus = self.clone();
+                tasks.spawn(async move {
+                    bus.process(name, &metrics, msg, handler.as_ref()).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Let in-flight handlers finish (their messages are acked or redelivered).
+        let _ = tokio::time::timeout(Duration::from_secs(15), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
+    async fn process<F, Fut>(
+        &self,
+        name: &str,
+        metrics: &Metrics,
+        msg: jetstream::Message,
+        handler: &F,
+    ) where
+        F: Fn(jetstream::Message) -> Fut,
+        Fut: Future<Output = Result<(), HandlerError>>,
+    {
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        let span = tracing::info_span!("consume", consumer = name, subject = %msg.subject);
+        crate::telemetry::link_nats(&span, msg.headers.as_ref());
+        let outcome = handler(msg.clone()).instrument(span.clone()).await;
+        let _enter = span.enter();
+        match outcome {
+            Ok(()) => {
+                metrics.message(name, "ack");
+                if let Err(e) = msg.double_ack().await {
+                    tracing::warn!(consumer = name, error = %e, "ack failed");
                 }
+            }
+            Err(HandlerError::Transient(reason)) => {
+                metrics.message(name, "nak");
+                let delay = Duration::from_millis(200 * 2u64.pow((delivered as u32).min(8)));
+                tracing::warn!(consumer = name, %reason, delivered, delay_ms = delay.as_millis() as u64, "transient failure, will redeliver");
+                let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+            Err(HandlerError::Poison(reason)) => {
+                metrics.message(name, "term");
+                tracing::error!(consumer = name, %reason, subject = %msg.subject, "poison message terminated");
+                self.dead_letter(name, &msg, &reason).await;
+                let _ = msg.ack_with(AckKind::Term).await;
             }
         }
     }

@@ -1,0 +1,134 @@
+//! The connector service: owns connections (credentials encrypted with AES-256-GCM), sync runs,
+//! cursors and the records imported from each platform. It consumes sync commands and
+//! corrections to apply, and publishes records, sync progress and imported orders.
+
+mod corrections;
+mod grpc;
+mod store;
+mod sync;
+
+use std::sync::Arc;
+
+use marketsync_common::bus::Bus;
+use marketsync_common::config::{self, Service};
+use marketsync_common::crypto::Keyring;
+use marketsync_common::health::{HealthState, Metrics};
+use marketsync_common::{db, health};
+use marketsync_proto::v1::connector_service_server::ConnectorServiceServer;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub use store::mask_credentials;
+
+/// Shared state of the service.
+pub struct State {
+    /// Database (schema `connector`).
+    pub pool: PgPool,
+    /// NATS.
+    pub bus: Bus,
+    /// Credential keys.
+    pub keyring: Keyring,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+/// Runs the service until `shutdown` is cancelled.
+pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let grpc_addr = Service::Connector.grpc_addr()?;
+    let http_addr = Service::Connector.http_addr()?;
+    let keyring = Keyring::from_env().map_err(|e| anyhow::anyhow!("master key: {e}"))?;
+    let pool = db::connect(&config::database_url(), "connector", 16).await?;
+    db::migrate(&pool, &db::migrations::CONNECTOR).await?;
+    let bus = Bus::connect(&config::nats_url(), &config::subject_prefix(), "connector").await?;
+    bus.ensure_streams().await?;
+    let metrics = Metrics::new("connector");
+    let state = Arc::new(State {
+        pool: pool.clone(),
+        bus: bus.clone(),
+        keyring,
+        metrics: metrics.clone(),
+    });
+
+    let (http_bound, http_task) = health::serve(
+        http_addr,
+        health::router(HealthState {
+            pool: Some(pool),
+            nats: Some(bus.client.clone()),
+            metrics: metrics.clone(),
+        }),
+        shutdown.clone(),
+    )
+    .await?;
+
+    let (health_svc, reflection) = marketsync_common::grpc::health_and_reflection(
+        "marketsync.v1.ConnectorService",
+    )
+    .await?;
+    let (grpc_bound, incoming) = marketsync_common::grpc::bind(grpc_addr).await?;
+    let svc = ConnectorServiceServer::new(grpc::Api {
+        state: state.clone(),
+    });
+    let s = shutdown.clone();
+    let grpc_task = tokio::spawn(async move {
+        let r = tonic::transport::Server::builder()
+            .trace_fn(marketsync_common::grpc::server_span)
+            .add_service(health_svc)
+            .add_service(reflection)
+            .add_service(svc)
+            .serve_with_incoming_shutdown(incoming, async move { s.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "grpc server failed");
+        }
+    });
+
+    let cmd = bus
+        .durable(
+            "CMD",
+            "connector-sync",
+            vec![bus.subject(&["cmd", "*", "*", "sync"])],
+        )
+        .await?;
+    let corr = bus
+        .durable(
+            "CORRECTIONS",
+            "connector-corrections",
+            vec![
+                bus.subject(&["corrections", "*", "proposed"]),
+                bus.subject(&["corrections", "*", "undo"]),
+            ],
+        )
+        .await?;
+    tracing::info!(grpc = %grpc_bound, http = %http_bound, "connector listening");
+
+    let st = state.clone();
+    let sync_task = tokio::spawn({
+        let bus = bus.clone();
+        let m = metrics.clone();
+        let sd = shutdown.clone();
+        async move {
+            bus.run(cmd, "connector-sync", m, sd, 4, move |msg| {
+                let st = st.clone();
+                async move { sync::handle(st, msg).await }
+            })
+            .await
+        }
+    });
+    let st = state.clone();
+    let corr_task = tokio::spawn({
+        let bus = bus.clone();
+        let m = metrics.clone();
+        let sd = shutdown.clone();
+        async move {
+            bus.run(corr, "connector-corrections", m, sd, 4, move |msg| {
+                let st = st.clone();
+                async move { corrections::handle(st, msg).await }
+            })
+            .await
+        }
+    });
+    shutdown.cancelled().await;
+    let _ = tokio::join!(sync_task, corr_task, grpc_task, http_task);
+    tracing::info!("connector stopped");
+    Ok(())
+}

@@ -1,0 +1,636 @@
+//! Runs sync commands: imports page by page, commits, publishes, checkpoints, so a sync killed
+//! in the middle resumes where it stopped when its command is redelivered, and nothing is lost
+//! or doubled (upserts keyed by connection and sku/order, events deduplicated by id).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_nats::jetstream::{AckKind, Message};
+use chrono::{DateTime, Utc};
+use marketsync_common::bus::{HandlerError, decode};
+use marketsync_connectors::{Connector, ConnectorError, ImportQuery, Page};
+use marketsync_proto::v1::{Order, Product, RecordBatch, StockLevel, SyncCommand, SyncEvent};
+use prost::Message as _;
+use serde_json::{Value, json};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{State, store};
+
+/// Operations in the order a sync runs them.
+pub const OPERATIONS: &[&str] = &[
+    "import_products",
+    "import_inventory",
+    "import_orders",
+    "export_inventory",
+    "export_orders",
+];
+
+const DEFAULT_OPERATIONS: &[&str] = &["import_products", "import_inventory", "import_orders"];
+
+enum Stop {
+    /// The platform failed the sync (bad credentials, rejected, out of retries).
+    Platform(String),
+    /// Our own infrastructure failed: redeliver the command and resume.
+    Infra(HandlerError),
+}
+
+impl From<Stop> for HandlerError {
+    fn from(s: Stop) -> Self {
+        match s {
+            Stop::Infra(e) => e,
+            Stop::Platform(p) => HandlerError::Transient(p),
+        }
+    }
+}
+
+impl From<HandlerError> for Stop {
+    fn from(e: HandlerError) -> Self {
+        Stop::Infra(e)
+    }
+}
+impl From<sqlx::Error> for Stop {
+    fn from(e: sqlx::Error) -> Self {
+        Stop::Infra(e.into())
+    }
+}
+impl From<marketsync_common::Error> for Stop {
+    fn from(e: marketsync_common::Error) -> Self {
+        Stop::Infra(HandlerError::Transient(e.message))
+    }
+}
+impl From<ConnectorError> for Stop {
+    fn from(e: ConnectorError) -> Self {
+        Stop::Platform(e.to_string())
+    }
+}
+
+struct Run {
+    state: Arc<State>,
+    msg: Message,
+    tenant: Uuid,
+    connection: Uuid,
+    sync_id: Uuid,
+    platform: String,
+    counts: BTreeMap<String, i64>,
+    checkpoint: serde_json::Map<String, Value>,
+    cmd: SyncCommand,
+    page_size: u32,
+}
+
+fn poison(what: &str) -> HandlerError {
+    HandlerError::Poison(format!("invalid sync command: {what}"))
+}
+
+/// Handles one `cmd.<tenant>.<connection>.sync` message.
+pub async fn handle(state: Arc<State>, msg: Message) -> Result<(), HandlerError> {
+    let cmd: SyncCommand = decode(&msg)?;
+    let tenant = Uuid::parse_str(&cmd.tenant_id).map_err(|_| poison("tenant_id"))?;
+    let connection = Uuid::parse_str(&cmd.connection_id).map_err(|_| poison("connection_id"))?;
+    let sync_id = Uuid::parse_str(&cmd.sync_id).map_err(|_| poison("sync_id"))?;
+    let mut ops: Vec<String> = if cmd.operations.is_empty() {
+        DEFAULT_OPERATIONS.iter().map(|s| s.to_string()).collect()
+    } else {
+        cmd.operations.clone()
+    };
+    if let Some(bad) = ops.iter().find(|o| !OPERATIONS.contains(&o.as_str())) {
+        return Err(poison(&format!("unknown operation `{bad}`")));
+    }
+    ops.sort_by_key(|o| OPERATIONS.iter().position(|x| x == o));
+    ops.dedup();
+
+    let conn = sqlx::query("SELECT platform, enabled, settings FROM connections WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(connection)
+        .fetch_optional(&state.pool)
+        .await?;
+    let Some(conn) = conn else {
+        tracing::warn!(%sync_id, %connection, "sync of an unknown connection dropped");
+        return Ok(());
+    };
+    let platform: String = conn.get(0);
+    let enabled: bool = conn.get(1);
+    let settings: Value = conn.get(2);
+    let page_size = settings
+        .get("batch_size")
+        .and_then(Value::as_u64)
+        .unwrap_or(250)
+        .clamp(1, 250) as u32;
+
+    sqlx::query(
+        "INSERT INTO sync_runs (id, tenant_id, connection_id, status, operations, force_full, requested_by) \
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(sync_id)
+    .bind(tenant)
+    .bind(connection)
+    .bind(&ops)
+    .bind(cmd.force_full)
+    .bind(&cmd.requested_by)
+    .execute(&state.pool)
+    .await?;
+    let row = sqlx::query("SELECT status, counts, checkpoint FROM sync_runs WHERE id = $1")
+        .bind(sync_id)
+        .fetch_one(&state.pool)
+        .await?;
+    let status: String = row.get(0);
+    if status == "completed" || status == "failed" {
+        tracing::info!(%sync_id, %status, "duplicate sync command ignored");
+        return Ok(());
+    }
+    let counts: Value = row.get(1);
+    let checkpoint: Value = row.get(2);
+    let resumed = status == "running";
+    sqlx::query(
+        "UPDATE sync_runs SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = $1",
+    )
+    .bind(sync_id)
+    .execute(&state.pool)
+    .await?;
+
+    let mut run = Run {
+        state: state.clone(),
+        msg,
+        tenant,
+        connection,
+        sync_id,
+        platform,
+        counts: serde_json::from_value(counts).unwrap_or_default(),
+        checkpoint: checkpoint.as_object().cloned().unwrap_or_default(),
+        cmd,
+        page_size,
+    };
+    tracing::info!(%sync_id, %connection, resumed, operations = ?ops, "sync started");
+    run.event("started", "", 0, 0, vec![]).await?;
+
+    let outcome = if !enabled {
+        Err(Stop::Platform("connection is disabled".into()))
+    } else {
+        run.execute(&ops).await
+    };
+    match outcome {
+        Ok(()) => run.finish(None).await?,
+        Err(Stop::Platform(e)) => run.finish(Some(e)).await?,
+        Err(Stop::Infra(e)) => {
+            // Keep the run `running`: the redelivered command resumes from the checkpoint.
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+impl Run {
+    async fn execute(&mut self, ops: &[String]) -> Result<(), Stop> {
+        let cfg = store::connection_config(&self.state, self.tenant, self.connection).await?;
+        let connector = marketsync_connectors::build(cfg)?;
+        for op in ops {
+            if self.op_state(op).get("done").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            match op.as_str() {
+                "import_products" => self.import_products(connector.as_ref()).await?,
+                "import_inventory" => self.import_stock(connector.as_ref()).await?,
+                "import_orders" => self.import_orders(connector.as_ref()).await?,
+                "export_inventory" => self.export_stock(connector.as_ref()).await?,
+                "export_orders" => {
+                    // Order status changes originate in the stock and order work; none are
+                    // pending until then, so there is nothing to push.
+                    self.bump("orders_exported", 0);
+                }
+                _ => {}
+            }
+            self.set_op(op, json!({"done": true}));
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    fn op_state(&self, op: &str) -> serde_json::Map<String, Value> {
+        self.checkpoint
+            .get(op)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn set_op(&mut self, op: &str, v: Value) {
+        let mut cur = self.op_state(op);
+        if let Value::Object(m) = v {
+            cur.extend(m);
+        }
+        self.checkpoint.insert(op.to_string(), Value::Object(cur));
+    }
+
+    fn bump(&mut self, key: &str, n: i64) {
+        *self.counts.entry(key.to_string()).or_insert(0) += n;
+    }
+
+    async fn save(&self) -> Result<(), Stop> {
+        sqlx::query("UPDATE sync_runs SET counts = $2, checkpoint = $3 WHERE id = $1")
+            .bind(self.sync_id)
+            .bind(json!(self.counts))
+            .bind(Value::Object(self.checkpoint.clone()))
+            .execute(&self.state.pool)
+            .await?;
+        // Tell JetStream the command is still being worked on.
+        let _ = self.msg.ack_with(AckKind::Progress).await;
+        Ok(())
+    }
+
+    /// The incremental window of an operation: (since, this run's start to store as cursor).
+    async fn window(&mut self, op: &str) -> Result<(Option<DateTime<Utc>>, DateTime<Utc>), Stop> {
+        let st = self.op_state(op);
+        let started = st
+            .get("started")
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_else(Utc::now);
+        self.set_op(op, json!({"started": started.to_rfc3339()}));
+        let filters = self.cmd.filters.clone().unwrap_or_default();
+        if let Some(since) = parse_time(&filters.since) {
+            return Ok((Some(since), started));
+        }
+        if self.cmd.force_full {
+            return Ok((None, started));
+        }
+        let cursor: Option<String> = sqlx::query_scalar(
+            "SELECT value FROM cursors WHERE connection_id = $1 AND operation = $2",
+        )
+        .bind(self.connection)
+        .bind(op)
+        .fetch_optional(&self.state.pool)
+        .await?;
+        Ok((cursor.as_deref().and_then(parse_time), started))
+    }
+
+    /// Advances the cursor of an operation, after every page it covers is committed.
+    async fn advance(&self, op: &str, to: DateTime<Utc>) -> Result<(), Stop> {
+        let filters = self.cmd.filters.clone().unwrap_or_default();
+        if !filters.skus.is_empty() || !filters.until.is_empty() {
+            // A partial sync says nothing about records outside its filter.
+            return Ok(());
+        }
+        // A small lookback so records changed while the page was read are seen again.
+        let value = (to - chrono::Duration::seconds(2)).to_rfc3339();
+        sqlx::query(
+            "INSERT INTO cursors (tenant_id, connection_id, operation, value) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (connection_id, operation) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+        )
+        .bind(self.tenant)
+        .bind(self.connection)
+        .bind(op)
+        .bind(value)
+        .execute(&self.state.pool)
+        .await?;
+        Ok(())
+    }
+
+    fn query(&self, since: Option<DateTime<Utc>>, page: Option<String>) -> ImportQuery {
+        let filters = self.cmd.filters.clone().unwrap_or_default();
+        ImportQuery {
+            since,
+            until: parse_time(&filters.until),
+            skus: filters.skus,
+            page,
+            page_size: self.page_size,
+        }
+    }
+
+    async fn pages<T, F, Fut>(
+        &mut self,
+        op: &str,
+        since: Option<DateTime<Utc>>,
+        mut fetch: F,
+        mut commit: impl AsyncCommit<T>,
+    ) -> Result<(), Stop>
+    where
+        F: FnMut(ImportQuery) -> Fut,
+        Fut: std::future::Future<Output = Result<Page<T>, ConnectorError>>,
+    {
+        let mut page: Option<String> = self
+            .op_state(op)
+            .get("page")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut done: i64 = self.op_state(op).get("done_items").and_then(Value::as_i64).unwrap_or(0);
+        loop {
+            let result = fetch(self.query(since, page.clone())).await?;
+            let total = result.total.map(|t| t as i64).unwrap_or(0);
+            let n = result.items.len() as i64;
+            let page_key = page.clone().unwrap_or_else(|| "first".into());
+            commit.commit(self, &page_key, result.items).await?;
+            done += n;
+            page = result.next;
+            self.set_op(op, json!({"page": page, "done_items": done}));
+            self.save().await?;
+            self.event("progress", op, done, total.max(done), vec![]).await?;
+            if page.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn import_products(&mut self, c: &dyn Connector) -> Result<(), Stop> {
+        let (since, started) = self.window("import_products").await?;
+        self.pages(
+            "import_products",
+            since,
+            |q| async move { c.products_page(&q).await },
+            ProductsCommit,
+        )
+        .await?;
+        self.advance("import_products", started).await
+    }
+
+    async fn import_stock(&mut self, c: &dyn Connector) -> Result<(), Stop> {
+        let (since, started) = self.window("import_inventory").await?;
+        self.pages(
+            "import_inventory",
+            since,
+            |q| async move { c.stock_page(&q).await },
+            StockCommit,
+        )
+        .await?;
+        self.advance("import_inventory", started).await
+    }
+
+    async fn import_orders(&mut self, c: &dyn Connector) -> Result<(), Stop> {
+        let (since, started) = self.window("import_orders").await?;
+        self.pages(
+            "import_orders",
+            since,
+            |q| async move { c.orders_page(&q).await },
+            OrdersCommit,
+        )
+        .await?;
+        self.advance("import_orders", started).await
+    }
+
+    async fn export_stock(&mut self, c: &dyn Connector) -> Result<(), Stop> {
+        let filters = self.cmd.filters.clone().unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT sku, warehouse, on_hand, reserved, available FROM stock_levels \
+             WHERE connection_id = $1 AND (cardinality($2::text[]) = 0 OR sku = ANY($2)) ORDER BY sku",
+        )
+        .bind(self.connection)
+        .bind(&filters.skus)
+        .fetch_all(&self.state.pool)
+        .await?;
+        let levels: Vec<StockLevel> = rows
+            .iter()
+            .map(|r| StockLevel {
+                sku: r.get(0),
+                warehouse: r.get(1),
+                on_hand: r.get(2),
+                reserved: r.get(3),
+                available: r.get(4),
+            })
+            .collect();
+        let total = levels.len() as i64;
+        let mut done = 0;
+        for chunk in levels.chunks(self.page_size as usize) {
+            let report = c.export_stock(chunk).await?;
+            self.bump("stock_exported", report.accepted as i64);
+            self.bump("stock_rejected", report.rejected.len() as i64);
+            done += chunk.len() as i64;
+            self.event("progress", "export_inventory", done, total, vec![])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn publish_batch(&self, subject: String, id: String, batch: RecordBatch) -> Result<(), Stop> {
+        let n = (batch.products.len() + batch.stock.len() + batch.orders.len()) as u64;
+        self.state
+            .bus
+            .publish(subject, "marketsync.records.batch.v1", &self.tenant.to_string(), &id, &batch)
+            .await?;
+        self.state.metrics.record(&batch.kind, n);
+        Ok(())
+    }
+
+    fn batch(&self, kind: &str) -> RecordBatch {
+        RecordBatch {
+            tenant_id: self.tenant.to_string(),
+            connection_id: self.connection.to_string(),
+            platform: self.platform.clone(),
+            sync_id: self.sync_id.to_string(),
+            kind: kind.to_string(),
+            ..Default::default()
+        }
+    }
+
+    async fn event(
+        &self,
+        status: &str,
+        operation: &str,
+        done: i64,
+        total: i64,
+        errors: Vec<String>,
+    ) -> Result<(), Stop> {
+        let ev = SyncEvent {
+            tenant_id: self.tenant.to_string(),
+            connection_id: self.connection.to_string(),
+            sync_id: self.sync_id.to_string(),
+            status: status.to_string(),
+            operation: operation.to_string(),
+            counts: self.counts.clone().into_iter().collect::<HashMap<_, _>>(),
+            errors,
+            done,
+            total,
+            platform: self.platform.clone(),
+        };
+        let subject = self.state.bus.subject(&[
+            "sync",
+            &self.tenant.to_string(),
+            &self.connection.to_string(),
+            status,
+        ]);
+        let id = format!("{}.{status}.{operation}.{done}", self.sync_id);
+        self.state
+            .bus
+            .publish(subject, &format!("marketsync.sync.{status}.v1"), &self.tenant.to_string(), &id, &ev)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish(&mut self, error: Option<String>) -> Result<(), HandlerError> {
+        let (status, errors) = match &error {
+            None => ("completed", vec![]),
+            Some(e) => ("failed", vec![e.clone()]),
+        };
+        let items: i64 = ["products", "stock_levels", "orders"]
+            .iter()
+            .filter_map(|k| self.counts.get(*k))
+            .sum();
+        let mut tx = self.state.pool.begin().await?;
+        sqlx::query(
+            "UPDATE sync_runs SET status = $2, errors = $3, counts = $4, finished_at = now() WHERE id = $1",
+        )
+        .bind(self.sync_id)
+        .bind(status)
+        .bind(json!(errors))
+        .bind(json!(self.counts))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE connections SET last_sync_at = now(), items_synced = items_synced + $3, \
+             error_count = error_count + $4, status = $5 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(self.tenant)
+        .bind(self.connection)
+        .bind(items)
+        .bind(if error.is_some() { 1i64 } else { 0 })
+        .bind(if error.is_some() { "error" } else { "ok" })
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        match &error {
+            None => tracing::info!(sync_id = %self.sync_id, counts = ?self.counts, "sync completed"),
+            Some(e) => tracing::warn!(sync_id = %self.sync_id, error = %e, "sync failed"),
+        }
+        Ok(self.event(status, "", items, items, errors).await?)
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if s.is_empty() {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        })
+}
+
+/// Commits one page of records: upsert, then publish.
+trait AsyncCommit<T> {
+    async fn commit(&mut self, run: &mut Run, page: &str, items: Vec<T>) -> Result<(), Stop>;
+}
+
+struct ProductsCommit;
+impl AsyncCommit<Product> for ProductsCommit {
+    async fn commit(&mut self, run: &mut Run, page: &str, items: Vec<Product>) -> Result<(), Stop> {
+        let mut by_sku: BTreeMap<String, Product> = BTreeMap::new();
+        for p in items {
+            by_sku.insert(p.sku.clone(), p);
+        }
+        let items: Vec<Product> = by_sku.into_values().collect();
+        let skus: Vec<&str> = items.iter().map(|p| p.sku.as_str()).collect();
+        let ids: Vec<&str> = items.iter().map(|p| p.external_id.as_str()).collect();
+        let recs: Vec<Vec<u8>> = items.iter().map(|p| p.encode_to_vec()).collect();
+        sqlx::query(
+            "INSERT INTO products (tenant_id, connection_id, sku, external_id, record) \
+             SELECT $1, $2, s, e, r FROM UNNEST($3::text[], $4::text[], $5::bytea[]) AS t(s, e, r) \
+             ON CONFLICT (connection_id, sku) DO UPDATE SET external_id = EXCLUDED.external_id, \
+             record = EXCLUDED.record, updated_at = now()",
+        )
+        .bind(run.tenant)
+        .bind(run.connection)
+        .bind(&skus)
+        .bind(&ids)
+        .bind(&recs)
+        .execute(&run.state.pool)
+        .await?;
+        run.bump("products", items.len() as i64);
+        run.bump(
+            "variants",
+            items.iter().map(|p| p.variants.len() as i64).sum(),
+        );
+        let subject = run.state.bus.subject(&["records", &run.tenant.to_string(), &run.platform, "products"]);
+        let mut batch = run.batch("products");
+        batch.products = items;
+        run.publish_batch(subject, format!("{}:products:{page}", run.sync_id), batch).await
+    }
+}
+
+struct StockCommit;
+impl AsyncCommit<StockLevel> for StockCommit {
+    async fn commit(&mut self, run: &mut Run, page: &str, items: Vec<StockLevel>) -> Result<(), Stop> {
+        let mut by_key: BTreeMap<(String, String), StockLevel> = BTreeMap::new();
+        for s in items {
+            by_key.insert((s.sku.clone(), s.warehouse.clone()), s);
+        }
+        let items: Vec<StockLevel> = by_key.into_values().collect();
+        let skus: Vec<&str> = items.iter().map(|s| s.sku.as_str()).collect();
+        let whs: Vec<&str> = items.iter().map(|s| s.warehouse.as_str()).collect();
+        let on_hand: Vec<i64> = items.iter().map(|s| s.on_hand).collect();
+        let reserved: Vec<i64> = items.iter().map(|s| s.reserved).collect();
+        let available: Vec<i64> = items.iter().map(|s| s.available).collect();
+        let changed: Vec<(String, String)> = sqlx::query_as(
+            "INSERT INTO stock_levels (tenant_id, connection_id, sku, warehouse, on_hand, reserved, available) \
+             SELECT $1, $2, s, w, o, r, a FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[]) AS t(s, w, o, r, a) \
+             ON CONFLICT (connection_id, sku, warehouse) DO UPDATE SET on_hand = EXCLUDED.on_hand, \
+             reserved = EXCLUDED.reserved, available = EXCLUDED.available, updated_at = now() \
+             WHERE (stock_levels.on_hand, stock_levels.reserved, stock_levels.available) \
+             IS DISTINCT FROM (EXCLUDED.on_hand, EXCLUDED.reserved, EXCLUDED.available) \
+             RETURNING sku, warehouse",
+        )
+        .bind(run.tenant)
+        .bind(run.connection)
+        .bind(&skus)
+        .bind(&whs)
+        .bind(&on_hand)
+        .bind(&reserved)
+        .bind(&available)
+        .fetch_all(&run.state.pool)
+        .await?;
+        run.bump("stock_levels", items.len() as i64);
+        let tenant = run.tenant.to_string();
+        if !changed.is_empty() {
+            let mut batch = run.batch("stock");
+            batch.stock = items
+                .iter()
+                .filter(|s| changed.contains(&(s.sku.clone(), s.warehouse.clone())))
+                .cloned()
+                .collect();
+            let subject = run.state.bus.subject(&["stock", &tenant, "changed"]);
+            run.publish_batch(subject, format!("{}:stock-changed:{page}", run.sync_id), batch)
+                .await?;
+        }
+        let subject = run.state.bus.subject(&["records", &tenant, &run.platform, "stock"]);
+        let mut batch = run.batch("stock");
+        batch.stock = items;
+        run.publish_batch(subject, format!("{}:stock:{page}", run.sync_id), batch).await
+    }
+}
+
+struct OrdersCommit;
+impl AsyncCommit<Order> for OrdersCommit {
+    async fn commit(&mut self, run: &mut Run, page: &str, items: Vec<Order>) -> Result<(), Stop> {
+        let mut by_id: BTreeMap<String, Order> = BTreeMap::new();
+        for o in items {
+            by_id.insert(o.external_id.clone(), o);
+        }
+        let items: Vec<Order> = by_id.into_values().collect();
+        let ids: Vec<&str> = items.iter().map(|o| o.external_id.as_str()).collect();
+        let statuses: Vec<&str> = items.iter().map(|o| o.status.as_str()).collect();
+        let recs: Vec<Vec<u8>> = items.iter().map(|o| o.encode_to_vec()).collect();
+        // xmax = 0 tells a fresh insert from an update: only new orders count as imported.
+        let inserted: Vec<bool> = sqlx::query_scalar(
+            "INSERT INTO orders (tenant_id, connection_id, external_id, status, record) \
+             SELECT $1, $2, e, s, r FROM UNNEST($3::text[], $4::text[], $5::bytea[]) AS t(e, s, r) \
+             ON CONFLICT (connection_id, external_id) DO UPDATE SET status = EXCLUDED.status, \
+             record = EXCLUDED.record, updated_at = now() RETURNING (xmax = 0)",
+        )
+        .bind(run.tenant)
+        .bind(run.connection)
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&recs)
+        .fetch_all(&run.state.pool)
+        .await?;
+        run.bump("orders", items.len() as i64);
+        run.bump("orders_new", inserted.iter().filter(|b| **b).count() as i64);
+        let subject = run.state.bus.subject(&["orders", &run.tenant.to_string(), &run.platform, "imported"]);
+        let mut batch = run.batch("orders");
+        batch.orders = items;
+        run.publish_batch(subject, format!("{}:orders:{page}", run.sync_id), batch).await
+    }
+}
