@@ -1,0 +1,456 @@
+//! The starter rule set and the built-in, offline suggestion engine.
+//!
+//! Rules check a canonical product against what channels require (seed 004: missing required
+//! fields, invalid formats, business rules). Suggestions come with a strategy name so a learned
+//! rule can replay the same strategy on the next record of the pattern, and a confidence.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use marketsync_proto::v1::{Product, Suggestion};
+
+/// One rule violation of one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// `missing_description`, `price_format`, `missing_brand`, `missing_category`,
+    /// `invalid_weight`.
+    pub issue_type: &'static str,
+    /// Canonical field.
+    pub field: &'static str,
+    /// Rule id (`required_field:description`, …), part of the pattern signature.
+    pub rule: &'static str,
+    /// `high`, `medium` or `low`.
+    pub severity: &'static str,
+    /// What is wrong, for people.
+    pub description: String,
+    /// The current value.
+    pub current_value: String,
+}
+
+/// Every rule id of the starter set.
+pub const RULES: &[&str] = &[
+    "required_field:description",
+    "format:price_decimals",
+    "required_field:brand",
+    "required_field:category",
+    "business_rule:weight_range",
+];
+
+/// Validates a product; returns the findings and the rule ids that passed.
+pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
+    let mut findings = Vec::new();
+    let mut passed = Vec::new();
+    let mut check = |ok: bool, f: Finding| {
+        if ok {
+            passed.push(f.rule);
+        } else {
+            findings.push(f);
+        }
+    };
+    let text = strip_html(&p.description);
+    check(
+        !text.trim().is_empty(),
+        Finding {
+            issue_type: "missing_description",
+            field: "description",
+            rule: "required_field:description",
+            severity: "medium",
+            description: format!("product {} has no description", p.sku),
+            current_value: p.description.clone(),
+        },
+    );
+    let raw = if p.raw_price.is_empty() {
+        p.price.as_ref().map(|m| m.amount.clone()).unwrap_or_default()
+    } else {
+        p.raw_price.clone()
+    };
+    check(
+        price_ok(&raw),
+        Finding {
+            issue_type: "price_format",
+            field: "price",
+            rule: "format:price_decimals",
+            severity: "high",
+            description: format!(
+                "price `{raw}` of {} is not a positive amount with at most 2 decimals",
+                p.sku
+            ),
+            current_value: raw.clone(),
+        },
+    );
+    check(
+        !p.brand.trim().is_empty(),
+        Finding {
+            issue_type: "missing_brand",
+            field: "brand",
+            rule: "required_field:brand",
+            severity: "medium",
+            description: format!("product {} has no brand", p.sku),
+            current_value: String::new(),
+        },
+    );
+    check(
+        p.categories.iter().any(|c| !c.trim().is_empty()),
+        Finding {
+            issue_type: "missing_category",
+            field: "categories",
+            rule: "required_field:category",
+            severity: "medium",
+            description: format!("product {} has no category", p.sku),
+            current_value: String::new(),
+        },
+    );
+    let w = p.weight.unwrap_or(0.0);
+    check(
+        w > 0.0 && w <= 1000.0 && w.is_finite(),
+        Finding {
+            issue_type: "invalid_weight",
+            field: "weight",
+            rule: "business_rule:weight_range",
+            severity: "high",
+            description: format!(
+                "shipping weight {w} of {} is outside (0, 1000]",
+                p.sku
+            ),
+            current_value: p.weight.map(|w| w.to_string()).unwrap_or_default(),
+        },
+    );
+    (findings, passed)
+}
+
+fn price_ok(raw: &str) -> bool {
+    let raw = raw.trim();
+    let (int, frac) = raw.split_once('.').unwrap_or((raw, ""));
+    !int.is_empty()
+        && int.chars().all(|c| c.is_ascii_digit())
+        && frac.chars().all(|c| c.is_ascii_digit())
+        && frac.len() <= 2
+        && raw.parse::<f64>().map(|v| v > 0.0).unwrap_or(false)
+}
+
+/// Text of an HTML fragment.
+pub fn strip_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn tokens(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| t.len() > 2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// What the engine learned from a tenant's catalog.
+#[derive(Debug, Default, Clone)]
+pub struct Model {
+    /// Known brands, lower-case → as written.
+    brands: HashMap<String, String>,
+    /// token → category → count.
+    token_categories: HashMap<String, HashMap<String, u32>>,
+    /// category → weights seen.
+    category_weights: HashMap<String, Vec<f64>>,
+    seen: HashSet<String>,
+}
+
+impl Model {
+    /// Learns from one product of the catalog (idempotent per sku).
+    pub fn learn(&mut self, p: &Product) {
+        if !self.seen.insert(p.sku.clone()) {
+            return;
+        }
+        if !p.brand.trim().is_empty() {
+            self.brands
+                .insert(p.brand.trim().to_lowercase(), p.brand.trim().to_string());
+        }
+        for cat in p.categories.iter().filter(|c| !c.is_empty()) {
+            for t in tokens(&p.title) {
+                *self
+                    .token_categories
+                    .entry(t)
+                    .or_default()
+                    .entry(cat.clone())
+                    .or_insert(0) += 1;
+            }
+            if let Some(w) = p.weight.filter(|w| *w > 0.0 && *w <= 1000.0) {
+                self.category_weights.entry(cat.clone()).or_default().push(w);
+            }
+        }
+    }
+
+    /// Up to `max` suggestions for a finding, best first.
+    pub fn suggest(&self, p: &Product, f: &Finding, max: usize) -> Vec<Suggestion> {
+        let mut out = match f.issue_type {
+            "missing_description" => vec![self.describe(p)],
+            "price_format" => price_suggestion(&f.current_value).into_iter().collect(),
+            "missing_brand" => self.brand(p),
+            "missing_category" => self.category(p),
+            "invalid_weight" => self.weight(p),
+            _ => vec![],
+        };
+        out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        out.truncate(max);
+        out
+    }
+
+    fn describe(&self, p: &Product) -> Suggestion {
+        Suggestion {
+            strategy: "generate_description".into(),
+            value: generate_description(p),
+            confidence: 0.85,
+            explanation: "written from the title, brand, category and variant options".into(),
+        }
+    }
+
+    fn brand(&self, p: &Product) -> Vec<Suggestion> {
+        let title = p.title.to_lowercase();
+        let mut out: Vec<Suggestion> = self
+            .brands
+            .iter()
+            .filter(|(lc, _)| {
+                title
+                    .split(|c: char| !c.is_alphanumeric())
+                    .collect::<Vec<_>>()
+                    .windows(lc.split_whitespace().count().max(1))
+                    .any(|w| w.join(" ") == **lc)
+            })
+            .map(|(_, brand)| Suggestion {
+                strategy: "extract_brand".into(),
+                value: brand.clone(),
+                confidence: 0.72 + 0.2 * (brand.len().min(10) as f64 / 10.0),
+                explanation: "a brand of your catalog appears in the title".into(),
+            })
+            .collect();
+        if out.is_empty()
+            && let Some(first) = p.title.split_whitespace().next()
+            && first.chars().next().is_some_and(char::is_uppercase)
+        {
+            out.push(Suggestion {
+                strategy: "extract_brand".into(),
+                value: first.to_string(),
+                confidence: 0.4,
+                explanation: "first word of the title".into(),
+            });
+        }
+        out
+    }
+
+    fn category(&self, p: &Product) -> Vec<Suggestion> {
+        let mut scores: BTreeMap<String, f64> = BTreeMap::new();
+        let toks = tokens(&p.title);
+        for t in &toks {
+            if let Some(cats) = self.token_categories.get(t) {
+                let total: u32 = cats.values().sum();
+                for (c, n) in cats {
+                    *scores.entry(c.clone()).or_insert(0.0) += *n as f64 / total as f64;
+                }
+            }
+        }
+        let sum: f64 = scores.values().sum();
+        if sum <= 0.0 {
+            return vec![];
+        }
+        let mut ranked: Vec<(String, f64)> = scores.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+            .into_iter()
+            .take(3)
+            .map(|(c, s)| Suggestion {
+                strategy: "classify_category".into(),
+                value: c,
+                confidence: (0.3 + 0.6 * s / sum).min(0.95),
+                explanation: "classified from the title against your catalog".into(),
+            })
+            .collect()
+    }
+
+    fn weight(&self, p: &Product) -> Vec<Suggestion> {
+        let mut out = vec![];
+        if let (Some(w), Some(h), Some(d)) = (p.width, p.height, p.depth)
+            && w > 0.0
+            && h > 0.0
+            && d > 0.0
+        {
+            // Volume with a packaging density of 200 kg/m³, in the dimensions' units.
+            let kg = w * h * d * 0.0002;
+            out.push(Suggestion {
+                strategy: "weight_from_dimensions".into(),
+                value: format!("{:.2}", kg.max(0.01)),
+                confidence: 0.65,
+                explanation: "estimated from the dimensions".into(),
+            });
+        }
+        let mut weights: Vec<f64> = p
+            .categories
+            .iter()
+            .filter_map(|c| self.category_weights.get(c))
+            .flatten()
+            .copied()
+            .collect();
+        if !weights.is_empty() {
+            weights.sort_by(f64::total_cmp);
+            let median = weights[weights.len() / 2];
+            out.push(Suggestion {
+                strategy: "weight_from_similar".into(),
+                value: format!("{median:.2}"),
+                confidence: (0.5 + 0.02 * weights.len() as f64).min(0.7),
+                explanation: format!("median weight of {} similar products", weights.len()),
+            });
+        }
+        out
+    }
+}
+
+/// `19.999` → `20.00`, `10` → `10.00`.
+pub fn price_suggestion(raw: &str) -> Option<Suggestion> {
+    let v: f64 = raw.trim().parse().ok()?;
+    if v <= 0.0 || !v.is_finite() {
+        return None;
+    }
+    Some(Suggestion {
+        strategy: "round_price".into(),
+        value: format!("{:.2}", (v * 100.0).round() / 100.0),
+        confidence: 0.99,
+        explanation: "rounded to 2 decimal places".into(),
+    })
+}
+
+/// A plain description from the title, brand, category and options.
+pub fn generate_description(p: &Product) -> String {
+    let mut parts = vec![];
+    let brand = if p.brand.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", p.brand)
+    };
+    parts.push(format!("{}{}.", p.title.trim(), brand));
+    if let Some(cat) = p.categories.first()
+        && let Some(leaf) = cat.rsplit('/').next()
+    {
+        parts.push(format!("Part of our {} range.", leaf.trim()));
+    }
+    let mut options: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for v in &p.variants {
+        for (k, val) in &v.options {
+            let e = options.entry(k.to_lowercase()).or_default();
+            if !e.contains(val) {
+                e.push(val.clone());
+            }
+        }
+    }
+    for (k, vals) in options {
+        parts.push(format!("Available in {k} {}.", vals.join(", ")));
+    }
+    let mut attrs: Vec<_> = p.attributes.iter().collect();
+    attrs.sort();
+    for (k, v) in attrs.into_iter().take(4) {
+        parts.push(format!("{}: {}.", capitalise(k), v));
+    }
+    parts.join(" ")
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Replays a learned strategy on a new record, when the engine can compute it.
+pub fn replay(model: &Model, strategy: &str, p: &Product, current_value: &str) -> Option<String> {
+    match strategy {
+        "generate_description" => Some(generate_description(p)),
+        "round_price" => price_suggestion(current_value).map(|s| s.value),
+        "extract_brand" => model.brand(p).first().map(|s| s.value.clone()),
+        "classify_category" => model.category(p).first().map(|s| s.value.clone()),
+        "weight_from_dimensions" | "weight_from_similar" => model
+            .weight(p)
+            .into_iter()
+            .find(|s| s.strategy == strategy)
+            .map(|s| s.value),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketsync_proto::v1::Money;
+
+    fn product() -> Product {
+        Product {
+            sku: "A-1".into(),
+            title: "Aurora Merino Hoodie".into(),
+            description: "<p>Warm</p>".into(),
+            brand: "Aurora".into(),
+            categories: vec!["Men/Tops/Hoodies".into()],
+            weight: Some(0.6),
+            raw_price: "49.90".into(),
+            price: Some(Money {
+                amount: "49.90".into(),
+                currency: "USD".into(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_product_passes_every_rule() {
+        let (f, passed) = validate(&product());
+        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(passed.len(), RULES.len());
+    }
+
+    #[test]
+    fn each_defect_is_found() {
+        let mut p = product();
+        p.description = "<p> </p>".into();
+        p.raw_price = "19.999".into();
+        p.brand.clear();
+        p.categories.clear();
+        p.weight = Some(0.0);
+        let (f, _) = validate(&p);
+        let types: Vec<_> = f.iter().map(|f| f.issue_type).collect();
+        assert_eq!(
+            types,
+            [
+                "missing_description",
+                "price_format",
+                "missing_brand",
+                "missing_category",
+                "invalid_weight"
+            ]
+        );
+    }
+
+    #[test]
+    fn suggestions_use_the_catalog() {
+        let mut m = Model::default();
+        m.learn(&product());
+        let mut p = product();
+        p.sku = "B-2".into();
+        p.title = "Aurora Fleece Hoodie".into();
+        p.brand.clear();
+        p.categories.clear();
+        let (f, _) = validate(&p);
+        let brand = f.iter().find(|f| f.issue_type == "missing_brand").expect("brand");
+        assert_eq!(m.suggest(&p, brand, 3)[0].value, "Aurora");
+        let cat = f.iter().find(|f| f.issue_type == "missing_category").expect("cat");
+        assert_eq!(m.suggest(&p, cat, 3)[0].value, "Men/Tops/Hoodies");
+        assert_eq!(price_suggestion("19.999").expect("s").value, "20.00");
+        assert_eq!(price_suggestion("10").expect("s").value, "10.00");
+    }
+}

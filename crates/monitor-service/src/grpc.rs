@@ -1,0 +1,186 @@
+//! MonitorService over gRPC.
+
+use std::sync::Arc;
+
+use marketsync_common::{Error, ts};
+use marketsync_proto::v1::monitor_service_server::MonitorService;
+use marketsync_proto::v1::*;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::State;
+
+/// The gRPC API.
+pub struct Api {
+    /// Shared state.
+    pub state: Arc<State>,
+}
+
+type R<T> = Result<Response<T>, Status>;
+
+const COLUMNS: &str = "id, tenant_id, connection_id, platform, record_kind, sku, external_id, issue_type, \
+     field, rule, severity, description, current_value, status, suggestions, record_json, created_at, \
+     resolved_at, resolution, confidence";
+
+/// The statuses an issue can have.
+pub const STATUSES: &[&str] = &["pending_review", "auto_corrected", "resolved", "rejected"];
+
+fn to_issue(r: &PgRow) -> Issue {
+    let id: Uuid = r.get(0);
+    let tenant: Uuid = r.get(1);
+    let conn: Uuid = r.get(2);
+    let suggestions: Value = r.get(14);
+    let record: Value = r.get(15);
+    Issue {
+        id: id.to_string(),
+        tenant_id: tenant.to_string(),
+        connection_id: conn.to_string(),
+        platform: r.get(3),
+        record_kind: r.get(4),
+        sku: r.get(5),
+        external_id: r.get(6),
+        issue_type: r.get(7),
+        field: r.get(8),
+        rule: r.get(9),
+        severity: r.get(10),
+        description: r.get(11),
+        current_value: r.get(12),
+        status: r.get(13),
+        suggestions: serde_json::from_value(suggestions).unwrap_or_default(),
+        record_json: record.to_string(),
+        created_at: ts(r.get(16)),
+        resolved_at: ts(r.get(17)),
+        resolution: r.get(18),
+        confidence: r.get(19),
+    }
+}
+
+/// Loads issues by id.
+pub async fn load(pool: &PgPool, tenant: Uuid, ids: &[Uuid]) -> Result<Vec<Issue>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM issues WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(to_issue).collect())
+}
+
+fn uuid(s: &str, what: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(s).map_err(|_| Error::invalid(format!("{what} must be a UUID")))
+}
+
+#[tonic::async_trait]
+impl MonitorService for Api {
+    async fn list_issues(&self, req: Request<ListIssuesRequest>) -> R<ListIssuesResponse> {
+        let r = req.into_inner();
+        let tenant = uuid(&r.tenant_id, "tenant_id")?;
+        if !r.status.is_empty() && !STATUSES.contains(&r.status.as_str()) {
+            return Err(Error::invalid(format!("status must be one of {}", STATUSES.join(", "))).into());
+        }
+        let limit = if r.limit <= 0 { 50 } else { r.limit.min(500) } as i64;
+        let offset = r.offset.max(0) as i64;
+        let filter = "tenant_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR platform = $3) \
+                      AND ($4 = '' OR issue_type = $4)";
+        let sql = format!(
+            "SELECT {COLUMNS} FROM issues WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(&r.status)
+            .bind(&r.platform)
+            .bind(&r.issue_type)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.state.pool)
+            .await
+            .map_err(Error::from)?;
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM issues WHERE {filter}"
+        )))
+        .bind(tenant)
+        .bind(&r.status)
+        .bind(&r.platform)
+        .bind(&r.issue_type)
+        .fetch_one(&self.state.pool)
+        .await
+        .map_err(Error::from)?;
+        Ok(Response::new(ListIssuesResponse {
+            issues: rows.iter().map(to_issue).collect(),
+            total,
+        }))
+    }
+
+    async fn get_issue(&self, req: Request<IssueRef>) -> R<Issue> {
+        let r = req.into_inner();
+        let tenant = uuid(&r.tenant_id, "tenant_id")?;
+        let id = uuid(&r.id, "id")?;
+        let issue = load(&self.state.pool, tenant, &[id])
+            .await
+            .map_err(Error::from)?
+            .pop()
+            .ok_or_else(|| Error::not_found("issue not found"))?;
+        Ok(Response::new(issue))
+    }
+
+    async fn set_issue_status(&self, req: Request<SetIssueStatusRequest>) -> R<Issue> {
+        let r = req.into_inner();
+        let tenant = uuid(&r.tenant_id, "tenant_id")?;
+        let id = uuid(&r.id, "id")?;
+        if !STATUSES.contains(&r.status.as_str()) {
+            return Err(Error::invalid(format!("status must be one of {}", STATUSES.join(", "))).into());
+        }
+        let done = sqlx::query(
+            "UPDATE issues SET status = $3, resolution = $4, updated_at = now(), \
+             resolved_at = CASE WHEN $3 = 'pending_review' THEN NULL ELSE now() END \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(&r.status)
+        .bind(&r.resolution)
+        .execute(&self.state.pool)
+        .await
+        .map_err(Error::from)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("issue not found").into());
+        }
+        let issue = load(&self.state.pool, tenant, &[id])
+            .await
+            .map_err(Error::from)?
+            .pop()
+            .ok_or_else(|| Error::not_found("issue not found"))?;
+        Ok(Response::new(issue))
+    }
+
+    async fn stats(&self, req: Request<TenantRef>) -> R<MonitorStats> {
+        let tenant = uuid(&req.into_inner().tenant_id, "tenant_id")?;
+        let rows = sqlx::query(
+            "SELECT status, issue_type, count(*) FROM issues WHERE tenant_id = $1 GROUP BY 1, 2",
+        )
+        .bind(tenant)
+        .fetch_all(&self.state.pool)
+        .await
+        .map_err(Error::from)?;
+        let mut stats = MonitorStats::default();
+        for r in rows {
+            let n: i64 = r.get(2);
+            stats.issues_total += n;
+            *stats.by_status.entry(r.get(0)).or_insert(0) += n;
+            *stats.by_type.entry(r.get(1)).or_insert(0) += n;
+        }
+        let counters = sqlx::query("SELECT records, batches FROM validation_counters WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_optional(&self.state.pool)
+            .await
+            .map_err(Error::from)?;
+        if let Some(c) = counters {
+            stats.records_validated = c.get(0);
+            stats.syncs_seen = c.get(1);
+        }
+        Ok(Response::new(stats))
+    }
+}
