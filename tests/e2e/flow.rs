@@ -28,14 +28,21 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
     let id = conn["id"].as_str().unwrap().to_string();
     let text = conn.to_string();
     assert!(!text.contains(&sys.sim_token), "token leaked: {text}");
-    assert!(!text.contains("e2e-client-secret-value-1234"), "secret leaked: {text}");
+    assert!(
+        !text.contains("e2e-client-secret-value-1234"),
+        "secret leaked: {text}"
+    );
     assert_eq!(conn["credentials"]["store_hash"], sys.store_hash);
     let listed = sys.get("/api/v1/connections").await?.to_string();
     assert!(!listed.contains(&sys.sim_token));
 
     // Test connection.
     let (s, t) = sys
-        .api(Method::POST, &format!("/api/v1/connections/{id}/test"), Some(json!({})))
+        .api(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            Some(json!({})),
+        )
         .await?;
     assert_eq!(s, 200, "{t}");
     assert_eq!(t["ok"], true, "{t}");
@@ -43,10 +50,18 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
     // Sync: products, stock and orders imported.
     let sync = sys.sync(&id, json!({})).await?;
     let run = sys.wait_sync(&sync, SYNC_TIMEOUT).await?;
-    assert_eq!(run["status"], "completed", "{run}\n{}", sys.log("connector"));
+    assert_eq!(
+        run["status"],
+        "completed",
+        "{run}\n{}",
+        sys.log("connector")
+    );
     assert_eq!(run["counts"]["products"], products as i64, "{run}");
     assert_eq!(run["counts"]["orders"], 8, "{run}");
-    assert!(run["counts"]["stock_levels"].as_i64().unwrap_or(0) > 0, "{run}");
+    assert!(
+        run["counts"]["stock_levels"].as_i64().unwrap_or(0) > 0,
+        "{run}"
+    );
     assert_eq!(stored_products(&sys, &id).await?, products as i64);
 
     // Issues appear, one per defect, with suggestions.
@@ -59,10 +74,14 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
     ];
     for (t, n) in want {
         let got = sys
-            .eventually(&format!("{n} {t} issues"), Duration::from_secs(60), || async {
-                let p = pending(&sys, t).await?;
-                Ok((p.len() == n).then_some(p))
-            })
+            .eventually(
+                &format!("{n} {t} issues"),
+                Duration::from_secs(60),
+                || async {
+                    let p = pending(&sys, t).await?;
+                    Ok((p.len() == n).then_some(p))
+                },
+            )
             .await?;
         for issue in &got {
             assert_eq!(issue["platform"], "bigcommerce");
@@ -77,7 +96,11 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
 
     // Three approvals of the missing-description pattern.
     let issues = pending(&sys, "missing_description").await?;
-    assert!(issues.len() >= 3, "need 3 missing descriptions, have {}", issues.len());
+    assert!(
+        issues.len() >= 3,
+        "need 3 missing descriptions, have {}",
+        issues.len()
+    );
     let mut last = Value::Null;
     for issue in issues.iter().take(3) {
         let (s, d) = sys
@@ -94,10 +117,14 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
     assert!(last["confidence"].as_f64().unwrap() >= 0.8, "{last}");
     // The approved corrections reach the platform.
     let first_sku = issues[0]["sku"].as_str().unwrap().to_string();
-    sys.eventually("approved description on the platform", Duration::from_secs(60), || async {
-        let p = sys.sim_admin(&format!("/products/{first_sku}")).await?;
-        Ok((!p["description"].as_str().unwrap_or("").is_empty()).then_some(()))
-    })
+    sys.eventually(
+        "approved description on the platform",
+        Duration::from_secs(60),
+        || async {
+            let p = sys.sim_admin(&format!("/products/{first_sku}")).await?;
+            Ok((!p["description"].as_str().unwrap_or("").is_empty()).then_some(()))
+        },
+    )
     .await?;
 
     // A fourth occurrence: a new product without a description, synced incrementally.
@@ -127,7 +154,9 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
         .send()
         .await?;
     assert!(created.status().is_success(), "{}", created.text().await?);
-    let sync2 = sys.sync(&id, json!({"operations": ["import_products"]})).await?;
+    let sync2 = sys
+        .sync(&id, json!({"operations": ["import_products"]}))
+        .await?;
     let run2 = sys.wait_sync(&sync2, SYNC_TIMEOUT).await?;
     assert_eq!(run2["status"], "completed", "{run2}");
     assert!(
@@ -135,22 +164,41 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
         "the second sync is incremental: {run2}"
     );
     let auto = sys
-        .eventually("the fourth issue auto-corrected", Duration::from_secs(60), || async {
-            let v = sys.get("/api/v1/issues?status=auto_corrected&type=missing_description").await?;
-            Ok(v["items"]
-                .as_array()
-                .and_then(|a| a.iter().find(|i| i["sku"] == "E2E-NEW-1").cloned()))
-        })
-        .await?;
-    assert!(auto["resolution"].as_str().unwrap().contains("auto-corrected"), "{auto}");
-    let on_platform = sys
-        .eventually("auto correction on the platform", Duration::from_secs(30), || async {
-            let p = sys.sim_admin("/products/E2E-NEW-1").await?;
-            Ok((!p["description"].as_str().unwrap_or("").is_empty()).then_some(p))
-        })
+        .eventually(
+            "the fourth issue auto-corrected",
+            Duration::from_secs(60),
+            || async {
+                let v = sys
+                    .get("/api/v1/issues?status=auto_corrected&type=missing_description")
+                    .await?;
+                Ok(v["items"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|i| i["sku"] == "E2E-NEW-1").cloned()))
+            },
+        )
         .await?;
     assert!(
-        on_platform["description"].as_str().unwrap().contains("Aurora Trail Shell Jacket"),
+        auto["resolution"]
+            .as_str()
+            .unwrap()
+            .contains("auto-corrected"),
+        "{auto}"
+    );
+    let on_platform = sys
+        .eventually(
+            "auto correction on the platform",
+            Duration::from_secs(30),
+            || async {
+                let p = sys.sim_admin("/products/E2E-NEW-1").await?;
+                Ok((!p["description"].as_str().unwrap_or("").is_empty()).then_some(p))
+            },
+        )
+        .await?;
+    assert!(
+        on_platform["description"]
+            .as_str()
+            .unwrap()
+            .contains("Aurora Trail Shell Jacket"),
         "{on_platform}"
     );
     let corrections = sys.get("/api/v1/corrections").await?;
@@ -163,12 +211,35 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
         .cloned()
         .expect("auto correction listed");
     assert_eq!(auto_c["origin"], "auto");
+    let autos = corrections["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["origin"] == "auto")
+        .count();
+    assert_eq!(
+        autos, 1,
+        "only the fourth occurrence is corrected on its own: {corrections}"
+    );
+    for issue in issues.iter().take(3) {
+        let i = sys
+            .get(&format!("/api/v1/issues/{}", issue["id"].as_str().unwrap()))
+            .await?;
+        assert_eq!(i["status"], "resolved", "{i}");
+    }
 
     // Sync history shows counts and errors.
     let history = sys.get(&format!("/api/v1/connections/{id}/syncs")).await?;
-    let runs = history.as_array().or(history["items"].as_array()).unwrap().clone();
+    let runs = history
+        .as_array()
+        .or(history["items"].as_array())
+        .unwrap()
+        .clone();
     assert_eq!(runs.len(), 2, "{history}");
-    assert!(runs.iter().all(|r| r["status"] == "completed" && r["errors"].as_array().unwrap().is_empty()));
+    assert!(
+        runs.iter()
+            .all(|r| r["status"] == "completed" && r["errors"].as_array().unwrap().is_empty())
+    );
 
     // The knowledge base learned the pattern; the audit log has the decisions.
     let rules = sys.get("/api/v1/knowledge/rules").await?.to_string();
@@ -180,8 +251,16 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
     // No secret in any log.
     let logs = sys.all_logs();
     assert!(!logs.is_empty());
-    for secret in [sys.sim_token.as_str(), "e2e-client-secret-value-1234", sys.api_key.as_str()] {
-        assert!(!logs.contains(secret), "secret found in logs under {}", sys.log_dir().display());
+    for secret in [
+        sys.sim_token.as_str(),
+        "e2e-client-secret-value-1234",
+        sys.api_key.as_str(),
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "secret found in logs under {}",
+            sys.log_dir().display()
+        );
     }
     sys.stop().await;
     Ok(())

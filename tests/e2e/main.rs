@@ -14,7 +14,9 @@ use serde_json::Value;
 /// Pending issues of a type.
 pub async fn pending(sys: &System, issue_type: &str) -> anyhow::Result<Vec<Value>> {
     let v = sys
-        .get(&format!("/api/v1/issues?status=pending_review&type={issue_type}&limit=500"))
+        .get(&format!(
+            "/api/v1/issues?status=pending_review&type={issue_type}&limit=500"
+        ))
         .await?;
     Ok(v["items"].as_array().cloned().unwrap_or_default())
 }
@@ -22,10 +24,12 @@ pub async fn pending(sys: &System, issue_type: &str) -> anyhow::Result<Vec<Value
 /// Products stored by the connector for a connection.
 pub async fn stored_products(sys: &System, connection: &str) -> anyhow::Result<i64> {
     let pool = sys.db().await?;
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM connector.products WHERE connection_id = $1::uuid")
-        .bind(connection)
-        .fetch_one(&pool)
-        .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM connector.products WHERE connection_id = $1::uuid",
+    )
+    .bind(connection)
+    .fetch_one(&pool)
+    .await?;
     Ok(n)
 }
 

@@ -19,7 +19,8 @@ pub const SERVICES: &[&str] = &["connector", "monitor", "knowledge", "gateway"];
 
 /// PostgreSQL server URL without a database.
 pub fn pg_server() -> String {
-    std::env::var("MARKETSYNC_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("MARKETSYNC_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// NATS URL.
@@ -101,14 +102,32 @@ impl System {
         env.insert("DATABASE_URL".into(), database_url.clone());
         env.insert("NATS_URL".into(), nats_url());
         env.insert("MARKETSYNC_SUBJECT_PREFIX".into(), prefix.clone());
-        env.insert("MARKETSYNC_MASTER_KEY".into(), marketsync_common::crypto::generate_key_b64());
-        env.insert("MARKETSYNC_GATEWAY_ADDR".into(), format!("127.0.0.1:{gw_port}"));
-        env.insert("MARKETSYNC_LOG".into(), "info,marketsync_connectors=debug".into());
+        env.insert(
+            "MARKETSYNC_MASTER_KEY".into(),
+            marketsync_common::crypto::generate_key_b64(),
+        );
+        env.insert(
+            "MARKETSYNC_GATEWAY_ADDR".into(),
+            format!("127.0.0.1:{gw_port}"),
+        );
+        env.insert(
+            "MARKETSYNC_LOG".into(),
+            "info,marketsync_connectors=debug".into(),
+        );
         for svc in ["CONNECTOR", "MONITOR", "KNOWLEDGE"] {
             let g = free_port();
-            env.insert(format!("MARKETSYNC_{svc}_GRPC_ADDR"), format!("127.0.0.1:{g}"));
-            env.insert(format!("MARKETSYNC_{svc}_GRPC_URL"), format!("http://127.0.0.1:{g}"));
-            env.insert(format!("MARKETSYNC_{svc}_HTTP_ADDR"), format!("127.0.0.1:{}", free_port()));
+            env.insert(
+                format!("MARKETSYNC_{svc}_GRPC_ADDR"),
+                format!("127.0.0.1:{g}"),
+            );
+            env.insert(
+                format!("MARKETSYNC_{svc}_GRPC_URL"),
+                format!("http://127.0.0.1:{g}"),
+            );
+            env.insert(
+                format!("MARKETSYNC_{svc}_HTTP_ADDR"),
+                format!("127.0.0.1:{}", free_port()),
+            );
         }
         let mut sys = Self {
             name: name.into(),
@@ -123,7 +142,9 @@ impl System {
             env,
             children: HashMap::new(),
             log_dir,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
         };
         // Migrations through the operator CLI, so services start on a ready database.
         sys.cli(&["migrate"]).await?;
@@ -133,9 +154,26 @@ impl System {
         for s in SERVICES {
             sys.wait_ready(s).await?;
         }
-        sys.tenant = sys.cli(&["tenant", "create", "e2e"]).await?.trim().lines().last().unwrap_or("").trim().to_string();
+        sys.tenant = sys
+            .cli(&["tenant", "create", "e2e"])
+            .await?
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let key_out = sys
-            .cli(&["key", "create", "--tenant", &sys.tenant.clone(), "--role", "admin", "--name", "e2e-admin"])
+            .cli(&[
+                "key",
+                "create",
+                "--tenant",
+                &sys.tenant.clone(),
+                "--role",
+                "admin",
+                "--name",
+                "e2e-admin",
+            ])
             .await?;
         sys.api_key = key_out
             .split_whitespace()
@@ -189,7 +227,10 @@ impl System {
         if service == "gateway" {
             format!("{}/readyz", self.gateway)
         } else {
-            format!("http://{}/readyz", self.env[&format!("MARKETSYNC_{}_HTTP_ADDR", service.to_uppercase())])
+            format!(
+                "http://{}/readyz",
+                self.env[&format!("MARKETSYNC_{}_HTTP_ADDR", service.to_uppercase())]
+            )
         }
     }
 
@@ -209,7 +250,10 @@ impl System {
                 bail!("{service} exited ({status}); log:\n{}", self.log(service));
             }
             if Instant::now() > deadline {
-                bail!("{service} not ready after 60 s; log:\n{}", self.log(service));
+                bail!(
+                    "{service} not ready after 60 s; log:\n{}",
+                    self.log(service)
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -222,7 +266,11 @@ impl System {
 
     /// Every log so far.
     pub fn all_logs(&self) -> String {
-        SERVICES.iter().map(|s| self.log(s)).collect::<Vec<_>>().join("\n")
+        SERVICES
+            .iter()
+            .map(|s| self.log(s))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Log directory.
@@ -231,7 +279,12 @@ impl System {
     }
 
     /// A request to the gateway with the admin key.
-    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         self.api_as(&self.api_key.clone(), method, path, body).await
     }
 
@@ -267,7 +320,11 @@ impl System {
     }
 
     /// Creates a BigCommerce connection to the simulator; returns its JSON.
-    pub async fn connect_bigcommerce(&self, name: &str, extra_settings: Value) -> anyhow::Result<Value> {
+    pub async fn connect_bigcommerce(
+        &self,
+        name: &str,
+        extra_settings: Value,
+    ) -> anyhow::Result<Value> {
         let mut settings = json!({"base_url": self.sim.base_url()});
         if let (Some(s), Some(e)) = (settings.as_object_mut(), extra_settings.as_object()) {
             s.extend(e.clone());
@@ -298,7 +355,11 @@ impl System {
     /// Requests a sync; returns its id.
     pub async fn sync(&self, connection: &str, body: Value) -> anyhow::Result<String> {
         let (s, v) = self
-            .api(reqwest::Method::POST, &format!("/api/v1/connections/{connection}/sync"), Some(body))
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/connections/{connection}/sync"),
+                Some(body),
+            )
             .await?;
         if s != 202 {
             bail!("sync: {s} {v}");
@@ -323,7 +384,12 @@ impl System {
     }
 
     /// Polls `f` until it returns `Some`, or fails after `timeout`.
-    pub async fn eventually<T, F, Fut>(&self, what: &str, timeout: Duration, mut f: F) -> anyhow::Result<T>
+    pub async fn eventually<T, F, Fut>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: F,
+    ) -> anyhow::Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
@@ -375,20 +441,34 @@ impl System {
     pub async fn stop(mut self) {
         for (_, mut c) in self.children.drain() {
             if let Some(pid) = c.id() {
-                let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status()
+                    .await;
             }
             let _ = tokio::time::timeout(Duration::from_secs(10), c.wait()).await;
             let _ = c.kill().await;
+        }
+        if std::env::var("MARKETSYNC_E2E_KEEP").is_ok() {
+            return;
         }
         if let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
             .connect(&format!("{}/postgres", pg_server()))
             .await
         {
-            let db = self.database_url.rsplit('/').next().unwrap_or("").to_string();
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")))
-                .execute(&pool)
-                .await;
+            let db = self
+                .database_url
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
         }
     }
 }

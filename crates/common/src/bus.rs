@@ -194,20 +194,28 @@ impl Bus {
     }
 
     /// A durable pull consumer on a family's stream, created if missing (idempotent).
+    ///
+    /// One filter is set as `filter_subject`; several as `filter_subjects`, which servers
+    /// older than 2.10 ignore, so [`Bus::run`] also checks each message against the filters.
     pub async fn durable(
         &self,
         family: &str,
         name: &str,
         filter_subjects: Vec<String>,
-    ) -> anyhow::Result<PullConsumer> {
+    ) -> anyhow::Result<Durable> {
         let stream = self
             .js
             .get_stream(self.stream_name(family))
             .await
             .map_err(|e| anyhow::anyhow!("stream {family} missing: {e}"))?;
+        let (filter_subject, many) = match filter_subjects.as_slice() {
+            [one] => (one.clone(), Vec::new()),
+            _ => (String::new(), filter_subjects.clone()),
+        };
         let cfg = jetstream::consumer::pull::Config {
             durable_name: Some(name.to_string()),
-            filter_subjects,
+            filter_subject,
+            filter_subjects: many,
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(60),
             max_deliver: 20,
@@ -218,7 +226,10 @@ impl Bus {
             .get_or_create_consumer(name, cfg)
             .await
             .map_err(|e| anyhow::anyhow!("consumer {name}: {e}"))?;
-        Ok(consumer)
+        Ok(Durable {
+            consumer,
+            filters: filter_subjects,
+        })
     }
 
     /// Runs `handler` over the consumer's messages until `shutdown`, at most `concurrency` at
@@ -226,7 +237,7 @@ impl Bus {
     /// dead-letter on [`HandlerError::Poison`]. In-flight handlers finish before it returns.
     pub async fn run<F, Fut>(
         &self,
-        consumer: PullConsumer,
+        durable: Durable,
         name: &'static str,
         metrics: Metrics,
         shutdown: CancellationToken,
@@ -236,6 +247,7 @@ impl Bus {
         F: Fn(jetstream::Message) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
+        let Durable { consumer, filters } = durable;
         let handler = std::sync::Arc::new(handler);
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
@@ -273,6 +285,11 @@ impl Bus {
                         break;
                     }
                 };
+                if !filters.iter().any(|f| subject_matches(f, &msg.subject)) {
+                    // Outside this consumer's filters (a pre-2.10 server ignored them).
+                    let _ = msg.ack().await;
+                    continue;
+                }
                 let permit = tokio::select! {
                     p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break 'outer },
                     _ = shutdown.cancelled() => break 'outer,
@@ -345,6 +362,49 @@ impl Bus {
         {
             let _ = ack.await;
         }
+    }
+}
+
+/// A durable consumer and the subjects it is meant to see.
+pub struct Durable {
+    /// The consumer.
+    pub consumer: PullConsumer,
+    /// Its filter subjects.
+    pub filters: Vec<String>,
+}
+
+/// Whether a NATS subject matches a filter with `*` and `>` wildcards.
+pub fn subject_matches(filter: &str, subject: &str) -> bool {
+    let mut f = filter.split('.');
+    let mut s = subject.split('.');
+    loop {
+        match (f.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_matches;
+
+    #[test]
+    fn wildcards() {
+        assert!(subject_matches(
+            "ms.issues.*.detected",
+            "ms.issues.t1.detected"
+        ));
+        assert!(!subject_matches(
+            "ms.issues.*.detected",
+            "ms.issues.t1.resolved"
+        ));
+        assert!(subject_matches("ms.records.>", "ms.records.t.bc.products"));
+        assert!(!subject_matches("ms.records.>", "ms.records"));
+        assert!(!subject_matches("ms.a.*", "ms.a.b.c"));
     }
 }
 

@@ -175,7 +175,10 @@ mod tests {
         let last = c.len() - 1;
         c[last] ^= 1;
         assert!(matches!(k.decrypt("a", &c), Err(CryptoError::Decrypt)));
-        assert!(matches!(k.decrypt("b", &c), Err(CryptoError::UnknownKey(_))));
+        assert!(matches!(
+            k.decrypt("b", &c),
+            Err(CryptoError::UnknownKey(_))
+        ));
     }
 
     #[test]

@@ -45,7 +45,10 @@ async fn ensure_database(opts: &PgConnectOptions) -> anyhow::Result<()> {
                 .to_string();
             let mut admin = opts.clone().database("postgres").connect().await?;
             let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-            match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut admin)
+                .await
+            {
                 Ok(_) => tracing::info!(database = %name, "created database"),
                 // duplicate_database or unique_violation: another replica won the race
                 Err(sqlx::Error::Database(e))
@@ -65,7 +68,10 @@ async fn ensure_schema(opts: &PgConnectOptions, schema: &str) -> anyhow::Result<
         "CREATE SCHEMA IF NOT EXISTS \"{}\"",
         schema.replace('"', "\"\"")
     );
-    match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
+    match sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+    {
         Ok(_) => {}
         Err(sqlx::Error::Database(e))
             if matches!(e.code().as_deref(), Some("42P06") | Some("23505")) => {}

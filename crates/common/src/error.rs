@@ -117,7 +117,10 @@ impl Error {
     /// Dependency unavailable: detail logged, caller told to retry.
     pub fn unavailable(detail: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %detail, "dependency unavailable");
-        Self::new(ErrorCode::Unavailable, "service temporarily unavailable, retry later")
+        Self::new(
+            ErrorCode::Unavailable,
+            "service temporarily unavailable, retry later",
+        )
     }
 }
 

@@ -47,7 +47,10 @@ pub async fn bind(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
-    Ok((bound, tokio_stream::wrappers::TcpListenerStream::new(listener)))
+    Ok((
+        bound,
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+    ))
 }
 
 /// Adds the current trace context to every outgoing call.

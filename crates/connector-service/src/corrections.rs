@@ -38,7 +38,11 @@ pub async fn handle(state: Arc<State>, msg: Message) -> Result<(), HandlerError>
         return publish(&state, &c, undo).await;
     }
 
-    let value = if undo { c.old_value.clone() } else { c.new_value.clone() };
+    let value = if undo {
+        c.old_value.clone()
+    } else {
+        c.new_value.clone()
+    };
     let update = FieldUpdate {
         external_id: c.external_id.clone(),
         sku: c.sku.clone(),
@@ -50,9 +54,9 @@ pub async fn handle(state: Arc<State>, msg: Message) -> Result<(), HandlerError>
             Ok(conn) => conn.update_field(&update).await,
             Err(e) => Err(e),
         },
-        Err(e) if e.code == marketsync_common::ErrorCode::NotFound => {
-            Err(marketsync_connectors::ConnectorError::NotFound("connection".into()))
-        }
+        Err(e) if e.code == marketsync_common::ErrorCode::NotFound => Err(
+            marketsync_connectors::ConnectorError::NotFound("connection".into()),
+        ),
         Err(e) => return Err(HandlerError::Transient(e.message)),
     };
     let status = match outcome {
@@ -96,7 +100,13 @@ async fn publish(state: &State, c: &Correction, undo: bool) -> Result<(), Handle
     let id = format!("{}.{}", c.id, what);
     state
         .bus
-        .publish(subject, &format!("marketsync.correction.{what}.v1"), &c.tenant_id, &id, c)
+        .publish(
+            subject,
+            &format!("marketsync.correction.{what}.v1"),
+            &c.tenant_id,
+            &id,
+            c,
+        )
         .await?;
     Ok(())
 }
@@ -137,11 +147,13 @@ async fn update_local(
         }
         _ => {}
     }
-    sqlx::query("UPDATE products SET record = $3, updated_at = now() WHERE connection_id = $1 AND sku = $2")
-        .bind(connection)
-        .bind(sku)
-        .bind(p.encode_to_vec())
-        .execute(&state.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE products SET record = $3, updated_at = now() WHERE connection_id = $1 AND sku = $2",
+    )
+    .bind(connection)
+    .bind(sku)
+    .bind(p.encode_to_vec())
+    .execute(&state.pool)
+    .await?;
     Ok(())
 }

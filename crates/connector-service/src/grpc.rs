@@ -89,7 +89,10 @@ impl ConnectorService for Api {
         Ok(Response::new(c))
     }
 
-    async fn list_connections(&self, req: Request<ListConnectionsRequest>) -> R<ListConnectionsResponse> {
+    async fn list_connections(
+        &self,
+        req: Request<ListConnectionsRequest>,
+    ) -> R<ListConnectionsResponse> {
         let tenant = uuid(&req.into_inner().tenant_id, "tenant_id")?;
         let sql = format!("SELECT {COLUMNS} FROM connections WHERE tenant_id = $1 ORDER BY name");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

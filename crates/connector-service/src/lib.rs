@@ -60,10 +60,8 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     )
     .await?;
 
-    let (health_svc, reflection) = marketsync_common::grpc::health_and_reflection(
-        "marketsync.v1.ConnectorService",
-    )
-    .await?;
+    let (health_svc, reflection) =
+        marketsync_common::grpc::health_and_reflection("marketsync.v1.ConnectorService").await?;
     let (grpc_bound, incoming) = marketsync_common::grpc::bind(grpc_addr).await?;
     let svc = ConnectorServiceServer::new(grpc::Api {
         state: state.clone(),

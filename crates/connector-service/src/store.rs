@@ -102,7 +102,9 @@ pub fn parse_settings(text: &str) -> Result<(Value, Settings)> {
         .chain(settings.auth_url.iter().map(|u| ("auth_url", u)))
     {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Error::invalid(format!("settings.{name} must be an http(s) URL")));
+            return Err(Error::invalid(format!(
+                "settings.{name} must be an http(s) URL"
+            )));
         }
     }
     Ok((value, settings))

@@ -99,11 +99,13 @@ pub async fn handle(state: Arc<State>, msg: Message) -> Result<(), HandlerError>
     ops.sort_by_key(|o| OPERATIONS.iter().position(|x| x == o));
     ops.dedup();
 
-    let conn = sqlx::query("SELECT platform, enabled, settings FROM connections WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(connection)
-        .fetch_optional(&state.pool)
-        .await?;
+    let conn = sqlx::query(
+        "SELECT platform, enabled, settings FROM connections WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(connection)
+    .fetch_optional(&state.pool)
+    .await?;
     let Some(conn) = conn else {
         tracing::warn!(%sync_id, %connection, "sync of an unknown connection dropped");
         return Ok(());
@@ -313,7 +315,11 @@ impl Run {
             .get("page")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let mut done: i64 = self.op_state(op).get("done_items").and_then(Value::as_i64).unwrap_or(0);
+        let mut done: i64 = self
+            .op_state(op)
+            .get("done_items")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         loop {
             let result = fetch(self.query(since, page.clone())).await?;
             let total = result.total.map(|t| t as i64).unwrap_or(0);
@@ -324,7 +330,8 @@ impl Run {
             page = result.next;
             self.set_op(op, json!({"page": page, "done_items": done}));
             self.save().await?;
-            self.event("progress", op, done, total.max(done), vec![]).await?;
+            self.event("progress", op, done, total.max(done), vec![])
+                .await?;
             if page.is_none() {
                 return Ok(());
             }
@@ -400,11 +407,22 @@ impl Run {
         Ok(())
     }
 
-    async fn publish_batch(&self, subject: String, id: String, batch: RecordBatch) -> Result<(), Stop> {
+    async fn publish_batch(
+        &self,
+        subject: String,
+        id: String,
+        batch: RecordBatch,
+    ) -> Result<(), Stop> {
         let n = (batch.products.len() + batch.stock.len() + batch.orders.len()) as u64;
         self.state
             .bus
-            .publish(subject, "marketsync.records.batch.v1", &self.tenant.to_string(), &id, &batch)
+            .publish(
+                subject,
+                "marketsync.records.batch.v1",
+                &self.tenant.to_string(),
+                &id,
+                &batch,
+            )
             .await?;
         self.state.metrics.record(&batch.kind, n);
         Ok(())
@@ -450,7 +468,13 @@ impl Run {
         let id = format!("{}.{status}.{operation}.{done}", self.sync_id);
         self.state
             .bus
-            .publish(subject, &format!("marketsync.sync.{status}.v1"), &self.tenant.to_string(), &id, &ev)
+            .publish(
+                subject,
+                &format!("marketsync.sync.{status}.v1"),
+                &self.tenant.to_string(),
+                &id,
+                &ev,
+            )
             .await?;
         Ok(())
     }
@@ -487,7 +511,9 @@ impl Run {
         .await?;
         tx.commit().await?;
         match &error {
-            None => tracing::info!(sync_id = %self.sync_id, counts = ?self.counts, "sync completed"),
+            None => {
+                tracing::info!(sync_id = %self.sync_id, counts = ?self.counts, "sync completed")
+            }
             Some(e) => tracing::warn!(sync_id = %self.sync_id, error = %e, "sync failed"),
         }
         Ok(self.event(status, "", items, items, errors).await?)
@@ -543,16 +569,27 @@ impl AsyncCommit<Product> for ProductsCommit {
             "variants",
             items.iter().map(|p| p.variants.len() as i64).sum(),
         );
-        let subject = run.state.bus.subject(&["records", &run.tenant.to_string(), &run.platform, "products"]);
+        let subject = run.state.bus.subject(&[
+            "records",
+            &run.tenant.to_string(),
+            &run.platform,
+            "products",
+        ]);
         let mut batch = run.batch("products");
         batch.products = items;
-        run.publish_batch(subject, format!("{}:products:{page}", run.sync_id), batch).await
+        run.publish_batch(subject, format!("{}:products:{page}", run.sync_id), batch)
+            .await
     }
 }
 
 struct StockCommit;
 impl AsyncCommit<StockLevel> for StockCommit {
-    async fn commit(&mut self, run: &mut Run, page: &str, items: Vec<StockLevel>) -> Result<(), Stop> {
+    async fn commit(
+        &mut self,
+        run: &mut Run,
+        page: &str,
+        items: Vec<StockLevel>,
+    ) -> Result<(), Stop> {
         let mut by_key: BTreeMap<(String, String), StockLevel> = BTreeMap::new();
         for s in items {
             by_key.insert((s.sku.clone(), s.warehouse.clone()), s);
@@ -591,13 +628,21 @@ impl AsyncCommit<StockLevel> for StockCommit {
                 .cloned()
                 .collect();
             let subject = run.state.bus.subject(&["stock", &tenant, "changed"]);
-            run.publish_batch(subject, format!("{}:stock-changed:{page}", run.sync_id), batch)
-                .await?;
+            run.publish_batch(
+                subject,
+                format!("{}:stock-changed:{page}", run.sync_id),
+                batch,
+            )
+            .await?;
         }
-        let subject = run.state.bus.subject(&["records", &tenant, &run.platform, "stock"]);
+        let subject = run
+            .state
+            .bus
+            .subject(&["records", &tenant, &run.platform, "stock"]);
         let mut batch = run.batch("stock");
         batch.stock = items;
-        run.publish_batch(subject, format!("{}:stock:{page}", run.sync_id), batch).await
+        run.publish_batch(subject, format!("{}:stock:{page}", run.sync_id), batch)
+            .await
     }
 }
 
@@ -628,9 +673,13 @@ impl AsyncCommit<Order> for OrdersCommit {
         .await?;
         run.bump("orders", items.len() as i64);
         run.bump("orders_new", inserted.iter().filter(|b| **b).count() as i64);
-        let subject = run.state.bus.subject(&["orders", &run.tenant.to_string(), &run.platform, "imported"]);
+        let subject =
+            run.state
+                .bus
+                .subject(&["orders", &run.tenant.to_string(), &run.platform, "imported"]);
         let mut batch = run.batch("orders");
         batch.orders = items;
-        run.publish_batch(subject, format!("{}:orders:{page}", run.sync_id), batch).await
+        run.publish_batch(subject, format!("{}:orders:{page}", run.sync_id), batch)
+            .await
     }
 }

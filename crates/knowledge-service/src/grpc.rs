@@ -135,11 +135,16 @@ impl KnowledgeService for Api {
             _ => top.as_ref().map(|s| s.strategy.clone()).unwrap_or_default(),
         };
         let created = chrono::DateTime::parse_from_rfc3339(&issue.created_at)
-            .map(|d| (chrono::Utc::now() - d.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0)
+            .map(|d| {
+                (chrono::Utc::now() - d.with_timezone(&chrono::Utc)).num_milliseconds() as f64
+                    / 1000.0
+            })
             .unwrap_or(0.0)
             .max(0.0);
         let mut tx = self.state.pool.begin().await.map_err(Error::from)?;
-        let pattern = pattern_of(&mut tx, tenant, &issue).await.map_err(Error::from)?;
+        let pattern = pattern_of(&mut tx, tenant, &issue)
+            .await
+            .map_err(Error::from)?;
         let decision_id = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO correction_decisions (decision_id, tenant_id, pattern_id, issue_id, issue_data, \
@@ -165,7 +170,9 @@ impl KnowledgeService for Api {
             }
             e => e,
         })?;
-        let (confidence, approvals) = pattern_confidence(&mut *tx, pattern).await.map_err(Error::from)?;
+        let (confidence, approvals) = pattern_confidence(&mut *tx, pattern)
+            .await
+            .map_err(Error::from)?;
         sqlx::query("UPDATE correction_decisions SET confidence_score = $2 WHERE decision_id = $1")
             .bind(decision_id)
             .bind(confidence)
@@ -197,13 +204,18 @@ impl KnowledgeService for Api {
             .as_ref()
             .map(|r| {
                 r.get::<bool, _>(2)
-                    && self.state.policy.may_auto_apply(confidence, approvals, r.get(1))
+                    && self
+                        .state
+                        .policy
+                        .may_auto_apply(confidence, approvals, r.get(1))
             })
             .unwrap_or(false);
         let correction = match &value {
-            Some(v) => insert_correction(&mut tx, tenant, &issue, pattern, None, v, "human", confidence)
-                .await
-                .map_err(Error::from)?,
+            Some(v) => insert_correction(
+                &mut tx, tenant, &issue, pattern, None, v, "human", confidence,
+            )
+            .await
+            .map_err(Error::from)?,
             None => None,
         };
         tx.commit().await.map_err(Error::from)?;
@@ -212,7 +224,14 @@ impl KnowledgeService for Api {
         }
         let (status, resolution) = match r.decision.as_str() {
             "rejected" => ("rejected", format!("rejected by {}", r.decided_by)),
-            d => ("resolved", format!("{d} by {}: applying `{}`", r.decided_by, value.clone().unwrap_or_default())),
+            d => (
+                "resolved",
+                format!(
+                    "{d} by {}: applying `{}`",
+                    r.decided_by,
+                    value.clone().unwrap_or_default()
+                ),
+            ),
         };
         let issue = self
             .state
@@ -258,7 +277,9 @@ impl KnowledgeService for Api {
             let id: Uuid = row.get(0);
             let tenant: Uuid = row.get(1);
             let sig: Value = row.get(5);
-            let (confidence, _) = pattern_confidence(&self.state.pool, id).await.map_err(Error::from)?;
+            let (confidence, _) = pattern_confidence(&self.state.pool, id)
+                .await
+                .map_err(Error::from)?;
             patterns.push(Pattern {
                 id: id.to_string(),
                 tenant_id: tenant.to_string(),
@@ -278,7 +299,8 @@ impl KnowledgeService for Api {
     async fn list_rules(&self, req: Request<ListRequest>) -> R<ListRulesResponse> {
         let r = req.into_inner();
         let (limit, offset) = page(r.limit, r.offset);
-        let sql = format!("{RULE_SQL} WHERE r.tenant_id = $1 ORDER BY r.created_at LIMIT $2 OFFSET $3");
+        let sql =
+            format!("{RULE_SQL} WHERE r.tenant_id = $1 ORDER BY r.created_at LIMIT $2 OFFSET $3");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(uuid(&r.tenant_id, "tenant_id")?)
             .bind(limit)
@@ -383,7 +405,8 @@ impl KnowledgeService for Api {
                 })
             })
             .collect();
-        let doc = json!({"version": 1, "exported_at": marketsync_common::now_rfc3339(), "rules": rules});
+        let doc =
+            json!({"version": 1, "exported_at": marketsync_common::now_rfc3339(), "rules": rules});
         Ok(Response::new(RulesDocument {
             json: doc.to_string(),
             tenant_id: r.tenant_id,
@@ -412,21 +435,35 @@ impl KnowledgeService for Api {
                 ..Default::default()
             };
             if issue.platform.is_empty() || issue.issue_type.is_empty() {
-                return Err(Error::invalid(format!("rules[{n}]: signature needs platform and issue_type")).into());
+                return Err(Error::invalid(format!(
+                    "rules[{n}]: signature needs platform and issue_type"
+                ))
+                .into());
             }
             let logic = rule.get("correction_logic").cloned().unwrap_or(json!({}));
             if logic.get("strategy").and_then(Value::as_str).is_none() {
-                return Err(Error::invalid(format!("rules[{n}]: correction_logic needs a strategy")).into());
+                return Err(Error::invalid(format!(
+                    "rules[{n}]: correction_logic needs a strategy"
+                ))
+                .into());
             }
             let threshold = rule
                 .get("confidence_threshold")
                 .and_then(Value::as_f64)
                 .unwrap_or(self.state.policy.threshold);
             if !(0.0..=1.0).contains(&threshold) {
-                return Err(Error::invalid(format!("rules[{n}]: confidence_threshold must be within 0..1")).into());
+                return Err(Error::invalid(format!(
+                    "rules[{n}]: confidence_threshold must be within 0..1"
+                ))
+                .into());
             }
-            let active = rule.get("is_active").and_then(Value::as_bool).unwrap_or(true);
-            let pattern = pattern_of(&mut tx, tenant, &issue).await.map_err(Error::from)?;
+            let active = rule
+                .get("is_active")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            let pattern = pattern_of(&mut tx, tenant, &issue)
+                .await
+                .map_err(Error::from)?;
             sqlx::query(
                 "INSERT INTO auto_correction_rules (auto_rule_id, tenant_id, pattern_id, correction_logic, \
                  confidence_threshold, is_active) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (pattern_id) DO UPDATE \
@@ -451,7 +488,8 @@ impl KnowledgeService for Api {
     async fn list_corrections(&self, req: Request<ListRequest>) -> R<ListCorrectionsResponse> {
         let r = req.into_inner();
         let (limit, offset) = page(r.limit, r.offset);
-        let sql = format!("{CORR_SQL} WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3");
+        let sql =
+            format!("{CORR_SQL} WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(uuid(&r.tenant_id, "tenant_id")?)
             .bind(limit)
@@ -480,7 +518,10 @@ impl KnowledgeService for Api {
         if c.status != "applied" {
             return Err(Error::new(
                 ErrorCode::FailedPrecondition,
-                format!("only an applied correction can be undone (this one is {})", c.status),
+                format!(
+                    "only an applied correction can be undone (this one is {})",
+                    c.status
+                ),
             )
             .into());
         }

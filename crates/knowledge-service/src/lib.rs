@@ -277,15 +277,60 @@ pub(crate) async fn insert_correction(
 }
 
 /// Each detected issue: counted in its pattern; corrected on its own when the pattern's rule
-/// is active and confident enough (phase 3 of the seed).
+/// is active and confident enough (phase 3 of the seed). Issues are handled per pattern, so a
+/// batch costs a few statements whatever its size.
 async fn handle_issues(state: Arc<State>, msg: Message) -> Result<(), HandlerError> {
     let batch: IssueBatch = decode(&msg)?;
     let tenant = Uuid::parse_str(&batch.tenant_id)
         .map_err(|_| HandlerError::Poison("invalid tenant".into()))?;
+    let mut groups: std::collections::BTreeMap<String, Vec<&Issue>> = Default::default();
+    for issue in &batch.issues {
+        groups.entry(signature_key(issue)).or_default().push(issue);
+    }
     let mut proposed = Vec::new();
     let mut tx = state.pool.begin().await?;
-    for issue in &batch.issues {
-        let pattern = pattern_of(&mut tx, tenant, issue).await?;
+    for issues in groups.values() {
+        let first = issues[0];
+        let key = signature_key(first);
+        let signature = json!({
+            "platform": first.platform, "issue_type": first.issue_type,
+            "field": first.field, "rule": first.rule,
+        });
+        let pattern: Uuid = sqlx::query_scalar(
+            "INSERT INTO issue_patterns (pattern_id, tenant_id, marketplace_name, issue_type, \
+             issue_description, pattern_signature, signature_key) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id, signature_key) DO UPDATE SET last_seen_at = now() RETURNING pattern_id",
+        )
+        .bind(Uuid::now_v7())
+        .bind(tenant)
+        .bind(&first.platform)
+        .bind(&first.issue_type)
+        .bind(format!(
+            "{} ({} on {})",
+            first.issue_type.replace('_', " "),
+            first.field,
+            first.platform
+        ))
+        .bind(signature)
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await?;
+        let ids: Vec<Uuid> = issues
+            .iter()
+            .filter_map(|i| Uuid::parse_str(&i.id).ok())
+            .collect();
+        // Occurrences count once per issue, whatever the redeliveries.
+        sqlx::query(
+            "WITH fresh AS (INSERT INTO pattern_occurrences (issue_id, tenant_id, pattern_id) \
+             SELECT i, $1, $2 FROM UNNEST($3::uuid[]) AS t(i) ON CONFLICT DO NOTHING RETURNING 1) \
+             UPDATE issue_patterns SET occurrence_count = occurrence_count + (SELECT count(*) FROM fresh) \
+             WHERE pattern_id = $2",
+        )
+        .bind(tenant)
+        .bind(pattern)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
         let rule = sqlx::query(
             "SELECT auto_rule_id, correction_logic, confidence_threshold, is_active \
              FROM auto_correction_rules WHERE pattern_id = $1",
@@ -302,20 +347,36 @@ async fn handle_issues(state: Arc<State>, msg: Message) -> Result<(), HandlerErr
             continue;
         }
         let (confidence, approvals) = pattern_confidence(&mut *tx, pattern).await?;
-        if !state.policy.may_auto_apply(confidence, approvals, threshold) {
+        if !state
+            .policy
+            .may_auto_apply(confidence, approvals, threshold)
+        {
             continue;
         }
         let strategy = logic.get("strategy").and_then(|s| s.as_str()).unwrap_or("");
-        let value = issue
-            .suggestions
-            .iter()
-            .find(|s| s.strategy == strategy)
-            .map(|s| s.value.clone());
-        let Some(value) = value else { continue };
-        if let Some(c) =
-            insert_correction(&mut tx, tenant, issue, pattern, Some(rule_id), &value, "auto", confidence).await?
-        {
-            proposed.push(c);
+        for issue in issues {
+            let Some(value) = issue
+                .suggestions
+                .iter()
+                .find(|s| s.strategy == strategy)
+                .map(|s| s.value.clone())
+            else {
+                continue;
+            };
+            if let Some(c) = insert_correction(
+                &mut tx,
+                tenant,
+                issue,
+                pattern,
+                Some(rule_id),
+                &value,
+                "auto",
+                confidence,
+            )
+            .await?
+            {
+                proposed.push(c);
+            }
         }
     }
     tx.commit().await?;
@@ -323,7 +384,10 @@ async fn handle_issues(state: Arc<State>, msg: Message) -> Result<(), HandlerErr
         tracing::info!(correction = %c.id, sku = %c.sku, field = %c.field, confidence = c.confidence, "auto-correction proposed");
         publish_correction(&state, c, "proposed").await?;
     }
-    state.metrics.record("auto_corrections", proposed.len() as u64);
+    state.metrics.record("issues", batch.issues.len() as u64);
+    state
+        .metrics
+        .record("auto_corrections", proposed.len() as u64);
     Ok(())
 }
 

@@ -59,7 +59,10 @@ pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
         },
     );
     let raw = if p.raw_price.is_empty() {
-        p.price.as_ref().map(|m| m.amount.clone()).unwrap_or_default()
+        p.price
+            .as_ref()
+            .map(|m| m.amount.clone())
+            .unwrap_or_default()
     } else {
         p.raw_price.clone()
     };
@@ -107,10 +110,7 @@ pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
             field: "weight",
             rule: "business_rule:weight_range",
             severity: "high",
-            description: format!(
-                "shipping weight {w} of {} is outside (0, 1000]",
-                p.sku
-            ),
+            description: format!("shipping weight {w} of {} is outside (0, 1000]", p.sku),
             current_value: p.weight.map(|w| w.to_string()).unwrap_or_default(),
         },
     );
@@ -185,7 +185,10 @@ impl Model {
                     .or_insert(0) += 1;
             }
             if let Some(w) = p.weight.filter(|w| *w > 0.0 && *w <= 1000.0) {
-                self.category_weights.entry(cat.clone()).or_default().push(w);
+                self.category_weights
+                    .entry(cat.clone())
+                    .or_default()
+                    .push(w);
             }
         }
     }
@@ -446,9 +449,15 @@ mod tests {
         p.brand.clear();
         p.categories.clear();
         let (f, _) = validate(&p);
-        let brand = f.iter().find(|f| f.issue_type == "missing_brand").expect("brand");
+        let brand = f
+            .iter()
+            .find(|f| f.issue_type == "missing_brand")
+            .expect("brand");
         assert_eq!(m.suggest(&p, brand, 3)[0].value, "Aurora");
-        let cat = f.iter().find(|f| f.issue_type == "missing_category").expect("cat");
+        let cat = f
+            .iter()
+            .find(|f| f.issue_type == "missing_category")
+            .expect("cat");
         assert_eq!(m.suggest(&p, cat, 3)[0].value, "Men/Tops/Hoodies");
         assert_eq!(price_suggestion("19.999").expect("s").value, "20.00");
         assert_eq!(price_suggestion("10").expect("s").value, "10.00");

@@ -60,7 +60,8 @@ fn to_issue(r: &PgRow) -> Issue {
 
 /// Loads issues by id.
 pub async fn load(pool: &PgPool, tenant: Uuid, ids: &[Uuid]) -> Result<Vec<Issue>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM issues WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id");
+    let sql =
+        format!("SELECT {COLUMNS} FROM issues WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
         .bind(ids)
@@ -79,7 +80,9 @@ impl MonitorService for Api {
         let r = req.into_inner();
         let tenant = uuid(&r.tenant_id, "tenant_id")?;
         if !r.status.is_empty() && !STATUSES.contains(&r.status.as_str()) {
-            return Err(Error::invalid(format!("status must be one of {}", STATUSES.join(", "))).into());
+            return Err(
+                Error::invalid(format!("status must be one of {}", STATUSES.join(", "))).into(),
+            );
         }
         let limit = if r.limit <= 0 { 50 } else { r.limit.min(500) } as i64;
         let offset = r.offset.max(0) as i64;
@@ -131,7 +134,9 @@ impl MonitorService for Api {
         let tenant = uuid(&r.tenant_id, "tenant_id")?;
         let id = uuid(&r.id, "id")?;
         if !STATUSES.contains(&r.status.as_str()) {
-            return Err(Error::invalid(format!("status must be one of {}", STATUSES.join(", "))).into());
+            return Err(
+                Error::invalid(format!("status must be one of {}", STATUSES.join(", "))).into(),
+            );
         }
         let done = sqlx::query(
             "UPDATE issues SET status = $3, resolution = $4, updated_at = now(), \
@@ -172,11 +177,12 @@ impl MonitorService for Api {
             *stats.by_status.entry(r.get(0)).or_insert(0) += n;
             *stats.by_type.entry(r.get(1)).or_insert(0) += n;
         }
-        let counters = sqlx::query("SELECT records, batches FROM validation_counters WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_optional(&self.state.pool)
-            .await
-            .map_err(Error::from)?;
+        let counters =
+            sqlx::query("SELECT records, batches FROM validation_counters WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_optional(&self.state.pool)
+                .await
+                .map_err(Error::from)?;
         if let Some(c) = counters {
             stats.records_validated = c.get(0);
             stats.syncs_seen = c.get(1);

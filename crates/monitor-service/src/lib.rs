@@ -220,7 +220,11 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     let titles: Vec<&str> = batch.products.iter().map(|p| p.title.as_str()).collect();
     let cat_skus: Vec<&str> = batch.products.iter().map(|p| p.sku.as_str()).collect();
     let brands: Vec<&str> = batch.products.iter().map(|p| p.brand.as_str()).collect();
-    let cats: Vec<String> = batch.products.iter().map(|p| p.categories.join("\u{1f}")).collect();
+    let cats: Vec<String> = batch
+        .products
+        .iter()
+        .map(|p| p.categories.join("\u{1f}"))
+        .collect();
     let weights: Vec<Option<f64>> = batch.products.iter().map(|p| p.weight).collect();
     sqlx::query(
         "INSERT INTO catalog (tenant_id, sku, title, brand, categories, weight) \
@@ -289,18 +293,40 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    state.metrics.record("products_validated", batch.products.len() as u64);
+    state
+        .metrics
+        .record("products_validated", batch.products.len() as u64);
 
-    let new_ids: Vec<Uuid> = inserted.iter().filter(|(_, new)| *new).map(|(id, _)| *id).collect();
+    let new_ids: Vec<Uuid> = inserted
+        .iter()
+        .filter(|(_, new)| *new)
+        .map(|(id, _)| *id)
+        .collect();
     let source = event_id(&msg).unwrap_or_else(|| Uuid::now_v7().to_string());
     if !new_ids.is_empty() {
-        state.metrics.record("issues_detected", new_ids.len() as u64);
+        state
+            .metrics
+            .record("issues_detected", new_ids.len() as u64);
         let issues = grpc::load(&state.pool, tenant, &new_ids).await?;
-        publish(&state, tenant, "detected", &format!("{source}:detected"), issues).await?;
+        publish(
+            &state,
+            tenant,
+            "detected",
+            &format!("{source}:detected"),
+            issues,
+        )
+        .await?;
     }
     if !resolved.is_empty() {
         let issues = grpc::load(&state.pool, tenant, &resolved).await?;
-        publish(&state, tenant, "resolved", &format!("{source}:resolved"), issues).await?;
+        publish(
+            &state,
+            tenant,
+            "resolved",
+            &format!("{source}:resolved"),
+            issues,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -341,7 +367,10 @@ async fn handle_correction(state: Arc<State>, msg: Message) -> Result<(), Handle
         return Ok(());
     };
     let (status, resolution) = match (msg.subject.rsplit('.').next(), c.origin.as_str()) {
-        (Some("applied"), "auto") => ("auto_corrected", format!("auto-corrected to `{}`", c.new_value)),
+        (Some("applied"), "auto") => (
+            "auto_corrected",
+            format!("auto-corrected to `{}`", c.new_value),
+        ),
         (Some("applied"), _) => ("resolved", format!("corrected to `{}`", c.new_value)),
         (Some("failed"), _) => ("pending_review", format!("correction failed: {}", c.error)),
         (Some("undone"), _) => ("pending_review", "correction undone".to_string()),
@@ -366,7 +395,14 @@ async fn handle_correction(state: Arc<State>, msg: Message) -> Result<(), Handle
     }
     if status != "pending_review" {
         let issues = grpc::load(&state.pool, tenant, &[issue]).await?;
-        publish(&state, tenant, "resolved", &format!("{}:{}:resolved", c.id, status), issues).await?;
+        publish(
+            &state,
+            tenant,
+            "resolved",
+            &format!("{}:{}:resolved", c.id, status),
+            issues,
+        )
+        .await?;
     }
     Ok(())
 }
