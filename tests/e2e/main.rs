@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod flow;
+mod telemetry;
 
 use std::time::Duration;
 

@@ -87,6 +87,15 @@ pub struct System {
 impl System {
     /// Starts everything with a simulator of `products` demo products.
     pub async fn start(name: &str, sim: SimConfig) -> anyhow::Result<Self> {
+        Self::start_with(name, sim, &[]).await
+    }
+
+    /// Starts everything with extra environment variables for the services.
+    pub async fn start_with(
+        name: &str,
+        sim: SimConfig,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         marketsync_common::install_crypto_provider();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let database_url = format!("{}/ms_e2e_{}", pg_server(), &id[..16]);
@@ -114,6 +123,9 @@ impl System {
             "MARKETSYNC_LOG".into(),
             "info,marketsync_connectors=debug".into(),
         );
+        for (k, v) in extra_env {
+            env.insert(k.to_string(), v.to_string());
+        }
         for svc in ["CONNECTOR", "MONITOR", "KNOWLEDGE"] {
             let g = free_port();
             env.insert(
@@ -221,6 +233,11 @@ impl System {
             c.kill().await?;
         }
         Ok(())
+    }
+
+    /// The value of a service setting given to the services.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.env.get(name).map(String::as_str)
     }
 
     fn ready_url(&self, service: &str) -> String {
