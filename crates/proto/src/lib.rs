@@ -6,7 +6,8 @@ pub mod v1 {
     tonic::include_proto!("marketsync.v1");
 
     /// The encoded file descriptor set, served by gRPC reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("marketsync_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("marketsync_descriptor");
 }
 
 pub use v1::*;

@@ -1,0 +1,649 @@
+//! HTTP behaviour shared by every connector: timeouts, retries with backoff, a client-side
+//! rate limiter that follows the platform's rate-limit headers, error mapping, and debug logging
+//! with every credential value redacted.
+//!
+//! A platform module builds one [`HttpClient`] per connection (default headers carry its auth)
+//! and one [`RateLimiter`] shared by every call of that connection, then sends [`Call`]s.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::{ConnectorError, Result};
+
+/// How a connector's HTTP client behaves.
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+    /// Log request and response bodies (secrets redacted).
+    pub debug: bool,
+}
+
+/// Exponential backoff for transient failures (5xx, timeouts, 429 without a reset hint).
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Total attempts, first included.
+    pub attempts: u32,
+    /// First delay.
+    pub base_delay: Duration,
+    /// Longest delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `n` (1-based retry count).
+    pub fn delay(&self, n: u32) -> Duration {
+        let factor = 2u32.saturating_pow(n.saturating_sub(1));
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Longest body kept in a debug log line.
+const MAX_LOGGED_BODY: usize = 16 * 1024;
+/// Extra wait after a reset hint, so the platform's window has surely rolled over.
+const RESET_MARGIN: Duration = Duration::from_millis(5);
+/// Header a validating proxy (Stoplight Prism) adds when a request or response breaks the spec.
+const VIOLATIONS_HEADER: &str = "sl-violations";
+
+/// Names of a platform's rate-limit response headers (any may be absent).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateLimitHeaders {
+    /// Requests left in the current window.
+    pub left: &'static str,
+    /// Milliseconds until the window resets (also sent with a 429).
+    pub reset_ms: &'static str,
+}
+
+#[derive(Debug)]
+struct Budget {
+    quota: u32,
+    window: Duration,
+    remaining: u32,
+    reset_at: Instant,
+    /// The platform said nothing is left (or answered 429): nothing is sent before this.
+    blocked_until: Option<Instant>,
+}
+
+/// A request budget per fixed window kept by the client (the connection's own quota), plus
+/// whatever the platform's headers say: when the platform reports nothing left, or answers
+/// 429, every caller waits until the platform's reset.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    headers: Option<RateLimitHeaders>,
+    budget: Mutex<Budget>,
+}
+
+impl RateLimiter {
+    /// `quota` requests per `window`, refined by `headers` when the platform sends them.
+    pub(crate) fn new(quota: u32, window: Duration, headers: Option<RateLimitHeaders>) -> Self {
+        let quota = quota.max(1);
+        Self {
+            headers,
+            budget: Mutex::new(Budget {
+                quota,
+                window,
+                remaining: quota,
+                reset_at: Instant::now() + window,
+                blocked_until: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Budget> {
+        // The budget is plain numbers: a panic elsewhere cannot leave it inconsistent.
+        self.budget.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until both budgets allow one more request, and spends it.
+    pub(crate) async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut b = self.lock();
+                let now = Instant::now();
+                match b.blocked_until {
+                    Some(until) if until > now => until - now,
+                    _ => {
+                        b.blocked_until = None;
+                        if now >= b.reset_at {
+                            b.remaining = b.quota;
+                            b.reset_at = now + b.window;
+                        }
+                        if b.remaining > 0 {
+                            b.remaining -= 1;
+                            return;
+                        }
+                        b.reset_at - now
+                    }
+                }
+            };
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "rate limit budget spent, waiting"
+            );
+            tokio::time::sleep(wait + RESET_MARGIN).await;
+        }
+    }
+
+    /// Follows the platform's headers: nothing left means wait for its reset.
+    pub(crate) fn observe(&self, headers: &HeaderMap) {
+        let Some(names) = self.headers else {
+            return;
+        };
+        if header_u64(headers, names.left) != Some(0) {
+            return;
+        }
+        if let Some(reset) = header_u64(headers, names.reset_ms) {
+            self.block_for(Duration::from_millis(reset));
+        }
+    }
+
+    /// Nothing may be sent for `wait` (after a 429 or an exhausted platform window).
+    pub(crate) fn block_for(&self, wait: Duration) {
+        let mut b = self.lock();
+        let until = Instant::now() + wait;
+        b.blocked_until = Some(b.blocked_until.map_or(until, |u| u.max(until)));
+    }
+
+    /// The reset hint of a 429 response, if the platform sent one.
+    fn reset_hint(&self, headers: &HeaderMap) -> Option<Duration> {
+        let from_platform = self
+            .headers
+            .and_then(|n| header_u64(headers, n.reset_ms))
+            .map(Duration::from_millis);
+        from_platform.or_else(|| header_u64(headers, "retry-after").map(Duration::from_secs))
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f >= 0.0)
+        .map(|f| f.ceil() as u64)
+}
+
+/// One HTTP request to send (and retry) as is.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    method: Method,
+    url: String,
+    query: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Call {
+    /// A request without a body.
+    pub(crate) fn new(method: Method, url: impl Into<String>) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// A GET.
+    pub(crate) fn get(url: impl Into<String>) -> Self {
+        Self::new(Method::GET, url)
+    }
+
+    /// Adds a query parameter.
+    pub(crate) fn query(mut self, name: &str, value: impl ToString) -> Self {
+        self.query.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets a JSON body.
+    pub(crate) fn json<B: serde::Serialize + ?Sized>(mut self, body: &B) -> Result<Self> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ConnectorError::Config(format!("request body cannot be encoded: {e}")))?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+
+    /// The URL path (no host, no query) for messages.
+    fn path(&self) -> &str {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        rest.find('/').map_or("/", |i| &rest[i..])
+    }
+}
+
+/// What one attempt ended with.
+enum Failure {
+    /// Worth another attempt after a backoff.
+    Retry(ConnectorError),
+    /// Rate limited: wait for the platform's reset hint (or a backoff), then try again.
+    Limited(Option<Duration>, String),
+    /// Final.
+    Fatal(ConnectorError),
+}
+
+/// An HTTP client for one connection: default headers (auth), timeouts, retries, rate limit.
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    policy: HttpPolicy,
+    headers: HeaderMap,
+    secrets: Arc<Vec<String>>,
+    limiter: Arc<RateLimiter>,
+    platform: &'static str,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the header values or the secrets themselves.
+        f.debug_struct("HttpClient")
+            .field("platform", &self.platform)
+            .field("policy", &self.policy)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A client sending `headers` with every request. `secrets` are redacted from every error
+    /// and log line; header values are marked sensitive.
+    pub(crate) fn new(
+        platform: &'static str,
+        policy: HttpPolicy,
+        headers: &[(&'static str, String)],
+        secrets: Vec<String>,
+        limiter: Arc<RateLimiter>,
+    ) -> Result<Self> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let mut v = HeaderValue::from_str(value).map_err(|_| {
+                ConnectorError::Config(format!(
+                    "credential for header `{name}` has invalid characters"
+                ))
+            })?;
+            v.set_sensitive(true);
+            map.insert(HeaderName::from_static(name), v);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("marketsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConnectorError::Config(format!("http client: {e}")))?;
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 3).collect();
+        // Longest first, so a secret containing another is redacted whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Ok(Self {
+            client,
+            policy,
+            headers: map,
+            secrets: Arc::new(secrets),
+            limiter,
+            platform,
+        })
+    }
+
+    /// `text` with every credential value replaced by `[redacted]`.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
+
+    /// Sends `call` with retries and decodes the JSON answer; `None` for an empty answer (204).
+    pub(crate) async fn send<T: DeserializeOwned>(&self, call: &Call) -> Result<Option<T>> {
+        let attempts = self.policy.retry.attempts.max(1);
+        // 429s with a reset hint are the platform pacing us, not failures: they get their own
+        // (larger) allowance so a busy window does not eat the transient-error retries.
+        let max_limited = attempts.saturating_mul(4).max(8);
+        let (mut failures, mut limited) = (0u32, 0u32);
+        loop {
+            self.limiter.acquire().await;
+            match self.attempt::<T>(call).await {
+                Ok(v) => return Ok(v),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Limited(hint, message)) => {
+                    limited += 1;
+                    if limited > max_limited {
+                        return Err(ConnectorError::RateLimited(message));
+                    }
+                    let wait = hint.unwrap_or_else(|| self.policy.retry.delay(limited));
+                    tracing::info!(
+                        platform = self.platform,
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited by the platform, waiting for the reset"
+                    );
+                    self.limiter.block_for(wait + RESET_MARGIN);
+                }
+                Err(Failure::Retry(e)) => {
+                    failures += 1;
+                    if failures >= attempts {
+                        return Err(e);
+                    }
+                    let delay = self.policy.retry.delay(failures);
+                    tracing::warn!(
+                        platform = self.platform,
+                        attempt = failures,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %e,
+                        "transient failure, retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(&self, call: &Call) -> Result<Option<T>, Failure> {
+        let what = format!("{} {}", call.method, self.redact(call.path()));
+        let mut req = self
+            .client
+            .request(call.method.clone(), &call.url)
+            .headers(self.headers.clone());
+        if !call.query.is_empty() {
+            req = req.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            req = req.body(body.clone());
+        }
+        if self.policy.debug {
+            let body = call
+                .body
+                .as_deref()
+                .map(|b| self.loggable(b))
+                .unwrap_or_default();
+            let query: BTreeMap<&str, &str> = call
+                .query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            tracing::debug!(
+                platform = self.platform,
+                request = %what,
+                query = %self.redact(&format!("{query:?}")),
+                body = %body,
+                "http request"
+            );
+        }
+        let resp = req.send().await.map_err(|e| self.transport(&what, &e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        self.limiter.observe(&headers);
+        let bytes = resp.bytes().await.map_err(|e| self.transport(&what, &e))?;
+        if self.policy.debug {
+            tracing::debug!(
+                platform = self.platform,
+                request = %what,
+                status = status.as_u16(),
+                body = %self.loggable(&bytes),
+                "http response"
+            );
+        }
+        if status.is_success() {
+            if status.as_u16() == 204 || bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(None);
+            }
+            return serde_json::from_slice::<T>(&bytes).map(Some).map_err(|e| {
+                Failure::Retry(ConnectorError::Malformed(format!(
+                    "{what}: HTTP {}: {e}",
+                    status.as_u16()
+                )))
+            });
+        }
+        let message = self.redact(&format!(
+            "{what}: HTTP {}: {}{}",
+            status.as_u16(),
+            platform_message(&bytes),
+            violations(&headers)
+        ));
+        Err(match status.as_u16() {
+            401 | 403 => Failure::Fatal(ConnectorError::Auth(message)),
+            404 => Failure::Fatal(ConnectorError::NotFound(message)),
+            429 => Failure::Limited(self.limiter.reset_hint(&headers), message),
+            408 | 500..=599 => Failure::Retry(ConnectorError::Transient(message)),
+            code => Failure::Fatal(ConnectorError::Rejected {
+                status: code,
+                message,
+            }),
+        })
+    }
+
+    fn transport(&self, what: &str, e: &reqwest::Error) -> Failure {
+        let kind = if e.is_timeout() {
+            format!("timed out after {:?}", self.policy.timeout)
+        } else if e.is_connect() {
+            "connection failed".to_string()
+        } else {
+            "request failed".to_string()
+        };
+        // Without the URL: it may carry credentials (store hash, keys in the query).
+        let detail = self.redact(&e.to_string());
+        let detail = strip_url(&detail);
+        Failure::Retry(ConnectorError::Transient(format!(
+            "{what}: {kind} ({detail})"
+        )))
+    }
+
+    fn loggable(&self, body: &[u8]) -> String {
+        let text = String::from_utf8_lossy(body);
+        let mut text = self.redact(&text);
+        if text.len() > MAX_LOGGED_BODY {
+            let mut cut = MAX_LOGGED_BODY;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str("…[truncated]");
+        }
+        text
+    }
+}
+
+/// reqwest's message without the "for url (…)" part.
+fn strip_url(text: &str) -> String {
+    match text.find(" for url (") {
+        Some(i) => {
+            let rest = &text[i..];
+            let end = rest.find(')').map_or(rest.len(), |j| j + 1);
+            format!("{}{}", &text[..i], &rest[end..])
+        }
+        None => text.to_string(),
+    }
+}
+
+/// The violations a validating proxy reported, for the error message.
+fn violations(headers: &HeaderMap) -> String {
+    headers
+        .get(VIOLATIONS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| format!(" (spec violations: {v})"))
+        .unwrap_or_default()
+}
+
+/// The platform's own error message from an error body: `title`/`message`/`error`/`detail` of
+/// an object (plus its `errors` details), the first `message` of an array, or the text itself.
+pub(crate) fn platform_message(body: &[u8]) -> String {
+    fn from_value(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::Object(o) => {
+                let head = ["title", "message", "error", "detail", "error_description"]
+                    .iter()
+                    .find_map(|k| o.get(*k).and_then(|x| x.as_str()).filter(|s| !s.is_empty()))
+                    .map(str::to_string);
+                let details = match o.get("errors") {
+                    Some(serde_json::Value::Object(e)) if !e.is_empty() => Some(
+                        e.iter()
+                            .take(10)
+                            .map(|(k, v)| match v.as_str() {
+                                Some(s) => format!("{k}: {s}"),
+                                None => format!("{k}: {v}"),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                    Some(serde_json::Value::Array(a)) if !a.is_empty() => Some(
+                        a.iter()
+                            .filter_map(from_value)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                    _ => None,
+                };
+                match (head, details) {
+                    (Some(h), Some(d)) => Some(format!("{h} ({d})")),
+                    (h, d) => h.or(d),
+                }
+            }
+            serde_json::Value::Array(a) => a.first().and_then(from_value),
+            serde_json::Value::String(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(m) = from_value(&v)
+    {
+        return m;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "no error details".to_string();
+    }
+    text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(1), Duration::from_millis(100));
+        assert_eq!(p.delay(3), Duration::from_millis(400));
+        assert_eq!(p.delay(30), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn platform_messages() {
+        let v3 = br#"{"status":422,"title":"JSON data is missing or invalid","type":"x","errors":{"weight":"must be >= 0"}}"#;
+        assert_eq!(
+            platform_message(v3),
+            "JSON data is missing or invalid (weight: must be >= 0)"
+        );
+        let v2 = br#"[{"status":400,"message":"The field 'items' is required."}]"#;
+        assert_eq!(platform_message(v2), "The field 'items' is required.");
+        assert_eq!(platform_message(b"oops"), "oops");
+        assert_eq!(platform_message(b""), "no error details");
+    }
+
+    #[test]
+    fn strips_urls() {
+        assert_eq!(
+            strip_url("error sending request for url (http://h/stores/abc/v3) boom"),
+            "error sending request boom"
+        );
+    }
+
+    #[test]
+    fn call_path_has_no_host_or_query() {
+        let c = Call::get("http://127.0.0.1:9/stores/x/v3/catalog/products").query("page", 2);
+        assert_eq!(c.path(), "/stores/x/v3/catalog/products");
+    }
+
+    #[test]
+    fn redacts_every_credential_value() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = HttpClient::new(
+            "test",
+            HttpPolicy {
+                timeout: Duration::from_secs(1),
+                retry: RetryPolicy::default(),
+                debug: true,
+            },
+            &[("x-auth-token", "tok-123456".into())],
+            vec!["tok-123456".into(), "store-hash-9".into(), "ab".into()],
+            Arc::new(RateLimiter::new(10, Duration::from_secs(1), None)),
+        )
+        .expect("client");
+        assert_eq!(
+            client.redact("GET /stores/store-hash-9/v3 with tok-123456 (ab)"),
+            "GET /stores/[redacted]/v3 with [redacted] (ab)"
+        );
+        let long = "x".repeat(MAX_LOGGED_BODY + 10);
+        assert!(client.loggable(long.as_bytes()).ends_with("…[truncated]"));
+        assert!(!format!("{client:?}").contains("tok-123456"));
+    }
+
+    #[tokio::test]
+    async fn limiter_waits_when_platform_says_nothing_left() {
+        let l = RateLimiter::new(
+            100,
+            Duration::from_secs(30),
+            Some(RateLimitHeaders {
+                left: "x-left",
+                reset_ms: "x-reset",
+            }),
+        );
+        l.acquire().await;
+        let mut h = HeaderMap::new();
+        h.insert("x-left", HeaderValue::from_static("0"));
+        h.insert("x-reset", HeaderValue::from_static("120"));
+        l.observe(&h);
+        let start = std::time::Instant::now();
+        l.acquire().await;
+        assert!(start.elapsed() >= Duration::from_millis(120));
+    }
+
+    #[tokio::test]
+    async fn limiter_ignores_a_distant_reset_while_requests_are_left() {
+        let l = RateLimiter::new(
+            100,
+            Duration::from_secs(30),
+            Some(RateLimitHeaders {
+                left: "x-left",
+                reset_ms: "x-reset",
+            }),
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-left", HeaderValue::from_static("120"));
+        h.insert("x-reset", HeaderValue::from_static("29000"));
+        l.observe(&h);
+        let start = std::time::Instant::now();
+        l.acquire().await;
+        assert!(start.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn limiter_keeps_own_budget() {
+        let l = RateLimiter::new(2, Duration::from_millis(150), None);
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            l.acquire().await;
+        }
+        assert!(start.elapsed() >= Duration::from_millis(140));
+    }
+}

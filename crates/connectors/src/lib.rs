@@ -1,0 +1,304 @@
+//! Platform connectors.
+//!
+//! A [`Connector`] talks to one platform account over HTTP exactly as production does: auth,
+//! pagination, the platform's rate limits, retries and error mapping live in the platform's
+//! module (`config`, `client`, `mapping`). Records are mapped to and from the canonical records
+//! of the proto crate. [`registry`] lists every platform; [`build`] makes a connector for a
+//! connection.
+
+pub mod bigcommerce;
+mod http;
+
+pub use http::{HttpPolicy, RetryPolicy};
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use marketsync_proto::v1::{Order, PlatformField, PlatformInfo, Product, StockLevel};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Result alias of this crate.
+pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
+
+/// What can go wrong when talking to a platform. Messages never contain credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The platform refused the credentials (revoked or expired token, wrong key).
+    #[error("authentication failed: {0}; re-authorize this connection")]
+    Auth(String),
+    /// The connection's configuration is incomplete or invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Rate limited and out of retries.
+    #[error("rate limited by the platform: {0}")]
+    RateLimited(String),
+    /// A transient failure (5xx, timeout, connection reset) that survived every retry.
+    #[error("platform unavailable: {0}")]
+    Transient(String),
+    /// The platform answered with a body we could not understand.
+    #[error("malformed response from the platform: {0}")]
+    Malformed(String),
+    /// The platform rejected the request (4xx other than auth and rate limits).
+    #[error("platform rejected the request ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The platform's own error message.
+        message: String,
+    },
+    /// The record does not exist on the platform.
+    #[error("not found on the platform: {0}")]
+    NotFound(String),
+    /// The platform does not support the operation.
+    #[error("operation not supported by {0}")]
+    Unsupported(String),
+}
+
+impl ConnectorError {
+    /// Whether a later attempt may succeed without a change of configuration.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::RateLimited(_) | Self::Transient(_))
+    }
+}
+
+/// Credentials of a connection, by the seed's names. Debug never shows values.
+#[derive(Clone, Default)]
+pub struct Credentials(BTreeMap<String, SecretString>);
+
+impl Credentials {
+    /// Builds credentials from a JSON object of strings.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| ConnectorError::Config("credentials must be a JSON object".into()))?;
+        let mut map = BTreeMap::new();
+        for (k, v) in obj {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            map.insert(k.clone(), SecretString::from(s));
+        }
+        Ok(Self(map))
+    }
+
+    /// A credential, or a configuration error naming the missing field.
+    pub fn require(&self, name: &str) -> Result<&str> {
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConnectorError::Config(format!("credential `{name}` is required")))
+    }
+
+    /// A credential if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|s| s.expose_secret())
+    }
+
+    /// Every credential value, so callers can redact them from any text.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.0.values().map(|s| s.expose_secret())
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "[redacted]")))
+            .finish()
+    }
+}
+
+/// Settings of a connection (DESIGN.md: `settings`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Settings {
+    /// Base URL of the platform API (a sandbox, simulator or proxy).
+    pub base_url: Option<String>,
+    /// OAuth token endpoint, where the platform has one.
+    pub auth_url: Option<String>,
+    /// Per API family base URLs (e.g. `catalog`, `inventory`, `orders_v2`), each pointable at
+    /// its own proxy; they win over `base_url`.
+    pub api_urls: BTreeMap<String, String>,
+    /// Sync frequency in seconds (0 or absent: manual only).
+    pub sync_frequency: Option<u64>,
+    /// Records per page or batch.
+    pub batch_size: Option<u32>,
+    /// Attempts for a transient failure.
+    pub retry_attempts: Option<u32>,
+    /// Per-request timeout in seconds.
+    pub timeout_secs: Option<u64>,
+    /// Log request and response bodies (secrets redacted).
+    pub debug: Option<bool>,
+    /// Import and export stock.
+    pub sync_inventory: Option<bool>,
+    /// Import and export orders.
+    pub sync_orders: Option<bool>,
+    /// Platform warehouse (location) id or name → marketsync warehouse code.
+    pub warehouse_mapping: BTreeMap<String, String>,
+    /// Rate limit override: requests per window.
+    pub rate_limit_requests: Option<u32>,
+    /// Rate limit override: window length in milliseconds.
+    pub rate_limit_window_ms: Option<u64>,
+}
+
+impl Settings {
+    /// The HTTP policy these settings ask for.
+    pub fn http_policy(&self) -> HttpPolicy {
+        HttpPolicy {
+            timeout: Duration::from_secs(self.timeout_secs.unwrap_or(30).max(1)),
+            retry: RetryPolicy {
+                attempts: self.retry_attempts.unwrap_or(5).max(1),
+                ..RetryPolicy::default()
+            },
+            debug: self.debug.unwrap_or(false),
+        }
+    }
+}
+
+/// Which slice of records an import asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ImportQuery {
+    /// Only records modified at or after this instant (incremental sync); `None` = full.
+    pub since: Option<DateTime<Utc>>,
+    /// Only records modified before this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Only these skus (empty: all).
+    pub skus: Vec<String>,
+    /// Page token returned by the previous page (`None`: first page).
+    pub page: Option<String>,
+    /// Records per page.
+    pub page_size: u32,
+}
+
+/// One page of an import.
+#[derive(Debug, Clone, Default)]
+pub struct Page<T> {
+    /// The records.
+    pub items: Vec<T>,
+    /// Token of the next page, `None` on the last.
+    pub next: Option<String>,
+    /// Total records, when the platform tells.
+    pub total: Option<u64>,
+}
+
+/// A change of one field of one record, from a correction or an undo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldUpdate {
+    /// Platform id of the product.
+    pub external_id: String,
+    /// Its sku.
+    pub sku: String,
+    /// Canonical field: `description`, `brand`, `price`, `weight`, `categories`, `title`.
+    pub field: String,
+    /// New value, as text (categories: paths separated by `;`).
+    pub value: String,
+}
+
+/// A shipment (or status change) of an order to export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderUpdate {
+    /// Platform id of the order.
+    pub external_id: String,
+    /// New canonical status (`shipped`, `cancelled`, …), if any.
+    pub status: Option<String>,
+    /// Carrier of the shipment.
+    pub carrier: Option<String>,
+    /// Tracking number of the shipment.
+    pub tracking_number: Option<String>,
+    /// (sku, quantity) lines shipped; empty: every line.
+    pub lines: Vec<(String, i64)>,
+}
+
+/// Outcome of a bulk export.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportReport {
+    /// Records the platform accepted.
+    pub accepted: u64,
+    /// (key, message) of each record it refused.
+    pub rejected: Vec<(String, String)>,
+}
+
+/// A platform account, reachable over HTTP.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Platform id (`bigcommerce`, …).
+    fn platform(&self) -> &'static str;
+    /// Checks credentials and reachability; returns a human-readable message.
+    async fn test_connection(&self) -> Result<String>;
+    /// One page of products (with variants).
+    async fn products_page(&self, query: &ImportQuery) -> Result<Page<Product>>;
+    /// One page of stock levels per warehouse.
+    async fn stock_page(&self, query: &ImportQuery) -> Result<Page<StockLevel>>;
+    /// One page of orders.
+    async fn orders_page(&self, query: &ImportQuery) -> Result<Page<Order>>;
+    /// Sets absolute stock levels (batch endpoint where the platform has one).
+    async fn export_stock(&self, levels: &[StockLevel]) -> Result<ExportReport>;
+    /// Exports order status changes with shipments and tracking.
+    async fn export_orders(&self, updates: &[OrderUpdate]) -> Result<ExportReport>;
+    /// Writes one field of one product (a correction or its undo).
+    async fn update_field(&self, update: &FieldUpdate) -> Result<()>;
+}
+
+/// Everything a connector needs to reach an account.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Platform id.
+    pub platform: String,
+    /// Decrypted credentials.
+    pub credentials: Credentials,
+    /// Settings.
+    pub settings: Settings,
+}
+
+/// Every platform marketsync supports, with the fields of its forms.
+pub fn registry() -> Vec<PlatformInfo> {
+    vec![bigcommerce::platform_info()]
+}
+
+/// Makes the connector of a connection.
+pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
+    match config.platform.as_str() {
+        bigcommerce::PLATFORM => Ok(Box::new(bigcommerce::BigCommerce::new(config)?)),
+        other => Err(ConnectorError::Config(format!(
+            "unknown platform `{other}`"
+        ))),
+    }
+}
+
+/// The setting fields every platform shares (DESIGN.md `settings`).
+pub fn common_settings() -> Vec<PlatformField> {
+    [
+        ("base_url", "API base URL (sandbox, simulator or proxy)"),
+        ("auth_url", "OAuth token URL"),
+        ("sync_frequency", "Sync every N seconds (0: manual)"),
+        ("batch_size", "Records per page"),
+        ("retry_attempts", "Attempts on transient errors"),
+        ("timeout_secs", "Request timeout in seconds"),
+        (
+            "debug",
+            "Log request and response bodies (secrets redacted)",
+        ),
+        ("sync_inventory", "Sync stock"),
+        ("sync_orders", "Sync orders"),
+        ("warehouse_mapping", "Platform location → warehouse"),
+    ]
+    .into_iter()
+    .map(|(name, label)| field(name, label, false, false, ""))
+    .collect()
+}
+
+/// A form field.
+pub fn field(name: &str, label: &str, secret: bool, required: bool, help: &str) -> PlatformField {
+    PlatformField {
+        name: name.into(),
+        label: label.into(),
+        secret,
+        required,
+        help: help.into(),
+    }
+}

@@ -1,0 +1,186 @@
+//! Helpers: simulators on port 0, connectors pointed at them, the simulators' admin API.
+
+use std::net::SocketAddr;
+
+use marketsync_connectors::bigcommerce::BigCommerce;
+use marketsync_connectors::{
+    ConnectionConfig, Connector, Credentials, ImportQuery, Page, Result, Settings,
+};
+use marketsync_proto::v1::{Order, Product, StockLevel};
+use marketsync_simulators::bigcommerce::{self as sim, RunningSimulator, SimConfig};
+use serde_json::{Value, json};
+
+/// Installs the process-wide rustls crypto provider (ring), as every binary must.
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A BigCommerce simulator on a free port.
+pub async fn start_bigcommerce(config: SimConfig) -> RunningSimulator {
+    init();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    sim::start(addr, config).await.expect("simulator starts")
+}
+
+/// Settings pointing at a simulator, fast retries for tests.
+pub fn settings_for(sim: &RunningSimulator) -> Settings {
+    Settings {
+        base_url: Some(sim.base_url()),
+        retry_attempts: Some(4),
+        timeout_secs: Some(5),
+        ..Settings::default()
+    }
+}
+
+/// A BigCommerce connector with the given token and settings.
+pub fn bigcommerce_with(config: &SimConfig, token: &str, settings: Settings) -> BigCommerce {
+    let credentials = Credentials::from_json(&json!({
+        "store_hash": config.store_hash,
+        "access_token": token,
+        "client_id": "demo-client-id",
+        "client_secret": "demo-client-secret",
+    }))
+    .unwrap();
+    BigCommerce::new(ConnectionConfig {
+        platform: "bigcommerce".into(),
+        credentials,
+        settings,
+    })
+    .expect("valid connection")
+}
+
+/// A BigCommerce connector for a simulator.
+pub fn bigcommerce(sim: &RunningSimulator, config: &SimConfig) -> BigCommerce {
+    bigcommerce_with(config, &config.access_token, settings_for(sim))
+}
+
+/// Every page of an import.
+pub async fn all_pages<T, F, Fut>(query: ImportQuery, mut page: F) -> Result<(Vec<T>, usize)>
+where
+    F: FnMut(ImportQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>>>,
+{
+    let mut q = query;
+    let mut items = Vec::new();
+    let mut pages = 0;
+    loop {
+        let p = page(q.clone()).await?;
+        pages += 1;
+        items.extend(p.items);
+        match p.next {
+            Some(next) => q.page = Some(next),
+            None => return Ok((items, pages)),
+        }
+        assert!(pages < 1000, "runaway pagination");
+    }
+}
+
+/// Every product.
+pub async fn products(c: &dyn Connector, query: ImportQuery) -> Result<(Vec<Product>, usize)> {
+    all_pages(query, |q| async move { c.products_page(&q).await }).await
+}
+
+/// Every stock level.
+pub async fn stock(c: &dyn Connector, query: ImportQuery) -> Result<Vec<StockLevel>> {
+    Ok(all_pages(query, |q| async move { c.stock_page(&q).await })
+        .await?
+        .0)
+}
+
+/// Every order.
+pub async fn orders(c: &dyn Connector, query: ImportQuery) -> Result<Vec<Order>> {
+    Ok(all_pages(query, |q| async move { c.orders_page(&q).await })
+        .await?
+        .0)
+}
+
+/// A page query of `size`.
+pub fn pages_of(size: u32) -> ImportQuery {
+    ImportQuery {
+        page_size: size,
+        ..ImportQuery::default()
+    }
+}
+
+/// The simulator's `/__admin/` API.
+pub struct Admin {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Admin {
+    /// Admin client of `sim`.
+    pub fn of(sim: &RunningSimulator) -> Self {
+        init();
+        Self {
+            http: reqwest::Client::new(),
+            base: sim.admin_url(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "admin {path}: {}",
+            resp.status()
+        );
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "admin {path}: {}",
+            resp.status()
+        );
+        resp.json().await.unwrap()
+    }
+
+    /// Injects a fault (`{kind, status?, count?, path_contains?, delay_ms?, reset_ms?}`).
+    pub async fn fault(&self, fault: Value) {
+        self.post("/faults", fault).await;
+    }
+
+    /// Invalidates the access token.
+    pub async fn revoke_token(&self) {
+        self.post("/revoke-token", Value::Null).await;
+    }
+
+    /// Makes the access token valid again.
+    pub async fn restore_token(&self) {
+        self.post("/restore-token", Value::Null).await;
+    }
+
+    /// Request statistics.
+    pub async fn stats(&self) -> Value {
+        self.get("/stats").await
+    }
+
+    /// A product as stored, by its sku or a variant's.
+    pub async fn product(&self, sku: &str) -> Value {
+        self.get(&format!("/products/{sku}")).await
+    }
+
+    /// An order as stored, with products and shipments.
+    pub async fn order(&self, id: &str) -> Value {
+        self.get(&format!("/orders/{id}")).await
+    }
+
+    /// Adds an order.
+    pub async fn add_order(&self, order: Value) -> Value {
+        self.post("/orders", order).await
+    }
+}

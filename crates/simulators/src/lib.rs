@@ -1,0 +1,13 @@
+//! Simulators of the platforms marketsync talks to.
+//!
+//! Each simulator is an in-process HTTP server that speaks one platform's documented protocol
+//! (paths, auth, pagination, rate limits, error shapes), seeded with deterministic demo data
+//! from [`demo`] and able to inject faults ([`faults`]) by configuration or at run time through
+//! `/__admin/` endpoints. Tests start them on `127.0.0.1:0`; the CLI can start them for demos.
+
+#![recursion_limit = "256"]
+
+pub mod bigcommerce;
+pub mod demo;
+pub mod faults;
+mod rng;
