@@ -388,26 +388,6 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::subject_matches;
-
-    #[test]
-    fn wildcards() {
-        assert!(subject_matches(
-            "ms.issues.*.detected",
-            "ms.issues.t1.detected"
-        ));
-        assert!(!subject_matches(
-            "ms.issues.*.detected",
-            "ms.issues.t1.resolved"
-        ));
-        assert!(subject_matches("ms.records.>", "ms.records.t.bc.products"));
-        assert!(!subject_matches("ms.records.>", "ms.records"));
-        assert!(!subject_matches("ms.a.*", "ms.a.b.c"));
-    }
-}
-
 /// The tenant header of an event (`ce-tenant`).
 pub fn tenant_of(msg: &jetstream::Message) -> Option<String> {
     msg.headers
@@ -427,4 +407,24 @@ pub fn event_id(msg: &jetstream::Message) -> Option<String> {
 /// Decodes a protobuf payload; an undecodable one is poison.
 pub fn decode<M: prost::Message + Default>(msg: &jetstream::Message) -> Result<M, HandlerError> {
     Ok(M::decode(msg.payload.as_ref())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_matches;
+
+    #[test]
+    fn wildcards() {
+        assert!(subject_matches(
+            "ms.issues.*.detected",
+            "ms.issues.t1.detected"
+        ));
+        assert!(!subject_matches(
+            "ms.issues.*.detected",
+            "ms.issues.t1.resolved"
+        ));
+        assert!(subject_matches("ms.records.>", "ms.records.t.bc.products"));
+        assert!(!subject_matches("ms.records.>", "ms.records"));
+        assert!(!subject_matches("ms.a.*", "ms.a.b.c"));
+    }
 }
