@@ -227,6 +227,11 @@ impl System {
         Ok(())
     }
 
+    /// Process id of a running service.
+    pub fn pid(&self, service: &str) -> Option<u32> {
+        self.children.get(service).and_then(|c| c.id())
+    }
+
     /// Kills a service at once (SIGKILL: no graceful shutdown).
     pub async fn kill(&mut self, service: &str) -> anyhow::Result<()> {
         if let Some(mut c) = self.children.remove(service) {

@@ -160,15 +160,25 @@ pub struct Model {
     brands: HashMap<String, String>,
     /// token → category → count.
     token_categories: HashMap<String, HashMap<String, u32>>,
-    /// category → weights seen.
+    /// category → weights seen (at most [`MAX_WEIGHTS`] per category).
     category_weights: HashMap<String, Vec<f64>>,
-    seen: HashSet<String>,
+    /// Hashes of the skus learned from, so a re-synced product counts once (8 bytes a sku
+    /// keeps a catalog of millions small).
+    seen: HashSet<u64>,
+}
+
+/// Weights kept per category for the "similar products" estimate.
+pub const MAX_WEIGHTS: usize = 2_000;
+
+fn sku_hash(sku: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(sku)
 }
 
 impl Model {
     /// Learns from one product of the catalog (idempotent per sku).
     pub fn learn(&mut self, p: &Product) {
-        if !self.seen.insert(p.sku.clone()) {
+        if !self.seen.insert(sku_hash(&p.sku)) {
             return;
         }
         if !p.brand.trim().is_empty() {

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::store::{Product, Store, Variant};
 use super::{
-    ApiError, ApiResult, Params, Shared, int_list, list, ok, page_limit, paginate, parse_body,
-    parse_date, v3_error, v3_error_with,
+    ApiError, ApiResult, Params, Shared, int_list, list, ok, page_limit, paginate, pagination_meta,
+    parse_body, parse_date, v3_error, v3_error_with,
 };
 
 pub(super) fn routes() -> Router<Shared> {
@@ -54,6 +54,21 @@ async fn list_products(State(sim): State<Shared>, Query(q): Query<Params>) -> Ap
     let categories = int_list(&q, "categories:in");
     let (with_variants, with_images) = includes(&q);
     let store = sim.store();
+    if q.keys()
+        .all(|k| matches!(k.as_str(), "page" | "limit" | "include"))
+    {
+        // No filter: slice the page directly instead of scanning the catalog.
+        let total = store.products.len();
+        let data: Vec<Value> = store
+            .products
+            .iter()
+            .skip((page - 1) * limit)
+            .take(limit)
+            .map(|p| store.product_json(p, with_variants, with_images))
+            .collect();
+        let meta = pagination_meta(total, data.len(), page, limit);
+        return ok(json!({ "data": data, "meta": meta }));
+    }
     let matching: Vec<&Product> = store
         .products
         .iter()

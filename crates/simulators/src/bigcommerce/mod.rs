@@ -48,6 +48,9 @@ pub struct SimConfig {
     pub currency: String,
     /// Faults active from the start.
     pub faults: Vec<Fault>,
+    /// Serve every product as a simple product (one base variant holding the stock of the
+    /// first demo variant): keeps catalogs of a million products small, for benchmarks.
+    pub simple_products: bool,
 }
 
 impl Default for SimConfig {
@@ -62,6 +65,7 @@ impl Default for SimConfig {
             rate_limit_window_ms: 30_000,
             currency: "USD".into(),
             faults: Vec::new(),
+            simple_products: false,
         }
     }
 }
@@ -239,6 +243,7 @@ impl Sim {
             config.products,
             config.orders,
             &config.currency,
+            config.simple_products,
         );
         Self {
             store: Mutex::new(store),
@@ -497,12 +502,18 @@ pub(crate) fn page_limit(
 /// The slice of `items` on `page`, and V3's `meta.pagination`.
 pub(crate) fn paginate<T>(items: Vec<T>, page: usize, limit: usize) -> (Vec<T>, Value) {
     let total = items.len();
-    let total_pages = total.div_ceil(limit);
     let data: Vec<T> = items
         .into_iter()
         .skip((page - 1) * limit)
         .take(limit)
         .collect();
+    let meta = pagination_meta(total, data.len(), page, limit);
+    (data, meta)
+}
+
+/// V3's `meta.pagination` of page `page` holding `count` of `total` items.
+pub(crate) fn pagination_meta(total: usize, count: usize, page: usize, limit: usize) -> Value {
+    let total_pages = total.div_ceil(limit);
     let mut links = serde_json::Map::new();
     if page > 1 {
         links.insert(
@@ -520,17 +531,16 @@ pub(crate) fn paginate<T>(items: Vec<T>, page: usize, limit: usize) -> (Vec<T>, 
             json!(format!("?page={}&limit={limit}", page + 1)),
         );
     }
-    let meta = json!({
+    json!({
         "pagination": {
             "total": total,
-            "count": data.len(),
+            "count": count,
             "per_page": limit,
             "current_page": page,
             "total_pages": total_pages,
             "links": links,
         }
-    });
-    (data, meta)
+    })
 }
 
 /// Parses a JSON request body, or the 400 BigCommerce answers.

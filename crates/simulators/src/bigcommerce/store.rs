@@ -229,8 +229,23 @@ fn status_id_of(canonical: &str) -> i64 {
 
 impl Store {
     /// A store seeded with `products` demo products and `orders` demo orders.
-    pub(crate) fn seeded(seed: u64, products: usize, orders: usize, currency: &str) -> Self {
-        let catalog = demo::catalog(seed, products);
+    pub(crate) fn seeded(
+        seed: u64,
+        products: usize,
+        orders: usize,
+        currency: &str,
+        simple: bool,
+    ) -> Self {
+        let mut catalog = demo::catalog(seed, products);
+        if simple {
+            for p in &mut catalog {
+                if let Some(v) = p.variants.first() {
+                    p.stock = v.stock.clone();
+                }
+                p.variants.clear();
+                p.options.clear();
+            }
+        }
         let demo_orders = demo::orders(seed, &catalog, orders);
         let mut s = Store {
             currency: currency.to_string(),
@@ -1128,7 +1143,7 @@ mod tests {
 
     #[test]
     fn seeds_catalog_and_orders() {
-        let s = Store::seeded(42, 30, 8, "USD");
+        let s = Store::seeded(42, 30, 8, "USD", false);
         assert_eq!(s.products.len(), 30);
         assert_eq!(s.orders.len(), 8);
         assert!(s.products.iter().all(|p| p.weight >= 0.0));

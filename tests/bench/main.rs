@@ -1,0 +1,222 @@
+//! `marketsync-bench`: pushes N product records (default 1,000,000) from the BigCommerce
+//! simulator through connector → NATS → monitor → knowledge → PostgreSQL, with the four release
+//! binaries as separate processes, and reports records per second end to end and each
+//! service's peak memory. In the same run it measures the baseline: the raw JetStream
+//! publish-and-consume rate of the very messages the connector published.
+//!
+//! Usage: `scripts/bench [--records N]` (builds the release binaries first).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer::pull, stream};
+use futures::StreamExt;
+use marketsync_e2e::{SERVICES, System};
+use marketsync_simulators::bigcommerce::SimConfig;
+use serde_json::json;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let records = arg("--records", 1_000_000);
+    let page = arg("--page", 250);
+    eprintln!("bench: generating a simulated store of {records} products");
+    let started = Instant::now();
+    let sim = SimConfig {
+        products: records,
+        orders: 0,
+        seed: 2026,
+        rate_limit_requests: 1_000_000,
+        rate_limit_window_ms: 1_000,
+        simple_products: true,
+        ..SimConfig::default()
+    };
+    let sys = System::start_with("bench", sim, &[("MARKETSYNC_LOG", "warn")]).await?;
+    eprintln!(
+        "bench: system up in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let conn = sys
+        .connect_bigcommerce(
+            "bench",
+            json!({"batch_size": page, "rate_limit_requests": 1_000_000, "rate_limit_window_ms": 1_000}),
+        )
+        .await?;
+    let id = conn["id"].as_str().context("connection id")?.to_string();
+    let pool = sys.db().await?;
+
+    // End to end: from the sync request until the knowledge service has counted every issue
+    // the monitor raised for the last record.
+    let t0 = Instant::now();
+    let sync = sys
+        .sync(&id, json!({"operations": ["import_products"]}))
+        .await?;
+    let mut last = 0i64;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let validated: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(records), 0)::int8 FROM monitor.validation_counters",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if validated != last {
+            eprintln!(
+                "bench: {validated} records validated after {:.1} s",
+                t0.elapsed().as_secs_f64()
+            );
+            last = validated;
+        }
+        if validated >= records as i64 {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(3600) {
+            anyhow::bail!("not done after an hour");
+        }
+    }
+    let issues: i64 = sqlx::query_scalar("SELECT count(*) FROM monitor.issues")
+        .fetch_one(&pool)
+        .await?;
+    loop {
+        let counted: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(occurrence_count), 0)::int8 FROM knowledge.issue_patterns",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if counted >= issues {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e2e = t0.elapsed();
+    let run = sys.wait_sync(&sync, Duration::from_secs(60)).await?;
+    anyhow::ensure!(run["status"] == "completed", "sync did not complete: {run}");
+    anyhow::ensure!(run["counts"]["products"] == records as i64, "counts: {run}");
+    let memory: Vec<(String, f64)> = SERVICES
+        .iter()
+        .map(|s| {
+            (
+                s.to_string(),
+                sys.pid(s).map(peak_rss_mb).unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
+
+    // Baseline: the same messages, read back from the records stream, published to a fresh
+    // stream (async, pipelined) and consumed by a durable pull consumer acking each.
+    let nats = async_nats::connect(marketsync_e2e::nats_url()).await?;
+    let js = jetstream::new(nats);
+    let records_stream = format!("{}_RECORDS", sys.prefix.to_uppercase());
+    let mut src = js.get_stream(&records_stream).await?;
+    let n = src.info().await?.state.messages;
+    let reader = src
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: format!("{}.records.>", sys.prefix),
+            ..Default::default()
+        })
+        .await?;
+    let mut msgs = Vec::with_capacity(n as usize);
+    let mut it = reader.messages().await?;
+    while (msgs.len() as u64) < n {
+        let m = it.next().await.context("records stream ended")??;
+        msgs.push(m.payload.clone());
+    }
+    let base_name = format!("{}_BENCH_BASELINE", sys.prefix.to_uppercase());
+    let base_subject = format!("{}.baseline", sys.prefix);
+    let base = js
+        .create_stream(stream::Config {
+            name: base_name.clone(),
+            subjects: vec![base_subject.clone()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await?;
+    let bytes: usize = msgs.iter().map(|m| m.len()).sum();
+    let tp = Instant::now();
+    let mut acks = futures::stream::FuturesOrdered::new();
+    for m in &msgs {
+        acks.push_back(js.publish(base_subject.clone(), m.clone()).await?);
+        if acks.len() >= 256 {
+            acks.next().await.context("ack")??;
+        }
+    }
+    while let Some(a) = acks.next().await {
+        a?;
+    }
+    let publish = tp.elapsed();
+    let consumer = base
+        .create_consumer(pull::Config {
+            durable_name: Some("bench".into()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await?;
+    let tc = Instant::now();
+    let mut got = 0usize;
+    let mut stream = consumer.messages().await?;
+    while got < msgs.len() {
+        let m = stream.next().await.context("baseline ended")??;
+        m.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        got += 1;
+    }
+    let consume = tc.elapsed();
+    let _ = js.delete_stream(&base_name).await;
+
+    let e2e_rate = records as f64 / e2e.as_secs_f64();
+    let base_secs = publish.as_secs_f64() + consume.as_secs_f64();
+    let base_rate = records as f64 / base_secs;
+    println!();
+    println!(
+        "marketsync-bench: {records} records, {} messages of up to {page} records ({:.1} MB)",
+        msgs.len(),
+        bytes as f64 / 1e6
+    );
+    println!();
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| end to end (sync request → knowledge counted the last issue) | {:.1} s, **{:.0} records/s** |",
+        e2e.as_secs_f64(),
+        e2e_rate
+    );
+    println!("| issues raised and counted | {issues} |");
+    println!(
+        "| baseline: raw JetStream publish of the same messages | {:.2} s ({:.0} msg/s) |",
+        publish.as_secs_f64(),
+        msgs.len() as f64 / publish.as_secs_f64()
+    );
+    println!(
+        "| baseline: raw JetStream consume (ack each) | {:.2} s ({:.0} msg/s) |",
+        consume.as_secs_f64(),
+        msgs.len() as f64 / consume.as_secs_f64()
+    );
+    println!("| baseline: publish + consume | {base_rate:.0} records/s |");
+    println!("| end to end / baseline | {:.3} |", e2e_rate / base_rate);
+    for (s, mb) in &memory {
+        println!("| peak memory of {s} | {mb:.0} MB |");
+    }
+    sys.stop().await;
+    Ok(())
+}
