@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -157,7 +158,11 @@ async fn main() -> anyhow::Result<()> {
     let tp = Instant::now();
     let mut acks = futures::stream::FuturesOrdered::new();
     for m in &msgs {
-        acks.push_back(js.publish(base_subject.clone(), m.clone()).await?);
+        acks.push_back(
+            js.publish(base_subject.clone(), m.clone())
+                .await?
+                .into_future(),
+        );
         if acks.len() >= 256 {
             acks.next().await.context("ack")??;
         }
