@@ -320,22 +320,47 @@ impl Run {
             .get("done_items")
             .and_then(Value::as_i64)
             .unwrap_or(0);
-        loop {
-            let result = fetch(self.query(since, page.clone())).await?;
-            let total = result.total.map(|t| t as i64).unwrap_or(0);
-            let n = result.items.len() as i64;
-            let page_key = page.clone().unwrap_or_else(|| "first".into());
-            commit.commit(self, &page_key, result.items).await?;
-            done += n;
-            page = result.next;
-            self.set_op(op, json!({"page": page, "done_items": done}));
-            self.save().await?;
-            self.event("progress", op, done, total.max(done), vec![])
-                .await?;
-            if page.is_none() {
-                return Ok(());
+        // The next pages are read while the current one is committed: a bounded channel keeps
+        // at most a few pages in memory, and the fetches stay in order (page tokens chain).
+        let first = self.query(since, page.clone());
+        let (tx, rx) = tokio::sync::mpsc::channel::<(Option<String>, Page<T>)>(4);
+        let producer = async move {
+            let mut query = first;
+            loop {
+                let token = query.page.clone();
+                let result = fetch(query.clone()).await?;
+                let next = result.next.clone();
+                if tx.send((token, result)).await.is_err() {
+                    return Ok::<(), Stop>(());
+                }
+                match next {
+                    Some(n) => query.page = Some(n),
+                    None => return Ok(()),
+                }
             }
-        }
+        };
+        let consumer = async {
+            // Owned here, so a failed commit drops the receiver and the producer stops.
+            let mut rx = rx;
+            while let Some((token, result)) = rx.recv().await {
+                let total = result.total.map(|t| t as i64).unwrap_or(0);
+                let n = result.items.len() as i64;
+                let page_key = token.unwrap_or_else(|| "first".into());
+                commit.commit(self, &page_key, result.items).await?;
+                done += n;
+                page = result.next;
+                self.set_op(op, json!({"page": page, "done_items": done}));
+                self.save().await?;
+                self.event("progress", op, done, total.max(done), vec![])
+                    .await?;
+            }
+            Ok::<(), Stop>(())
+        };
+        // A failed commit drops the receiver, which stops the producer; a failed fetch closes
+        // the channel after the pages already read are committed.
+        let (fetched, committed) = tokio::join!(producer, consumer);
+        committed?;
+        fetched
     }
 
     async fn import_products(&mut self, c: &dyn Connector) -> Result<(), Stop> {

@@ -34,9 +34,27 @@ pub struct State {
     pub metrics: Metrics,
     /// Per-tenant engine models, learned from the catalog.
     models: Mutex<HashMap<Uuid, Arc<Mutex<engine::Model>>>>,
+    written: std::sync::atomic::AtomicU64,
 }
 
+/// Rows written between two refreshes of the planner's statistics.
+const ANALYZE_EVERY: u64 = 50_000;
+
 impl State {
+    /// Refreshes the statistics of the growing tables after every [`ANALYZE_EVERY`] rows this
+    /// process wrote: during a bulk import autovacuum lags behind and stale statistics make the
+    /// planner scan instead of probing the indexes.
+    async fn refresh_statistics(&self, written: u64) {
+        let before = self
+            .written
+            .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
+        if before / ANALYZE_EVERY != (before + written) / ANALYZE_EVERY {
+            if let Err(e) = sqlx::query("ANALYZE issues, catalog").execute(&self.pool).await {
+                tracing::warn!(error = %e, "analyze failed");
+            }
+        }
+    }
+
     async fn model(&self, tenant: Uuid) -> Result<Arc<Mutex<engine::Model>>, HandlerError> {
         let mut models = self.models.lock().await;
         if let Some(m) = models.get(&tenant) {
@@ -80,6 +98,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         bus: bus.clone(),
         metrics: metrics.clone(),
         models: Mutex::new(HashMap::new()),
+        written: std::sync::atomic::AtomicU64::new(0),
     });
     let (http_bound, http_task) = health::serve(
         http_addr,
@@ -160,9 +179,14 @@ fn bad(what: &str) -> HandlerError {
 /// Validates a batch of products: new issues inserted and published as `detected`, issues the
 /// channel fixed marked `resolved`.
 async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerError> {
-    let batch: RecordBatch = decode(&msg)?;
+    let mut batch: RecordBatch = decode(&msg)?;
     let tenant = Uuid::parse_str(&batch.tenant_id).map_err(|_| bad("tenant"))?;
     let connection = Uuid::parse_str(&batch.connection_id).map_err(|_| bad("connection"))?;
+    // One record per sku, the last one winning (an upsert may not touch a row twice).
+    let mut seen = std::collections::HashSet::new();
+    batch.products.reverse();
+    batch.products.retain(|p| seen.insert(p.sku.clone()));
+    batch.products.reverse();
     let model = state.model(tenant).await?;
 
     // Learn first so suggestions for this batch can use it.
@@ -226,12 +250,15 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
         .map(|p| p.categories.join("\u{1f}"))
         .collect();
     let weights: Vec<Option<f64>> = batch.products.iter().map(|p| p.weight).collect();
-    sqlx::query(
+    // Which records were known before: a record seen for the first time has no open issue to
+    // resolve, which spares a bulk import the look-up below.
+    let known: Vec<(String, bool)> = sqlx::query_as(
         "INSERT INTO catalog (tenant_id, sku, title, brand, categories, weight) \
          SELECT $1, s, t, b, CASE WHEN c = '' THEN '{}'::text[] ELSE string_to_array(c, chr(31)) END, w \
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]) AS x(s, t, b, c, w) \
          ON CONFLICT (tenant_id, sku) DO UPDATE SET title = EXCLUDED.title, brand = EXCLUDED.brand, \
-         categories = EXCLUDED.categories, weight = EXCLUDED.weight, updated_at = now()",
+         categories = EXCLUDED.categories, weight = EXCLUDED.weight, updated_at = now() \
+         RETURNING sku, (xmax <> 0)",
     )
     .bind(tenant)
     .bind(&cat_skus)
@@ -239,8 +266,17 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     .bind(&brands)
     .bind(&cats)
     .bind(&weights)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
+    let known: std::collections::HashSet<String> = known
+        .into_iter()
+        .filter_map(|(sku, existed)| existed.then_some(sku))
+        .collect();
+    let (ok_skus, ok_rules): (Vec<String>, Vec<String>) = ok_skus
+        .into_iter()
+        .zip(ok_rules)
+        .filter(|(sku, _)| known.contains(sku))
+        .unzip();
 
     // New issues are inserted; an open one for the same record and rule is refreshed.
     let inserted: Vec<(Uuid, bool)> = sqlx::query_as(
@@ -271,18 +307,27 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     .bind(&confidences)
     .fetch_all(&mut *tx)
     .await?;
-    let resolved: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE issues SET status = 'resolved', resolution = 'fixed on the channel', \
-         resolved_at = now(), updated_at = now() FROM UNNEST($3::text[], $4::text[]) AS x(s, r) \
-         WHERE tenant_id = $1 AND connection_id = $2 AND status = 'pending_review' AND sku = x.s \
-         AND rule = x.r RETURNING id",
-    )
-    .bind(tenant)
-    .bind(connection)
-    .bind(&ok_skus)
-    .bind(&ok_rules)
-    .fetch_all(&mut *tx)
-    .await?;
+    // Issues of this batch's records whose rule now passes: one probe of the open-issue index
+    // per (sku, rule), so the cost does not depend on how many issues are stored nor on how
+    // fresh the planner's statistics are during a bulk import.
+    let resolved: Vec<Uuid> = if ok_skus.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(
+            "UPDATE issues SET status = 'resolved', resolution = 'fixed on the channel', \
+             resolved_at = now(), updated_at = now() \
+             WHERE id = ANY(ARRAY(SELECT o.id FROM UNNEST($3::text[], $4::text[]) AS x(s, r) \
+               CROSS JOIN LATERAL (SELECT id FROM issues WHERE sku = x.s AND rule = x.r \
+                 AND connection_id = $2 AND tenant_id = $1 AND status = 'pending_review') o)) \
+             RETURNING id",
+        )
+        .bind(tenant)
+        .bind(connection)
+        .bind(&ok_skus)
+        .bind(&ok_rules)
+        .fetch_all(&mut *tx)
+        .await?
+    };
     sqlx::query(
         "INSERT INTO validation_counters (tenant_id, records, batches) VALUES ($1, $2, 1) \
          ON CONFLICT (tenant_id) DO UPDATE SET records = validation_counters.records + EXCLUDED.records, \
@@ -296,6 +341,7 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     state
         .metrics
         .record("products_validated", batch.products.len() as u64);
+    state.refresh_statistics(inserted.len() as u64).await;
 
     let new_ids: Vec<Uuid> = inserted
         .iter()

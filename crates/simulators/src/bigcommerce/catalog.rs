@@ -4,6 +4,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -59,15 +60,31 @@ async fn list_products(State(sim): State<Shared>, Query(q): Query<Params>) -> Ap
     {
         // No filter: slice the page directly instead of scanning the catalog.
         let total = store.products.len();
-        let data: Vec<Value> = store
+        let docs: Vec<_> = store
             .products
             .iter()
             .skip((page - 1) * limit)
             .take(limit)
-            .map(|p| store.product_json(p, with_variants, with_images))
+            .map(|p| store.product_json_text(p, with_variants, with_images))
             .collect();
-        let meta = pagination_meta(total, data.len(), page, limit);
-        return ok(json!({ "data": data, "meta": meta }));
+        let meta = pagination_meta(total, docs.len(), page, limit);
+        let mut body = String::with_capacity(docs.iter().map(|d| d.len() + 1).sum::<usize>() + 512);
+        body.push_str("{\"data\":[");
+        for (i, d) in docs.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(d);
+        }
+        body.push_str("],\"meta\":");
+        body.push_str(&meta.to_string());
+        body.push('}');
+        return Ok((
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response());
     }
     let matching: Vec<&Product> = store
         .products
@@ -358,6 +375,7 @@ async fn create_product(State(sim): State<Shared>, body: Bytes) -> ApiResult {
     let locations: Vec<i64> = store.locations.iter().map(|l| l.id).collect();
     for l in locations {
         store.stock.insert((vid, l), 0);
+        store.stock_version += 1;
     }
     let p = &store.products[index];
     ok(json!({ "data": store.product_json(p, true, true), "meta": {} }))

@@ -207,6 +207,7 @@ async fn absolute(State(sim): State<Shared>, body: Bytes) -> ApiResult {
     }
     for (variant, location, quantity) in items {
         store.stock.insert((variant, location), quantity);
+        store.stock_version += 1;
     }
     ok(transaction(&mut store))
 }
@@ -216,6 +217,7 @@ async fn relative(State(sim): State<Shared>, body: Bytes) -> ApiResult {
     let mut store = sim.store();
     let items = resolve(&store, &body)?;
     for (variant, location, delta) in items {
+        store.stock_version += 1;
         let q = store.stock.entry((variant, location)).or_insert(0);
         *q = (*q + delta).max(0);
     }

@@ -245,6 +245,7 @@ impl Sim {
             &config.currency,
             config.simple_products,
         );
+        store.prerender();
         Self {
             store: Mutex::new(store),
             faults: FaultQueue::new(config.faults.clone()),

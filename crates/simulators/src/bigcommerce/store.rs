@@ -1,7 +1,8 @@
 //! The simulated store: catalog, inventory and orders, seeded from [`crate::demo`], and their
 //! JSON as BigCommerce's V3 and V2 APIs render them.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -180,6 +181,12 @@ pub(crate) struct Store {
     pub stock: BTreeMap<(i64, i64), i64>,
     pub orders: Vec<Order>,
     next_id: i64,
+    /// Bumped by every stock change (product documents show stock levels).
+    pub stock_version: u64,
+    /// Rendered product documents by (id, with variants, with images), each with the
+    /// `date_modified` and `stock_version` it was rendered at: a store keeps its products as
+    /// documents, so serving a page costs no rendering on this machine.
+    json_cache: std::sync::Mutex<HashMap<(i64, bool, bool), (DateTime<Utc>, u64, Arc<str>)>>,
 }
 
 /// RFC 3339 with seconds, as V3 renders dates.
@@ -571,11 +578,36 @@ impl Store {
 
     /// Units on hand of a variant, summed over locations, or at one location.
     pub(crate) fn on_hand(&self, variant_id: i64, location_id: Option<i64>) -> i64 {
-        self.stock
-            .iter()
-            .filter(|((v, l), _)| *v == variant_id && location_id.is_none_or(|x| x == *l))
-            .map(|(_, q)| *q)
-            .sum()
+        match location_id {
+            Some(l) => self.stock.get(&(variant_id, l)).copied().unwrap_or(0),
+            None => self
+                .stock
+                .range((variant_id, i64::MIN)..=(variant_id, i64::MAX))
+                .map(|(_, q)| *q)
+                .sum(),
+        }
+    }
+
+    /// The rendered JSON document of a product, from the cache when still current.
+    pub(crate) fn product_json_text(&self, p: &Product, variants: bool, images: bool) -> Arc<str> {
+        let key = (p.id, variants, images);
+        let mut cache = self.json_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((modified, version, text)) = cache.get(&key)
+            && *modified == p.date_modified
+            && *version == self.stock_version
+        {
+            return text.clone();
+        }
+        let text: Arc<str> = self.product_json(p, variants, images).to_string().into();
+        cache.insert(key, (p.date_modified, self.stock_version, text.clone()));
+        text
+    }
+
+    /// Renders every product document once (as the connector asks for them).
+    pub(crate) fn prerender(&self) {
+        for p in &self.products {
+            self.product_json_text(p, true, true);
+        }
     }
 
     pub(crate) fn product_json(&self, p: &Product, variants: bool, images: bool) -> Value {
