@@ -131,19 +131,17 @@ async fn main() -> anyhow::Result<()> {
     let js = jetstream::new(nats);
     let records_stream = format!("{}_RECORDS", sys.prefix.to_uppercase());
     let mut src = js.get_stream(&records_stream).await?;
-    let n = src.info().await?.state.messages;
-    let reader = src
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: format!("{}.records.>", sys.prefix),
-            ..Default::default()
-        })
-        .await?;
-    let mut msgs = Vec::with_capacity(n as usize);
-    let mut it = reader.messages().await?;
-    while (msgs.len() as u64) < n {
-        let m = it.next().await.context("records stream ended")??;
-        msgs.push(m.payload.clone());
+    let state = src.info().await?.state.clone();
+    let mut msgs = Vec::with_capacity(state.messages as usize);
+    for seq in state.first_sequence..=state.last_sequence {
+        if let Ok(m) = src.get_raw_message(seq).await {
+            msgs.push(m.payload.clone());
+        }
     }
+    eprintln!(
+        "bench: baseline with the {} messages of the records stream",
+        msgs.len()
+    );
     let base_name = format!("{}_BENCH_BASELINE", sys.prefix.to_uppercase());
     let base_subject = format!("{}.baseline", sys.prefix);
     let base = js
@@ -163,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
                 .await?
                 .into_future(),
         );
-        if acks.len() >= 256 {
+        if acks.len() >= 32 {
             acks.next().await.context("ack")??;
         }
     }
@@ -180,11 +178,19 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let tc = Instant::now();
     let mut got = 0usize;
-    let mut stream = consumer.messages().await?;
     while got < msgs.len() {
-        let m = stream.next().await.context("baseline ended")??;
-        m.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        got += 1;
+        let mut batch = consumer
+            .fetch()
+            .max_messages(64)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        while let Some(m) = batch.next().await {
+            let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
+            m.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            got += 1;
+        }
     }
     let consume = tc.elapsed();
     let _ = js.delete_stream(&base_name).await;
@@ -194,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
     let base_rate = records as f64 / base_secs;
     println!();
     println!(
-        "marketsync-bench: {records} records, {} messages of up to {page} records ({:.1} MB)",
+        "marketsync-bench: {records} records in {} messages ({:.1} MB), pages of {page}",
         msgs.len(),
         bytes as f64 / 1e6
     );

@@ -26,6 +26,9 @@ pub const OPERATIONS: &[&str] = &[
     "export_orders",
 ];
 
+/// Most records committed (and published) together when pages arrive faster than commits.
+const COMMIT_RECORDS: usize = 1_000;
+
 const DEFAULT_OPERATIONS: &[&str] = &["import_products", "import_inventory", "import_orders"];
 
 enum Stop {
@@ -344,11 +347,25 @@ impl Run {
             let mut rx = rx;
             while let Some((token, result)) = rx.recv().await {
                 let total = result.total.map(|t| t as i64).unwrap_or(0);
-                let n = result.items.len() as i64;
                 let page_key = token.unwrap_or_else(|| "first".into());
-                commit.commit(self, &page_key, result.items).await?;
+                let mut items = result.items;
+                let mut next = result.next;
+                // Pages already read are committed together (one transaction and one message
+                // for up to COMMIT_RECORDS records), so a fast platform means fewer, larger
+                // writes, and a slow one commits each page as it comes.
+                while items.len() < COMMIT_RECORDS {
+                    match rx.try_recv() {
+                        Ok((_, more)) => {
+                            items.extend(more.items);
+                            next = more.next;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let n = items.len() as i64;
+                commit.commit(self, &page_key, items).await?;
                 done += n;
-                page = result.next;
+                page = next;
                 self.set_op(op, json!({"page": page, "done_items": done}));
                 self.save().await?;
                 self.event("progress", op, done, total.max(done), vec![])

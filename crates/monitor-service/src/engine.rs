@@ -162,6 +162,8 @@ pub struct Model {
     token_categories: HashMap<String, HashMap<String, u32>>,
     /// category → weights seen (at most [`MAX_WEIGHTS`] per category).
     category_weights: HashMap<String, Vec<f64>>,
+    /// category → (median weight, weights it was computed from), refreshed as weights arrive.
+    category_medians: HashMap<String, (f64, usize)>,
     /// Hashes of the skus learned from, so a re-synced product counts once (8 bytes a sku
     /// keeps a catalog of millions small).
     seen: HashSet<u64>,
@@ -305,21 +307,17 @@ impl Model {
                 explanation: "estimated from the dimensions".into(),
             });
         }
-        let mut weights: Vec<f64> = p
+        let similar = p
             .categories
             .iter()
-            .filter_map(|c| self.category_weights.get(c))
-            .flatten()
-            .copied()
-            .collect();
-        if !weights.is_empty() {
-            weights.sort_by(f64::total_cmp);
-            let median = weights[weights.len() / 2];
+            .filter_map(|c| self.category_medians.get(c))
+            .max_by_key(|(_, n)| *n);
+        if let Some((median, n)) = similar {
             out.push(Suggestion {
                 strategy: "weight_from_similar".into(),
                 value: format!("{median:.2}"),
-                confidence: (0.5 + 0.02 * weights.len() as f64).min(0.7),
-                explanation: format!("median weight of {} similar products", weights.len()),
+                confidence: (0.5 + 0.02 * *n as f64).min(0.7),
+                explanation: format!("median weight of {n} similar products"),
             });
         }
         out

@@ -49,7 +49,10 @@ impl State {
             .written
             .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
         if before / ANALYZE_EVERY != (before + written) / ANALYZE_EVERY {
-            if let Err(e) = sqlx::query("ANALYZE issues, catalog").execute(&self.pool).await {
+            if let Err(e) = sqlx::query("ANALYZE issues, catalog")
+                .execute(&self.pool)
+                .await
+            {
                 tracing::warn!(error = %e, "analyze failed");
             }
         }

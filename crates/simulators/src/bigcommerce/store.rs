@@ -1,8 +1,8 @@
 //! The simulated store: catalog, inventory and orders, seeded from [`crate::demo`], and their
 //! JSON as BigCommerce's V3 and V2 APIs render them.
 
-use std::sync::Arc;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -186,8 +186,13 @@ pub(crate) struct Store {
     /// Rendered product documents by (id, with variants, with images), each with the
     /// `date_modified` and `stock_version` it was rendered at: a store keeps its products as
     /// documents, so serving a page costs no rendering on this machine.
-    json_cache: std::sync::Mutex<HashMap<(i64, bool, bool), (DateTime<Utc>, u64, Arc<str>)>>,
+    json_cache: std::sync::Mutex<HashMap<DocKey, RenderedDoc>>,
 }
+
+/// (product id, with variants, with images).
+type DocKey = (i64, bool, bool);
+/// (`date_modified`, `stock_version`, JSON text) of a rendered product document.
+type RenderedDoc = (DateTime<Utc>, u64, Arc<str>);
 
 /// RFC 3339 with seconds, as V3 renders dates.
 pub(crate) fn v3_date(t: &DateTime<Utc>) -> String {
