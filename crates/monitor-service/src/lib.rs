@@ -48,13 +48,12 @@ impl State {
         let before = self
             .written
             .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
-        if before / ANALYZE_EVERY != (before + written) / ANALYZE_EVERY {
-            if let Err(e) = sqlx::query("ANALYZE issues, catalog")
+        if before / ANALYZE_EVERY != (before + written) / ANALYZE_EVERY
+            && let Err(e) = sqlx::query("ANALYZE issues, catalog")
                 .execute(&self.pool)
                 .await
-            {
-                tracing::warn!(error = %e, "analyze failed");
-            }
+        {
+            tracing::warn!(error = %e, "analyze failed");
         }
     }
 
