@@ -125,10 +125,19 @@ impl Bus {
                 duplicate_window: Duration::from_secs(120),
                 ..Default::default()
             };
-            self.js
-                .get_or_create_stream(cfg)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot create stream {family}: {e}"))?;
+            // Services start together and race to create the same streams: a creation that
+            // loses the race fails ("subjects overlap"), and the stream is there on a retry.
+            let mut attempt = 0;
+            loop {
+                match self.js.get_or_create_stream(cfg.clone()).await {
+                    Ok(_) => break,
+                    Err(_) if attempt < 5 => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    }
+                    Err(e) => anyhow::bail!("cannot create stream {family}: {e}"),
+                }
+            }
         }
         Ok(())
     }
