@@ -92,3 +92,56 @@ pub fn channel(url: &str) -> anyhow::Result<TracedChannel> {
         TraceInterceptor,
     ))
 }
+
+/// A running service's listeners.
+pub struct Serving {
+    /// Bound gRPC address.
+    pub grpc: SocketAddr,
+    /// Bound HTTP (health and metrics) address.
+    pub http: SocketAddr,
+    /// The server tasks; they end after `shutdown`.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Serves a service's gRPC API `svc` (named `grpc_name`) with gRPC health and reflection on
+/// `grpc_addr`, and `/healthz`, `/readyz` and `/metrics` on `http_addr`, until `shutdown`.
+pub async fn serve<S>(
+    grpc_name: &str,
+    svc: S,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    health: crate::health::HealthState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Serving>
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+        + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let (http, http_task) =
+        crate::health::serve(http_addr, crate::health::router(health), shutdown.clone()).await?;
+    let (health_svc, reflection) = health_and_reflection(grpc_name).await?;
+    let (grpc, incoming) = bind(grpc_addr).await?;
+    let grpc_task = tokio::spawn(async move {
+        let r = tonic::transport::Server::builder()
+            .trace_fn(server_span)
+            .add_service(health_svc)
+            .add_service(reflection)
+            .add_service(svc)
+            .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "grpc server failed");
+        }
+    });
+    Ok(Serving {
+        grpc,
+        http,
+        tasks: vec![http_task, grpc_task],
+    })
+}

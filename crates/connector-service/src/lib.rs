@@ -12,8 +12,8 @@ use std::sync::Arc;
 use marketsync_common::bus::Bus;
 use marketsync_common::config::{self, Service};
 use marketsync_common::crypto::Keyring;
+use marketsync_common::db;
 use marketsync_common::health::{HealthState, Metrics};
-use marketsync_common::{db, health};
 use marketsync_proto::v1::connector_service_server::ConnectorServiceServer;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -49,36 +49,21 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         metrics: metrics.clone(),
     });
 
-    let (http_bound, http_task) = health::serve(
+    let serving = marketsync_common::grpc::serve(
+        "marketsync.v1.ConnectorService",
+        ConnectorServiceServer::new(grpc::Api {
+            state: state.clone(),
+        }),
+        grpc_addr,
         http_addr,
-        health::router(HealthState {
+        HealthState {
             pool: Some(pool),
             nats: Some(bus.client.clone()),
             metrics: metrics.clone(),
-        }),
+        },
         shutdown.clone(),
     )
     .await?;
-
-    let (health_svc, reflection) =
-        marketsync_common::grpc::health_and_reflection("marketsync.v1.ConnectorService").await?;
-    let (grpc_bound, incoming) = marketsync_common::grpc::bind(grpc_addr).await?;
-    let svc = ConnectorServiceServer::new(grpc::Api {
-        state: state.clone(),
-    });
-    let s = shutdown.clone();
-    let grpc_task = tokio::spawn(async move {
-        let r = tonic::transport::Server::builder()
-            .trace_fn(marketsync_common::grpc::server_span)
-            .add_service(health_svc)
-            .add_service(reflection)
-            .add_service(svc)
-            .serve_with_incoming_shutdown(incoming, async move { s.cancelled().await })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "grpc server failed");
-        }
-    });
 
     let cmd = bus
         .durable(
@@ -97,7 +82,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
             ],
         )
         .await?;
-    tracing::info!(grpc = %grpc_bound, http = %http_bound, "connector listening");
+    tracing::info!(grpc = %serving.grpc, http = %serving.http, "connector listening");
 
     let st = state.clone();
     let sync_task = tokio::spawn({
@@ -126,7 +111,10 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         }
     });
     shutdown.cancelled().await;
-    let _ = tokio::join!(sync_task, corr_task, grpc_task, http_task);
+    let _ = tokio::join!(sync_task, corr_task);
+    for t in serving.tasks {
+        let _ = t.await;
+    }
     tracing::info!("connector stopped");
     Ok(())
 }

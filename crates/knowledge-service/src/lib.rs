@@ -9,9 +9,9 @@ use std::sync::Arc;
 use async_nats::jetstream::Message;
 use marketsync_common::bus::{Bus, HandlerError, decode};
 use marketsync_common::config::{self, Service};
+use marketsync_common::db;
 use marketsync_common::grpc::TracedChannel;
 use marketsync_common::health::{HealthState, Metrics};
-use marketsync_common::{db, health};
 use marketsync_proto::v1::knowledge_service_server::KnowledgeServiceServer;
 use marketsync_proto::v1::monitor_service_client::MonitorServiceClient;
 use marketsync_proto::v1::{Correction, Issue, IssueBatch};
@@ -56,35 +56,21 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         policy,
         monitor,
     });
-    let (http_bound, http_task) = health::serve(
+    let serving = marketsync_common::grpc::serve(
+        "marketsync.v1.KnowledgeService",
+        KnowledgeServiceServer::new(grpc::Api {
+            state: state.clone(),
+        }),
+        grpc_addr,
         http_addr,
-        health::router(HealthState {
+        HealthState {
             pool: Some(pool),
             nats: Some(bus.client.clone()),
             metrics: metrics.clone(),
-        }),
+        },
         shutdown.clone(),
     )
     .await?;
-    let (health_svc, reflection) =
-        marketsync_common::grpc::health_and_reflection("marketsync.v1.KnowledgeService").await?;
-    let (grpc_bound, incoming) = marketsync_common::grpc::bind(grpc_addr).await?;
-    let svc = KnowledgeServiceServer::new(grpc::Api {
-        state: state.clone(),
-    });
-    let s = shutdown.clone();
-    let grpc_task = tokio::spawn(async move {
-        let r = tonic::transport::Server::builder()
-            .trace_fn(marketsync_common::grpc::server_span)
-            .add_service(health_svc)
-            .add_service(reflection)
-            .add_service(svc)
-            .serve_with_incoming_shutdown(incoming, async move { s.cancelled().await })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "grpc server failed");
-        }
-    });
     let issues = bus
         .durable(
             "ISSUES",
@@ -103,7 +89,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
             ],
         )
         .await?;
-    tracing::info!(grpc = %grpc_bound, http = %http_bound, "knowledge listening");
+    tracing::info!(grpc = %serving.grpc, http = %serving.http, "knowledge listening");
     let st = state.clone();
     let (b, m, sd) = (bus.clone(), metrics.clone(), shutdown.clone());
     let t1 = tokio::spawn(async move {
@@ -123,7 +109,10 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         .await
     });
     shutdown.cancelled().await;
-    let _ = tokio::join!(t1, t2, grpc_task, http_task);
+    let _ = tokio::join!(t1, t2);
+    for t in serving.tasks {
+        let _ = t.await;
+    }
     tracing::info!("knowledge stopped");
     Ok(())
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use async_nats::jetstream::Message;
 use marketsync_common::bus::{Bus, HandlerError, decode, event_id};
 use marketsync_common::config::{self, Service};
+use marketsync_common::db;
 use marketsync_common::health::{HealthState, Metrics};
-use marketsync_common::{db, health};
 use marketsync_proto::v1::monitor_service_server::MonitorServiceServer;
 use marketsync_proto::v1::{Correction, Issue, IssueBatch, Product, RecordBatch};
 
@@ -102,35 +102,21 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         models: Mutex::new(HashMap::new()),
         written: std::sync::atomic::AtomicU64::new(0),
     });
-    let (http_bound, http_task) = health::serve(
+    let serving = marketsync_common::grpc::serve(
+        "marketsync.v1.MonitorService",
+        MonitorServiceServer::new(grpc::Api {
+            state: state.clone(),
+        }),
+        grpc_addr,
         http_addr,
-        health::router(HealthState {
+        HealthState {
             pool: Some(pool),
             nats: Some(bus.client.clone()),
             metrics: metrics.clone(),
-        }),
+        },
         shutdown.clone(),
     )
     .await?;
-    let (health_svc, reflection) =
-        marketsync_common::grpc::health_and_reflection("marketsync.v1.MonitorService").await?;
-    let (grpc_bound, incoming) = marketsync_common::grpc::bind(grpc_addr).await?;
-    let svc = MonitorServiceServer::new(grpc::Api {
-        state: state.clone(),
-    });
-    let s = shutdown.clone();
-    let grpc_task = tokio::spawn(async move {
-        let r = tonic::transport::Server::builder()
-            .trace_fn(marketsync_common::grpc::server_span)
-            .add_service(health_svc)
-            .add_service(reflection)
-            .add_service(svc)
-            .serve_with_incoming_shutdown(incoming, async move { s.cancelled().await })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "grpc server failed");
-        }
-    });
     let records = bus
         .durable(
             "RECORDS",
@@ -149,7 +135,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
             ],
         )
         .await?;
-    tracing::info!(grpc = %grpc_bound, http = %http_bound, "monitor listening");
+    tracing::info!(grpc = %serving.grpc, http = %serving.http, "monitor listening");
     let st = state.clone();
     let (b, m, sd) = (bus.clone(), metrics.clone(), shutdown.clone());
     let t1 = tokio::spawn(async move {
@@ -169,7 +155,10 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         .await
     });
     shutdown.cancelled().await;
-    let _ = tokio::join!(t1, t2, grpc_task, http_task);
+    let _ = tokio::join!(t1, t2);
+    for t in serving.tasks {
+        let _ = t.await;
+    }
     tracing::info!("monitor stopped");
     Ok(())
 }
