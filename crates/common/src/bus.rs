@@ -319,6 +319,27 @@ impl Bus {
         .await;
     }
 
+    /// [`Bus::run`] in its own task.
+    pub fn spawn<F, Fut>(
+        &self,
+        durable: Durable,
+        name: &'static str,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+        concurrency: usize,
+        handler: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn(jetstream::Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        let bus = self.clone();
+        tokio::spawn(async move {
+            bus.run(durable, name, metrics, shutdown, concurrency, handler)
+                .await
+        })
+    }
+
     async fn process<F, Fut>(
         &self,
         name: &str,

@@ -85,31 +85,23 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!(grpc = %serving.grpc, http = %serving.http, "connector listening");
 
     let st = state.clone();
-    let sync_task = tokio::spawn({
-        let bus = bus.clone();
-        let m = metrics.clone();
-        let sd = shutdown.clone();
-        async move {
-            bus.run(cmd, "connector-sync", m, sd, 4, move |msg| {
-                let st = st.clone();
-                async move { sync::handle(st, msg).await }
-            })
-            .await
-        }
-    });
+    let sync_task = bus.spawn(
+        cmd,
+        "connector-sync",
+        metrics.clone(),
+        shutdown.clone(),
+        4,
+        move |msg| sync::handle(st.clone(), msg),
+    );
     let st = state.clone();
-    let corr_task = tokio::spawn({
-        let bus = bus.clone();
-        let m = metrics.clone();
-        let sd = shutdown.clone();
-        async move {
-            bus.run(corr, "connector-corrections", m, sd, 4, move |msg| {
-                let st = st.clone();
-                async move { corrections::handle(st, msg).await }
-            })
-            .await
-        }
-    });
+    let corr_task = bus.spawn(
+        corr,
+        "connector-corrections",
+        metrics.clone(),
+        shutdown.clone(),
+        4,
+        move |msg| corrections::handle(st.clone(), msg),
+    );
     shutdown.cancelled().await;
     let _ = tokio::join!(sync_task, corr_task);
     for t in serving.tasks {

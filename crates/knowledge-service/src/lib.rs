@@ -91,23 +91,23 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         .await?;
     tracing::info!(grpc = %serving.grpc, http = %serving.http, "knowledge listening");
     let st = state.clone();
-    let (b, m, sd) = (bus.clone(), metrics.clone(), shutdown.clone());
-    let t1 = tokio::spawn(async move {
-        b.run(issues, "knowledge-issues", m, sd, 1, move |msg| {
-            let st = st.clone();
-            async move { handle_issues(st, msg).await }
-        })
-        .await
-    });
+    let t1 = bus.spawn(
+        issues,
+        "knowledge-issues",
+        metrics.clone(),
+        shutdown.clone(),
+        1,
+        move |msg| handle_issues(st.clone(), msg),
+    );
     let st = state.clone();
-    let (b, m, sd) = (bus.clone(), metrics.clone(), shutdown.clone());
-    let t2 = tokio::spawn(async move {
-        b.run(corrections, "knowledge-corrections", m, sd, 1, move |msg| {
-            let st = st.clone();
-            async move { handle_correction(st, msg).await }
-        })
-        .await
-    });
+    let t2 = bus.spawn(
+        corrections,
+        "knowledge-corrections",
+        metrics.clone(),
+        shutdown.clone(),
+        1,
+        move |msg| handle_correction(st.clone(), msg),
+    );
     shutdown.cancelled().await;
     let _ = tokio::join!(t1, t2);
     for t in serving.tasks {

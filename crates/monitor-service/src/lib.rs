@@ -137,23 +137,23 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         .await?;
     tracing::info!(grpc = %serving.grpc, http = %serving.http, "monitor listening");
     let st = state.clone();
-    let (b, m, sd) = (bus.clone(), metrics.clone(), shutdown.clone());
-    let t1 = tokio::spawn(async move {
-        b.run(records, "monitor-records", m, sd, 4, move |msg| {
-            let st = st.clone();
-            async move { handle_records(st, msg).await }
-        })
-        .await
-    });
+    let t1 = bus.spawn(
+        records,
+        "monitor-records",
+        metrics.clone(),
+        shutdown.clone(),
+        4,
+        move |msg| handle_records(st.clone(), msg),
+    );
     let st = state.clone();
-    let (b, m, sd) = (bus.clone(), metrics.clone(), shutdown.clone());
-    let t2 = tokio::spawn(async move {
-        b.run(corrections, "monitor-corrections", m, sd, 2, move |msg| {
-            let st = st.clone();
-            async move { handle_correction(st, msg).await }
-        })
-        .await
-    });
+    let t2 = bus.spawn(
+        corrections,
+        "monitor-corrections",
+        metrics.clone(),
+        shutdown.clone(),
+        2,
+        move |msg| handle_correction(st.clone(), msg),
+    );
     shutdown.cancelled().await;
     let _ = tokio::join!(t1, t2);
     for t in serving.tasks {
