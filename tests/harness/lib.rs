@@ -49,12 +49,25 @@ fn bin(name: &str) -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
+/// A free port below the kernel's ephemeral range (32768 and up), handed out once per process:
+/// ports the kernel picks for outgoing connections and port-0 listeners can then never take a
+/// port between our check and the service binding it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 1_000) as u16 * 12,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let p = NEXT.fetch_add(1, Ordering::SeqCst);
+        let p = 20_000 + (p - 20_000) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// A running system.

@@ -344,11 +344,24 @@ async fn sync_accepts_a_connection_name() {
 }
 
 /// A port free at the time of asking.
+/// A free port below the kernel's ephemeral range (32768 and up), handed out once per process,
+/// so no port-0 listener or outgoing connection can take it before `up` binds it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 1_000) as u16 * 12,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let p = NEXT.fetch_add(1, Ordering::SeqCst);
+        let p = 20_000 + (p - 20_000) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// Runs `marketsync up <args>` until it prints its summary; returns the child, the gateway URL
