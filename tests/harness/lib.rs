@@ -488,6 +488,15 @@ impl System {
         if std::env::var("MARKETSYNC_E2E_KEEP").is_ok() {
             return;
         }
+        // This test's streams go too, so the shared NATS server does not fill up.
+        if let Ok(nats) = async_nats::connect(nats_url()).await {
+            let js = async_nats::jetstream::new(nats);
+            for (family, _) in marketsync_common::bus::FAMILIES {
+                let _ = js
+                    .delete_stream(format!("{}_{family}", self.prefix.to_uppercase()))
+                    .await;
+            }
+        }
         if let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
             .connect(&format!("{}/postgres", pg_server()))
