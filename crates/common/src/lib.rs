@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod health;
+pub mod service;
 pub mod telemetry;
 
 pub use error::{Error, ErrorCode, Result};

@@ -10,10 +10,11 @@ mod sync;
 use std::sync::Arc;
 
 use marketsync_common::bus::Bus;
-use marketsync_common::config::{self, Service};
+use marketsync_common::config::Service;
 use marketsync_common::crypto::Keyring;
 use marketsync_common::db;
-use marketsync_common::health::{HealthState, Metrics};
+use marketsync_common::health::Metrics;
+use marketsync_common::service::Base;
 use marketsync_proto::v1::connector_service_server::ConnectorServiceServer;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -34,14 +35,16 @@ pub struct State {
 
 /// Runs the service until `shutdown` is cancelled.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let grpc_addr = Service::Connector.grpc_addr()?;
-    let http_addr = Service::Connector.http_addr()?;
     let keyring = Keyring::from_env().map_err(|e| anyhow::anyhow!("master key: {e}"))?;
-    let pool = db::connect(&config::database_url(), "connector", 16).await?;
-    db::migrate(&pool, &db::migrations::CONNECTOR).await?;
-    let bus = Bus::connect(&config::nats_url(), &config::subject_prefix(), "connector").await?;
-    bus.ensure_streams().await?;
-    let metrics = Metrics::new("connector");
+    let base = Base::start(Service::Connector, &db::migrations::CONNECTOR).await?;
+    let health = base.health();
+    let Base {
+        grpc_addr,
+        http_addr,
+        pool,
+        bus,
+        metrics,
+    } = base;
     let state = Arc::new(State {
         pool: pool.clone(),
         bus: bus.clone(),
@@ -56,11 +59,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         }),
         grpc_addr,
         http_addr,
-        HealthState {
-            pool: Some(pool),
-            nats: Some(bus.client.clone()),
-            metrics: metrics.clone(),
-        },
+        health,
         shutdown.clone(),
     )
     .await?;

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use async_nats::jetstream::Message;
 use marketsync_common::bus::{Bus, HandlerError, decode};
-use marketsync_common::config::{self, Service};
+use marketsync_common::config::Service;
 use marketsync_common::db;
 use marketsync_common::grpc::TracedChannel;
-use marketsync_common::health::{HealthState, Metrics};
+use marketsync_common::health::Metrics;
+use marketsync_common::service::Base;
 use marketsync_proto::v1::knowledge_service_server::KnowledgeServiceServer;
 use marketsync_proto::v1::monitor_service_client::MonitorServiceClient;
 use marketsync_proto::v1::{Correction, Issue, IssueBatch};
@@ -38,14 +39,16 @@ pub struct State {
 
 /// Runs the service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let grpc_addr = Service::Knowledge.grpc_addr()?;
-    let http_addr = Service::Knowledge.http_addr()?;
     let policy = Policy::from_env()?;
-    let pool = db::connect(&config::database_url(), "knowledge", 16).await?;
-    db::migrate(&pool, &db::migrations::KNOWLEDGE).await?;
-    let bus = Bus::connect(&config::nats_url(), &config::subject_prefix(), "knowledge").await?;
-    bus.ensure_streams().await?;
-    let metrics = Metrics::new("knowledge");
+    let base = Base::start(Service::Knowledge, &db::migrations::KNOWLEDGE).await?;
+    let health = base.health();
+    let Base {
+        grpc_addr,
+        http_addr,
+        pool,
+        bus,
+        metrics,
+    } = base;
     let monitor = MonitorServiceClient::new(marketsync_common::grpc::channel(
         &Service::Monitor.grpc_url(),
     )?);
@@ -63,11 +66,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         }),
         grpc_addr,
         http_addr,
-        HealthState {
-            pool: Some(pool),
-            nats: Some(bus.client.clone()),
-            metrics: metrics.clone(),
-        },
+        health,
         shutdown.clone(),
     )
     .await?;

@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use async_nats::jetstream::Message;
 use marketsync_common::bus::{Bus, HandlerError, decode, event_id};
-use marketsync_common::config::{self, Service};
+use marketsync_common::config::Service;
 use marketsync_common::db;
-use marketsync_common::health::{HealthState, Metrics};
+use marketsync_common::health::Metrics;
+use marketsync_common::service::Base;
 use marketsync_proto::v1::monitor_service_server::MonitorServiceServer;
 use marketsync_proto::v1::{Correction, Issue, IssueBatch, Product, RecordBatch};
 
@@ -88,13 +89,15 @@ impl State {
 
 /// Runs the service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let grpc_addr = Service::Monitor.grpc_addr()?;
-    let http_addr = Service::Monitor.http_addr()?;
-    let pool = db::connect(&config::database_url(), "monitor", 16).await?;
-    db::migrate(&pool, &db::migrations::MONITOR).await?;
-    let bus = Bus::connect(&config::nats_url(), &config::subject_prefix(), "monitor").await?;
-    bus.ensure_streams().await?;
-    let metrics = Metrics::new("monitor");
+    let base = Base::start(Service::Monitor, &db::migrations::MONITOR).await?;
+    let health = base.health();
+    let Base {
+        grpc_addr,
+        http_addr,
+        pool,
+        bus,
+        metrics,
+    } = base;
     let state = Arc::new(State {
         pool: pool.clone(),
         bus: bus.clone(),
@@ -109,11 +112,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         }),
         grpc_addr,
         http_addr,
-        HealthState {
-            pool: Some(pool),
-            nats: Some(bus.client.clone()),
-            metrics: metrics.clone(),
-        },
+        health,
         shutdown.clone(),
     )
     .await?;
