@@ -27,6 +27,52 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// CPU seconds used so far by every process whose command name is `name` (the PostgreSQL
+/// backends, the NATS server).
+fn cpu_secs_named(name: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == name)
+                .unwrap_or(false)
+        })
+        .map(cpu_secs)
+        .sum()
+}
+
+/// CPU seconds so far of each process named `name`, by pid.
+fn cpu_by_pid(name: &str) -> std::collections::HashMap<u32, f64> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == name)
+                .unwrap_or(false)
+        })
+        .map(|pid| (pid, cpu_secs(pid)))
+        .collect()
+}
+
 fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -71,6 +117,14 @@ async fn main() -> anyhow::Result<()> {
 
     // End to end: from the sync request until the knowledge service has counted every issue
     // the monitor raised for the last record.
+    let cpu_before: Vec<f64> = SERVICES
+        .iter()
+        .map(|s| sys.pid(s).map(cpu_secs).unwrap_or(0.0))
+        .collect();
+    let pg_before = cpu_secs_named("postgres");
+    let pg_pids_before = cpu_by_pid("postgres");
+    let nats_before = cpu_secs_named("nats-server");
+    let sim_before = cpu_secs(std::process::id());
     let t0 = Instant::now();
     let sync = sys
         .sync(&id, json!({"operations": ["import_products"]}))
@@ -112,6 +166,51 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let e2e = t0.elapsed();
+    let mut cpu: Vec<(String, f64)> = SERVICES
+        .iter()
+        .zip(&cpu_before)
+        .map(|(s, before)| {
+            (
+                s.to_string(),
+                sys.pid(s).map(cpu_secs).unwrap_or(0.0) - before,
+            )
+        })
+        .collect();
+    // PostgreSQL's share, by the service whose connection it served (application_name), the
+    // rest being its background work (WAL writer, checkpointer, autovacuum).
+    let pg_total = cpu_secs_named("postgres") - pg_before;
+    let backends: Vec<(i32, Option<String>)> =
+        sqlx::query_as("SELECT pid, application_name FROM pg_stat_activity")
+            .fetch_all(&pool)
+            .await?;
+    let pg_pids_after = cpu_by_pid("postgres");
+    let mut by_app: std::collections::BTreeMap<String, f64> = Default::default();
+    for (pid, app) in backends {
+        let pid = pid as u32;
+        let used = pg_pids_after.get(&pid).copied().unwrap_or(0.0)
+            - pg_pids_before.get(&pid).copied().unwrap_or(0.0);
+        if let Some(app) = app.filter(|a| a.starts_with("marketsync-")) {
+            *by_app.entry(app).or_default() += used;
+        }
+    }
+    let attributed: f64 = by_app.values().sum();
+    let pg_detail: Vec<String> = by_app
+        .iter()
+        .map(|(a, c)| format!("{} {c:.1}", a.trim_start_matches("marketsync-")))
+        .chain(std::iter::once(format!(
+            "background {:.1}",
+            pg_total - attributed
+        )))
+        .collect();
+    cpu.push(("PostgreSQL".into(), pg_total));
+    cpu.push((
+        "NATS server".into(),
+        cpu_secs_named("nats-server") - nats_before,
+    ));
+    cpu.push((
+        "simulator (this process)".into(),
+        cpu_secs(std::process::id()) - sim_before,
+    ));
     let run = sys.wait_sync(&sync, Duration::from_secs(60)).await?;
     anyhow::ensure!(run["status"] == "completed", "sync did not complete: {run}");
     anyhow::ensure!(run["counts"]["products"] == records as i64, "counts: {run}");
@@ -225,6 +324,17 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| baseline: publish + consume | {base_rate:.0} records/s |");
     println!("| end to end / baseline | {:.3} |", e2e_rate / base_rate);
+    let cpu_line: Vec<String> = cpu.iter().map(|(s, c)| format!("{s} {c:.1}")).collect();
+    println!(
+        "| CPU seconds during the run (2 cores × {:.1} s = {:.1}) | {} |",
+        e2e.as_secs_f64(),
+        2.0 * e2e.as_secs_f64(),
+        cpu_line.join(" / ")
+    );
+    println!(
+        "| PostgreSQL CPU seconds by the service it served | {} |",
+        pg_detail.join(" / ")
+    );
     for (s, mb) in &memory {
         println!("| peak memory of {s} | {mb:.0} MB |");
     }

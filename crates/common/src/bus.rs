@@ -167,10 +167,24 @@ impl Bus {
         id: &str,
         msg: &M,
     ) -> crate::Result<()> {
+        self.publish_encoded(subject, ce_type, tenant, id, msg.encode_to_vec().into())
+            .await
+    }
+
+    /// Publishes an event already encoded (a batch built from records encoded once for the
+    /// database and once more for nothing else).
+    pub async fn publish_encoded(
+        &self,
+        subject: String,
+        ce_type: &str,
+        tenant: &str,
+        id: &str,
+        payload: bytes::Bytes,
+    ) -> crate::Result<()> {
         let headers = self.headers(id, ce_type, tenant);
         let ack = self
             .js
-            .publish_with_headers(subject, headers, msg.encode_to_vec().into())
+            .publish_with_headers(subject, headers, payload)
             .await
             .map_err(|e| crate::Error::unavailable(format!("nats publish: {e}")))?;
         ack.await

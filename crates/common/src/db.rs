@@ -17,6 +17,8 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> anyhow::R
     ensure_schema(&opts, schema).await?;
     let opts = opts
         .options([("search_path", schema)])
+        // Named per service in pg_stat_activity (and in the benchmark's CPU accounting).
+        .application_name(&format!("marketsync-{schema}"))
         .log_statements(tracing::log::LevelFilter::Trace);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)

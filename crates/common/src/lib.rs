@@ -3,6 +3,12 @@
 //! encryption, the HTTP health and metrics endpoints, gRPC serving, and the error codes that
 //! map to both gRPC and HTTP statuses.
 
+/// Every marketsync process allocates through mimalloc: the services build and drop many small
+/// strings and vectors per record, and glibc's allocator took about a tenth of the machine in
+/// the pipeline benchmark.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod bus;
 pub mod config;
 pub mod crypto;

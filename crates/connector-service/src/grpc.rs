@@ -254,6 +254,50 @@ impl ConnectorService for Api {
             syncs: rows.iter().map(sync_run).collect(),
         }))
     }
+
+    async fn list_products(&self, req: Request<ListProductsRequest>) -> R<ListProductsResponse> {
+        let r = req.into_inner();
+        let tenant = uuid(&r.tenant_id, "tenant_id")?;
+        let limit = if r.limit <= 0 {
+            1_000
+        } else {
+            r.limit.min(5_000)
+        } as i64;
+        // The token is the last (connection, sku) of the previous page: a keyset walk of the
+        // primary key, as cheap for the last page as for the first.
+        let (after_conn, after_sku) = match r.page_token.split_once('/') {
+            None if r.page_token.is_empty() => (Uuid::nil(), String::new()),
+            Some((c, s)) => (
+                Uuid::parse_str(c).map_err(|_| Error::invalid("invalid page_token"))?,
+                s.to_string(),
+            ),
+            None => return Err(Error::invalid("invalid page_token").into()),
+        };
+        let rows: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT connection_id, sku, record FROM products \
+             WHERE (connection_id, sku) > ($2, $3) AND tenant_id = $1 \
+             ORDER BY connection_id, sku LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(after_conn)
+        .bind(&after_sku)
+        .bind(limit)
+        .fetch_all(&self.state.pool)
+        .await
+        .map_err(Error::from)?;
+        let next_page_token = match rows.last() {
+            Some((c, s, _)) if rows.len() as i64 == limit => format!("{c}/{s}"),
+            _ => String::new(),
+        };
+        let products = rows
+            .iter()
+            .filter_map(|(_, _, rec)| <Product as prost::Message>::decode(rec.as_slice()).ok())
+            .collect();
+        Ok(Response::new(ListProductsResponse {
+            products,
+            next_page_token,
+        }))
+    }
 }
 
 const SYNC_SQL_ONE: &str = "SELECT id, tenant_id, connection_id, status, counts, errors, started_at, \

@@ -617,11 +617,42 @@ impl AsyncCommit<Product> for ProductsCommit {
             &run.platform,
             "products",
         ]);
-        let mut batch = run.batch("products");
-        batch.products = items;
-        run.publish_batch(subject, format!("{}:products:{page}", run.sync_id), batch)
-            .await
+        // The batch message is the batch header followed by the records as they were encoded
+        // for the database (a repeated field may come after the others on the wire), so each
+        // record is encoded once.
+        let payload = products_payload(&run.batch("products"), &recs);
+        run.state
+            .bus
+            .publish_encoded(
+                subject,
+                "marketsync.records.batch.v1",
+                &run.tenant.to_string(),
+                &format!("{}:products:{page}", run.sync_id),
+                payload.into(),
+            )
+            .await?;
+        run.state.metrics.record("products", items.len() as u64);
+        Ok(())
     }
+}
+
+/// Field number of `RecordBatch.products`.
+const RECORD_BATCH_PRODUCTS: u32 = 6;
+
+/// `header` (a batch without records) encoded, followed by `products` already encoded.
+fn products_payload(header: &RecordBatch, products: &[Vec<u8>]) -> Vec<u8> {
+    let mut payload = header.encode_to_vec();
+    payload.reserve(products.iter().map(|r| r.len() + 6).sum());
+    for r in products {
+        prost::encoding::encode_key(
+            RECORD_BATCH_PRODUCTS,
+            prost::encoding::WireType::LengthDelimited,
+            &mut payload,
+        );
+        prost::encoding::encode_varint(r.len() as u64, &mut payload);
+        payload.extend_from_slice(r);
+    }
+    payload
 }
 
 struct StockCommit;
@@ -723,5 +754,32 @@ impl AsyncCommit<Order> for OrdersCommit {
         batch.orders = items;
         run.publish_batch(subject, format!("{}:orders:{page}", run.sync_id), batch)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_encoded_products_decodes_as_the_batch() {
+        let products: Vec<Product> = (0..3)
+            .map(|i| Product {
+                sku: format!("SKU-{i}"),
+                title: "A title with ünïcode".into(),
+                ..Default::default()
+            })
+            .collect();
+        let header = RecordBatch {
+            tenant_id: "t".into(),
+            kind: "products".into(),
+            ..Default::default()
+        };
+        let recs: Vec<Vec<u8>> = products.iter().map(|p| p.encode_to_vec()).collect();
+        let decoded =
+            RecordBatch::decode(products_payload(&header, &recs).as_slice()).expect("decodes");
+        let mut expected = header;
+        expected.products = products;
+        assert_eq!(decoded, expected);
     }
 }

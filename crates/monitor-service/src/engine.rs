@@ -39,17 +39,18 @@ pub const RULES: &[&str] = &[
 pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
     let mut findings = Vec::new();
     let mut passed = Vec::new();
-    let mut check = |ok: bool, f: Finding| {
+    // The finding is only built (and its text formatted) when the rule fails.
+    let mut check = |ok: bool, rule: &'static str, f: &dyn Fn() -> Finding| {
         if ok {
-            passed.push(f.rule);
+            passed.push(rule);
         } else {
-            findings.push(f);
+            findings.push(f());
         }
     };
-    let text = strip_html(&p.description);
     check(
-        !text.trim().is_empty(),
-        Finding {
+        has_text(&p.description),
+        "required_field:description",
+        &|| Finding {
             issue_type: "missing_description",
             field: "description",
             rule: "required_field:description",
@@ -59,29 +60,22 @@ pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
         },
     );
     let raw = if p.raw_price.is_empty() {
-        p.price
-            .as_ref()
-            .map(|m| m.amount.clone())
-            .unwrap_or_default()
+        p.price.as_ref().map(|m| m.amount.as_str()).unwrap_or("")
     } else {
-        p.raw_price.clone()
+        p.raw_price.as_str()
     };
-    check(
-        price_ok(&raw),
-        Finding {
-            issue_type: "price_format",
-            field: "price",
-            rule: "format:price_decimals",
-            severity: "high",
-            description: format!(
-                "price `{raw}` of {} is not a positive amount with at most 2 decimals",
-                p.sku
-            ),
-            current_value: raw.clone(),
-        },
-    );
-    check(
-        !p.brand.trim().is_empty(),
+    check(price_ok(raw), "format:price_decimals", &|| Finding {
+        issue_type: "price_format",
+        field: "price",
+        rule: "format:price_decimals",
+        severity: "high",
+        description: format!(
+            "price `{raw}` of {} is not a positive amount with at most 2 decimals",
+            p.sku
+        ),
+        current_value: raw.to_string(),
+    });
+    check(!p.brand.trim().is_empty(), "required_field:brand", &|| {
         Finding {
             issue_type: "missing_brand",
             field: "brand",
@@ -89,11 +83,12 @@ pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
             severity: "medium",
             description: format!("product {} has no brand", p.sku),
             current_value: String::new(),
-        },
-    );
+        }
+    });
     check(
         p.categories.iter().any(|c| !c.trim().is_empty()),
-        Finding {
+        "required_field:category",
+        &|| Finding {
             issue_type: "missing_category",
             field: "categories",
             rule: "required_field:category",
@@ -105,7 +100,8 @@ pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
     let w = p.weight.unwrap_or(0.0);
     check(
         w > 0.0 && w <= 1000.0 && w.is_finite(),
-        Finding {
+        "business_rule:weight_range",
+        &|| Finding {
             issue_type: "invalid_weight",
             field: "weight",
             rule: "business_rule:weight_range",
@@ -125,6 +121,20 @@ fn price_ok(raw: &str) -> bool {
         && frac.chars().all(|c| c.is_ascii_digit())
         && frac.len() <= 2
         && raw.parse::<f64>().map(|v| v > 0.0).unwrap_or(false)
+}
+
+/// Whether an HTML fragment has any text outside its tags (without building the text).
+fn has_text(s: &str) -> bool {
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag && !c.is_whitespace() => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Text of an HTML fragment.
@@ -172,7 +182,8 @@ pub struct Model {
 /// Weights kept per category for the "similar products" estimate.
 pub const MAX_WEIGHTS: usize = 2_000;
 
-fn sku_hash(sku: &str) -> u64 {
+/// A sku's 8-byte fingerprint.
+pub fn sku_hash(sku: &str) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     BuildHasherDefault::<DefaultHasher>::default().hash_one(sku)
 }
@@ -183,25 +194,60 @@ impl Model {
         if !self.seen.insert(sku_hash(&p.sku)) {
             return;
         }
-        if !p.brand.trim().is_empty() {
+        let brand = p.brand.trim();
+        if !brand.is_empty() {
             self.brands
-                .insert(p.brand.trim().to_lowercase(), p.brand.trim().to_string());
+                .entry(brand.to_lowercase())
+                .or_insert_with(|| brand.to_string());
         }
+        let tokens = tokens(&p.title);
         for cat in p.categories.iter().filter(|c| !c.is_empty()) {
-            for t in tokens(&p.title) {
-                *self
-                    .token_categories
-                    .entry(t)
-                    .or_default()
-                    .entry(cat.clone())
-                    .or_insert(0) += 1;
+            for t in &tokens {
+                // Keys are allocated only the first time a token or category is seen.
+                let cats = match self.token_categories.get_mut(t) {
+                    Some(c) => c,
+                    None => self.token_categories.entry(t.clone()).or_default(),
+                };
+                match cats.get_mut(cat) {
+                    Some(n) => *n += 1,
+                    None => {
+                        cats.insert(cat.clone(), 1);
+                    }
+                }
             }
             if let Some(w) = p.weight.filter(|w| *w > 0.0 && *w <= 1000.0) {
-                self.category_weights
-                    .entry(cat.clone())
-                    .or_default()
-                    .push(w);
+                match self.category_weights.get_mut(cat) {
+                    Some(ws) if ws.len() < MAX_WEIGHTS => ws.push(w),
+                    Some(_) => {}
+                    None => {
+                        self.category_weights.insert(cat.clone(), vec![w]);
+                    }
+                }
             }
+        }
+    }
+
+    /// Recomputes the median weight of each category whose weights changed since the last
+    /// call (after a batch is learned: a median per record would sort for every record).
+    pub fn refresh_medians(&mut self) {
+        for (cat, ws) in &self.category_weights {
+            if self
+                .category_medians
+                .get(cat)
+                .is_some_and(|(_, n)| *n == ws.len())
+            {
+                continue;
+            }
+            let mut sorted = ws.clone();
+            sorted.sort_by(f64::total_cmp);
+            let mid = sorted.len() / 2;
+            let median = if sorted.len() % 2 == 0 {
+                (sorted[mid - 1] + sorted[mid]) / 2.0
+            } else {
+                sorted[mid]
+            };
+            self.category_medians
+                .insert(cat.clone(), (median, sorted.len()));
         }
     }
 
@@ -469,5 +515,40 @@ mod tests {
         assert_eq!(m.suggest(&p, cat, 3)[0].value, "Men/Tops/Hoodies");
         assert_eq!(price_suggestion("19.999").expect("s").value, "20.00");
         assert_eq!(price_suggestion("10").expect("s").value, "10.00");
+    }
+
+    #[test]
+    fn a_missing_weight_gets_the_median_of_its_category() {
+        let mut m = Model::default();
+        for (i, w) in [0.4, 0.5, 0.9].into_iter().enumerate() {
+            let mut p = product();
+            p.sku = format!("W-{i}");
+            p.weight = Some(w);
+            m.learn(&p);
+        }
+        m.refresh_medians();
+        let mut p = product();
+        p.sku = "W-x".into();
+        p.weight = None;
+        p.width = None;
+        let (f, _) = validate(&p);
+        let weight = f
+            .iter()
+            .find(|f| f.issue_type == "invalid_weight")
+            .expect("weight finding");
+        let s = m.suggest(&p, weight, 3);
+        let similar = s
+            .iter()
+            .find(|s| s.strategy == "weight_from_similar")
+            .expect("similar");
+        assert_eq!(similar.value, "0.50");
+        assert!(similar.explanation.contains("3 similar"));
+    }
+
+    #[test]
+    fn html_without_text_is_a_missing_description() {
+        assert!(!has_text("<p> </p>\n<br/>"));
+        assert!(has_text("<p>Warm</p>"));
+        assert_eq!(strip_html("<p>Warm <b>and</b>  dry</p>"), "Warm and dry");
     }
 }

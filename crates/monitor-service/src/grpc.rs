@@ -5,6 +5,7 @@ use std::sync::Arc;
 use marketsync_common::{Error, ts};
 use marketsync_proto::v1::monitor_service_server::MonitorService;
 use marketsync_proto::v1::*;
+use prost::Message as _;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -22,7 +23,7 @@ pub struct Api {
 type R<T> = Result<Response<T>, Status>;
 
 const COLUMNS: &str = "id, tenant_id, connection_id, platform, record_kind, sku, external_id, issue_type, \
-     field, rule, severity, description, current_value, status, suggestions, record_json, created_at, \
+     field, rule, severity, description, current_value, status, suggestions, record, created_at, \
      resolved_at, resolution, confidence";
 
 /// The statuses an issue can have.
@@ -33,7 +34,11 @@ fn to_issue(r: &PgRow) -> Issue {
     let tenant: Uuid = r.get(1);
     let conn: Uuid = r.get(2);
     let suggestions: Value = r.get(14);
-    let record: Value = r.get(15);
+    let record: Vec<u8> = r.get(15);
+    let record_json = Product::decode(record.as_slice())
+        .ok()
+        .and_then(|p| serde_json::to_string(&p).ok())
+        .unwrap_or_default();
     Issue {
         id: id.to_string(),
         tenant_id: tenant.to_string(),
@@ -50,7 +55,7 @@ fn to_issue(r: &PgRow) -> Issue {
         current_value: r.get(12),
         status: r.get(13),
         suggestions: serde_json::from_value(suggestions).unwrap_or_default(),
-        record_json: record.to_string(),
+        record_json,
         created_at: ts(r.get(16)),
         resolved_at: ts(r.get(17)),
         resolution: r.get(18),

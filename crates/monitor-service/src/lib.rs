@@ -5,19 +5,23 @@
 pub mod engine;
 mod grpc;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_nats::jetstream::Message;
 use marketsync_common::bus::{Bus, HandlerError, decode, event_id};
 use marketsync_common::config::Service;
 use marketsync_common::db;
+use marketsync_common::grpc::TracedChannel;
 use marketsync_common::health::Metrics;
 use marketsync_common::service::Base;
+use marketsync_proto::v1::ListProductsRequest;
+use marketsync_proto::v1::connector_service_client::ConnectorServiceClient;
 use marketsync_proto::v1::monitor_service_server::MonitorServiceServer;
-use marketsync_proto::v1::{Correction, Issue, IssueBatch, Product, RecordBatch};
+use marketsync_proto::v1::{Correction, Issue, IssueBatch, Product, RecordBatch, Suggestion};
+use prost::Message as _;
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -33,8 +37,14 @@ pub struct State {
     pub bus: Bus,
     /// Metrics.
     pub metrics: Metrics,
+    /// The connector, whose catalog the engine learns from.
+    pub connector: ConnectorServiceClient<TracedChannel>,
     /// Per-tenant engine models, learned from the catalog.
     models: Mutex<HashMap<Uuid, Arc<Mutex<engine::Model>>>>,
+    /// Per connection, hashes of the skus that may have open issues (a superset: a sku is
+    /// added before its issue is written and never removed), so a batch of records probes the
+    /// issues table only for those, and a first import not at all.
+    open: std::sync::Mutex<HashMap<Uuid, HashSet<u64>>>,
     written: std::sync::atomic::AtomicU64,
 }
 
@@ -50,9 +60,7 @@ impl State {
             .written
             .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
         if before / ANALYZE_EVERY != (before + written) / ANALYZE_EVERY
-            && let Err(e) = sqlx::query("ANALYZE issues, catalog")
-                .execute(&self.pool)
-                .await
+            && let Err(e) = sqlx::query("ANALYZE issues").execute(&self.pool).await
         {
             tracing::warn!(error = %e, "analyze failed");
         }
@@ -63,28 +71,85 @@ impl State {
         if let Some(m) = models.get(&tenant) {
             return Ok(m.clone());
         }
-        // First use since start: learn from the catalog stored so far.
-        let rows = sqlx::query(
-            "SELECT sku, title, brand, categories, weight FROM catalog WHERE tenant_id = $1",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
+        // First use since start: learn from the catalog the connector stored so far, page by
+        // page (the records of the batch at hand are among them; learning is idempotent).
         let mut m = engine::Model::default();
-        for r in rows {
-            m.learn(&Product {
-                sku: r.get(0),
-                title: r.get(1),
-                brand: r.get(2),
-                categories: r.get(3),
-                weight: r.get(4),
-                ..Default::default()
-            });
+        let mut client = self.connector.clone();
+        let mut page_token = String::new();
+        let mut learned = 0usize;
+        loop {
+            let page = client
+                .list_products(ListProductsRequest {
+                    tenant_id: tenant.to_string(),
+                    page_token,
+                    limit: 5_000,
+                })
+                .await
+                .map_err(|e| {
+                    HandlerError::Transient(format!(
+                        "reading the catalog from the connector: {}",
+                        e.message()
+                    ))
+                })?
+                .into_inner();
+            learned += page.products.len();
+            for p in &page.products {
+                m.learn(p);
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
         }
+        m.refresh_medians();
+        tracing::info!(tenant = %tenant, products = learned, "suggestion model learned from the catalog");
         let m = Arc::new(Mutex::new(m));
         models.insert(tenant, m.clone());
         Ok(m)
     }
+
+    /// The positions in `skus` of those that may have open issues on `connection` (the set is
+    /// read from the issues table on first use).
+    async fn may_have_open(
+        &self,
+        tenant: Uuid,
+        connection: Uuid,
+        skus: &[&str],
+    ) -> Result<Vec<usize>, HandlerError> {
+        let loaded = relock(&self.open).contains_key(&connection);
+        if !loaded {
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT sku FROM issues WHERE tenant_id = $1 AND connection_id = $2 \
+                 AND status = 'pending_review'",
+            )
+            .bind(tenant)
+            .bind(connection)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut open = relock(&self.open);
+            let set = open.entry(connection).or_default();
+            set.extend(rows.iter().map(|s| engine::sku_hash(s)));
+        }
+        let open = relock(&self.open);
+        let set = open.get(&connection);
+        Ok(skus
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| set.is_some_and(|set| set.contains(&engine::sku_hash(s))))
+            .map(|(i, _)| i)
+            .collect())
+    }
+
+    /// Marks skus that are about to get an open issue.
+    fn add_open<'a>(&self, connection: Uuid, skus: impl Iterator<Item = &'a str>) {
+        let mut open = relock(&self.open);
+        let set = open.entry(connection).or_default();
+        set.extend(skus.map(engine::sku_hash));
+    }
+}
+
+fn relock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs the service until `shutdown`.
@@ -102,7 +167,11 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         pool: pool.clone(),
         bus: bus.clone(),
         metrics: metrics.clone(),
+        connector: ConnectorServiceClient::new(marketsync_common::grpc::channel(
+            &Service::Connector.grpc_url(),
+        )?),
         models: Mutex::new(HashMap::new()),
+        open: std::sync::Mutex::new(HashMap::new()),
         written: std::sync::atomic::AtomicU64::new(0),
     });
     let serving = marketsync_common::grpc::serve(
@@ -185,136 +254,123 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
         for p in &batch.products {
             m.learn(p);
         }
+        m.refresh_medians();
     }
-    let mut ids = Vec::new();
-    let mut skus = Vec::new();
-    let mut ext = Vec::new();
-    let mut types = Vec::new();
-    let mut fields = Vec::new();
-    let mut rules = Vec::new();
-    let mut severities = Vec::new();
-    let mut descriptions = Vec::new();
-    let mut values = Vec::new();
-    let mut suggestions = Vec::new();
-    let mut records = Vec::new();
-    let mut confidences = Vec::new();
-    let mut ok_skus = Vec::new();
-    let mut ok_rules = Vec::new();
+    let mut found = Found::default();
+    let mut passed: Vec<(usize, &'static str)> = Vec::new();
     {
         let m = model.lock().await;
-        for p in &batch.products {
-            let (findings, passed) = engine::validate(p);
-            for r in passed {
-                ok_skus.push(p.sku.clone());
-                ok_rules.push(r.to_string());
-            }
+        for (i, p) in batch.products.iter().enumerate() {
+            let (findings, ok) = engine::validate(p);
+            passed.extend(ok.into_iter().map(|r| (i, r)));
             if findings.is_empty() {
                 continue;
             }
-            let record = serde_json::to_value(p).unwrap_or_default();
+            // The record (no personal data: a product) as protobuf, so a learned rule can
+            // replay its strategy on it; written once per issue, cheaper than JSON.
+            let record = p.encode_to_vec();
             for f in findings {
                 let s = m.suggest(p, &f, MAX_SUGGESTIONS);
-                confidences.push(s.first().map(|s| s.confidence).unwrap_or(0.0));
-                suggestions.push(serde_json::to_value(&s).unwrap_or_default());
-                ids.push(Uuid::now_v7());
-                skus.push(p.sku.clone());
-                ext.push(p.external_id.clone());
-                types.push(f.issue_type.to_string());
-                fields.push(f.field.to_string());
-                rules.push(f.rule.to_string());
-                severities.push(f.severity.to_string());
-                descriptions.push(f.description);
-                values.push(f.current_value);
-                records.push(record.clone());
+                found.push(p, f, s, record.clone());
             }
         }
     }
 
     let mut tx = state.pool.begin().await?;
-    let titles: Vec<&str> = batch.products.iter().map(|p| p.title.as_str()).collect();
-    let cat_skus: Vec<&str> = batch.products.iter().map(|p| p.sku.as_str()).collect();
-    let brands: Vec<&str> = batch.products.iter().map(|p| p.brand.as_str()).collect();
-    let cats: Vec<String> = batch
-        .products
-        .iter()
-        .map(|p| p.categories.join("\u{1f}"))
-        .collect();
-    let weights: Vec<Option<f64>> = batch.products.iter().map(|p| p.weight).collect();
-    // Which records were known before: a record seen for the first time has no open issue to
-    // resolve, which spares a bulk import the look-up below.
-    let known: Vec<(String, bool)> = sqlx::query_as(
-        "INSERT INTO catalog (tenant_id, sku, title, brand, categories, weight) \
-         SELECT $1, s, t, b, CASE WHEN c = '' THEN '{}'::text[] ELSE string_to_array(c, chr(31)) END, w \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]) AS x(s, t, b, c, w) \
-         ON CONFLICT (tenant_id, sku) DO UPDATE SET title = EXCLUDED.title, brand = EXCLUDED.brand, \
-         categories = EXCLUDED.categories, weight = EXCLUDED.weight, updated_at = now() \
-         RETURNING sku, (xmax <> 0)",
-    )
-    .bind(tenant)
-    .bind(&cat_skus)
-    .bind(&titles)
-    .bind(&brands)
-    .bind(&cats)
-    .bind(&weights)
-    .fetch_all(&mut *tx)
-    .await?;
-    let known: std::collections::HashSet<String> = known
+    // Open issues of this batch's records whose rule now passes were fixed on the channel: one
+    // probe of the open-issue index per sku, so the cost depends neither on how many issues
+    // are stored nor on how fresh the planner's statistics are during a bulk import.
+    let skus: Vec<&str> = batch.products.iter().map(|p| p.sku.as_str()).collect();
+    let candidates: Vec<&str> = state
+        .may_have_open(tenant, connection, &skus)
+        .await?
         .into_iter()
-        .filter_map(|(sku, existed)| existed.then_some(sku))
+        .map(|i| skus[i])
         .collect();
-    let (ok_skus, ok_rules): (Vec<String>, Vec<String>) = ok_skus
-        .into_iter()
-        .zip(ok_rules)
-        .filter(|(sku, _)| known.contains(sku))
-        .unzip();
-
-    // New issues are inserted; an open one for the same record and rule is refreshed.
-    let inserted: Vec<(Uuid, bool)> = sqlx::query_as(
-        "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, external_id, \
-         issue_type, field, rule, severity, description, current_value, suggestions, record_json, confidence) \
-         SELECT i, $1, $2, $3, 'product', s, e, t, f, r, sv, d, v, sg, rj, c FROM UNNEST($4::uuid[], \
-         $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-         $12::text[], $13::jsonb[], $14::jsonb[], $15::float8[]) AS x(i, s, e, t, f, r, sv, d, v, sg, rj, c) \
-         ON CONFLICT (tenant_id, connection_id, sku, rule) WHERE status = 'pending_review' \
-         DO UPDATE SET current_value = EXCLUDED.current_value, suggestions = EXCLUDED.suggestions, \
-         record_json = EXCLUDED.record_json, external_id = EXCLUDED.external_id, updated_at = now() \
-         RETURNING id, (xmax = 0)",
-    )
-    .bind(tenant)
-    .bind(connection)
-    .bind(&batch.platform)
-    .bind(&ids)
-    .bind(&skus)
-    .bind(&ext)
-    .bind(&types)
-    .bind(&fields)
-    .bind(&rules)
-    .bind(&severities)
-    .bind(&descriptions)
-    .bind(&values)
-    .bind(&suggestions)
-    .bind(&records)
-    .bind(&confidences)
-    .fetch_all(&mut *tx)
-    .await?;
-    // Issues of this batch's records whose rule now passes: one probe of the open-issue index
-    // per (sku, rule), so the cost does not depend on how many issues are stored nor on how
-    // fresh the planner's statistics are during a bulk import.
-    let resolved: Vec<Uuid> = if ok_skus.is_empty() {
+    state.add_open(connection, found.skus.iter().map(String::as_str));
+    let open: Vec<(Uuid, String, String)> = if passed.is_empty() || candidates.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "SELECT o.id, x.s, o.rule FROM UNNEST($3::text[]) AS x(s) \
+             CROSS JOIN LATERAL (SELECT id, rule FROM issues WHERE sku = x.s \
+               AND connection_id = $2 AND tenant_id = $1 AND status = 'pending_review') o",
+        )
+        .bind(tenant)
+        .bind(connection)
+        .bind(&candidates)
+        .fetch_all(&mut *tx)
+        .await?
+    };
+    let fixed: Vec<Uuid> = if open.is_empty() {
+        Vec::new()
+    } else {
+        let index: HashMap<&str, usize> = skus.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+        let ok: std::collections::HashSet<(usize, &str)> = passed.iter().copied().collect();
+        open.iter()
+            .filter(|(_, sku, rule)| {
+                index
+                    .get(sku.as_str())
+                    .is_some_and(|i| ok.contains(&(*i, rule.as_str())))
+            })
+            .map(|(id, _, _)| *id)
+            .collect()
+    };
+    let resolved: Vec<Uuid> = if fixed.is_empty() {
         Vec::new()
     } else {
         sqlx::query_scalar(
             "UPDATE issues SET status = 'resolved', resolution = 'fixed on the channel', \
              resolved_at = now(), updated_at = now() \
-             WHERE id = ANY(ARRAY(SELECT o.id FROM UNNEST($3::text[], $4::text[]) AS x(s, r) \
-               CROSS JOIN LATERAL (SELECT id FROM issues WHERE sku = x.s AND rule = x.r \
-                 AND connection_id = $2 AND tenant_id = $1 AND status = 'pending_review') o)) \
-             RETURNING id",
+             WHERE tenant_id = $1 AND id = ANY($2) AND status = 'pending_review' RETURNING id",
+        )
+        .bind(tenant)
+        .bind(&fixed)
+        .fetch_all(&mut *tx)
+        .await?
+    };
+
+    // New issues are inserted; an open one for the same record and rule is refreshed. Issues
+    // this very message raised before (a redelivery after a failed publish) count as new
+    // again, so they are published however the first attempt ended.
+    let source = event_id(&msg).unwrap_or_else(|| Uuid::now_v7().to_string());
+    let inserted: Vec<(Uuid, String, String, bool)> = if found.ids.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, external_id, \
+             issue_type, field, rule, severity, description, current_value, suggestions, record, confidence, \
+             detected_by) \
+             SELECT i, $1, $2, $3, 'product', s, e, t, f, r, sv, d, v, sg, rec, c, $16 FROM UNNEST($4::uuid[], \
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+             $12::text[], $13::jsonb[], $14::bytea[], $15::float8[]) AS x(i, s, e, t, f, r, sv, d, v, sg, rec, c) \
+             ON CONFLICT (sku, rule, connection_id, tenant_id) WHERE status = 'pending_review' \
+             DO UPDATE SET current_value = EXCLUDED.current_value, suggestions = EXCLUDED.suggestions, \
+             record = EXCLUDED.record, external_id = EXCLUDED.external_id, updated_at = now() \
+             RETURNING id, sku, rule, (xmax = 0 OR issues.detected_by = $16)",
         )
         .bind(tenant)
         .bind(connection)
-        .bind(&ok_skus)
-        .bind(&ok_rules)
+        .bind(&batch.platform)
+        .bind(&found.ids)
+        .bind(&found.skus)
+        .bind(&found.external_ids)
+        .bind(&found.types)
+        .bind(&found.fields)
+        .bind(&found.rules)
+        .bind(&found.severities)
+        .bind(&found.descriptions)
+        .bind(&found.values)
+        .bind(
+            found
+                .suggestions
+                .iter()
+                .map(sqlx::types::Json)
+                .collect::<Vec<_>>(),
+        )
+        .bind(&found.records)
+        .bind(&found.confidences)
+        .bind(&source)
         .fetch_all(&mut *tx)
         .await?
     };
@@ -333,17 +389,15 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
         .record("products_validated", batch.products.len() as u64);
     state.refresh_statistics(inserted.len() as u64).await;
 
-    let new_ids: Vec<Uuid> = inserted
-        .iter()
-        .filter(|(_, new)| *new)
-        .map(|(id, _)| *id)
+    // The issues inserted now are published as they were written (no read back).
+    let new: HashMap<(String, String), Uuid> = inserted
+        .into_iter()
+        .filter(|(_, _, _, new)| *new)
+        .map(|(id, sku, rule, _)| ((sku, rule), id))
         .collect();
-    let source = event_id(&msg).unwrap_or_else(|| Uuid::now_v7().to_string());
-    if !new_ids.is_empty() {
-        state
-            .metrics
-            .record("issues_detected", new_ids.len() as u64);
-        let issues = grpc::load(&state.pool, tenant, &new_ids).await?;
+    if !new.is_empty() {
+        state.metrics.record("issues_detected", new.len() as u64);
+        let issues = found.into_issues(&tenant, &connection, &batch.platform, &new);
         publish(
             &state,
             tenant,
@@ -365,6 +419,90 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
         .await?;
     }
     Ok(())
+}
+
+/// The findings of one batch, column by column as they are written.
+#[derive(Default)]
+struct Found {
+    ids: Vec<Uuid>,
+    skus: Vec<String>,
+    external_ids: Vec<String>,
+    types: Vec<&'static str>,
+    fields: Vec<&'static str>,
+    rules: Vec<&'static str>,
+    severities: Vec<&'static str>,
+    descriptions: Vec<String>,
+    values: Vec<String>,
+    suggestions: Vec<Vec<Suggestion>>,
+    records: Vec<Vec<u8>>,
+    confidences: Vec<f64>,
+}
+
+impl Found {
+    fn push(&mut self, p: &Product, f: engine::Finding, s: Vec<Suggestion>, record: Vec<u8>) {
+        self.confidences
+            .push(s.first().map(|s| s.confidence).unwrap_or(0.0));
+        self.suggestions.push(s);
+        self.ids.push(Uuid::now_v7());
+        self.skus.push(p.sku.clone());
+        self.external_ids.push(p.external_id.clone());
+        self.types.push(f.issue_type);
+        self.fields.push(f.field);
+        self.rules.push(f.rule);
+        self.severities.push(f.severity);
+        self.descriptions.push(f.description);
+        self.values.push(f.current_value);
+        self.records.push(record);
+    }
+
+    /// The issues among `new` ((sku, rule) → id as stored) as events carry them (the record
+    /// stays in the database: GetIssue returns it).
+    fn into_issues(
+        self,
+        tenant: &Uuid,
+        connection: &Uuid,
+        platform: &str,
+        new: &HashMap<(String, String), Uuid>,
+    ) -> Vec<Issue> {
+        let now = marketsync_common::ts(Some(chrono::Utc::now()));
+        let (tenant, connection) = (tenant.to_string(), connection.to_string());
+        let mut out = Vec::with_capacity(new.len());
+        let columns = self
+            .ids
+            .into_iter()
+            .zip(self.skus)
+            .zip(self.external_ids)
+            .zip(self.types.into_iter().zip(self.fields).zip(self.rules))
+            .zip(self.severities.into_iter().zip(self.descriptions))
+            .zip(self.values.into_iter().zip(self.suggestions))
+            .zip(self.confidences);
+        for ((((((_, sku), external_id), ((t, f), r)), (sv, d)), (v, sg)), c) in columns {
+            let Some(id) = new.get(&(sku.clone(), r.to_string())) else {
+                continue;
+            };
+            out.push(Issue {
+                id: id.to_string(),
+                tenant_id: tenant.clone(),
+                connection_id: connection.clone(),
+                platform: platform.to_string(),
+                record_kind: "product".into(),
+                sku,
+                external_id,
+                issue_type: t.into(),
+                field: f.into(),
+                rule: r.into(),
+                severity: sv.into(),
+                description: d,
+                current_value: v,
+                status: "pending_review".into(),
+                suggestions: sg,
+                created_at: now.clone(),
+                confidence: c,
+                ..Default::default()
+            });
+        }
+        out
+    }
 }
 
 async fn publish(

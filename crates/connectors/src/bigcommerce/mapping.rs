@@ -1,7 +1,7 @@
 //! BigCommerce JSON shapes (only the fields marketsync reads) and their mapping to and from the
 //! canonical records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -472,7 +472,8 @@ pub(crate) fn category_ids(p: &BcProduct) -> Vec<i64> {
 }
 
 /// A BigCommerce product as the canonical record.
-pub(crate) fn product(p: &BcProduct, l: &Lookups<'_>) -> Product {
+pub(crate) fn product(p: BcProduct, l: &Lookups<'_>) -> Product {
+    // The document is taken apart: its strings move into the record instead of being copied.
     let raw_price = p
         .price
         .as_ref()
@@ -480,36 +481,44 @@ pub(crate) fn product(p: &BcProduct, l: &Lookups<'_>) -> Product {
         .filter(|r| r != "null")
         .unwrap_or_default();
     let price = money(&raw_price, l.currency);
-    let mut images: Vec<&BcImage> = p.images.iter().collect();
+    let categories = category_ids(&p)
+        .iter()
+        .filter_map(|id| l.categories.get(id).cloned())
+        .collect();
+    let mut images = p.images;
     images.sort_by_key(|i| (!i.is_thumbnail, i.sort_order));
     let images = images
         .into_iter()
         .map(|i| {
-            [&i.url_zoom, &i.url_standard, &i.image_url]
+            [i.url_zoom, i.url_standard, i.image_url]
                 .into_iter()
                 .find(|u| !u.is_empty())
-                .cloned()
                 .unwrap_or_default()
         })
         .filter(|u| !u.is_empty())
         .collect();
-    let mut attributes = BTreeMap::new();
+    let gtin = if p.gtin.trim().is_empty() {
+        p.upc.trim().to_string()
+    } else {
+        p.gtin.trim().to_string()
+    };
+    let mut attributes = HashMap::with_capacity(7 + p.custom_fields.len());
     for (k, v) in [
-        ("type", &p.kind),
-        ("condition", &p.condition),
-        ("availability", &p.availability),
-        ("inventory_tracking", &p.inventory_tracking),
-        ("mpn", &p.mpn),
-        ("upc", &p.upc),
-        ("date_modified", &p.date_modified),
+        ("type", p.kind),
+        ("condition", p.condition),
+        ("availability", p.availability),
+        ("inventory_tracking", p.inventory_tracking),
+        ("mpn", p.mpn),
+        ("upc", p.upc),
+        ("date_modified", p.date_modified),
     ] {
         if !v.trim().is_empty() {
-            attributes.insert(k.to_string(), v.clone());
+            attributes.insert(k.to_string(), v);
         }
     }
-    for f in &p.custom_fields {
+    for f in p.custom_fields {
         if !f.name.is_empty() {
-            attributes.insert(f.name.clone(), f.value.clone());
+            attributes.insert(f.name, f.value);
         }
     }
     let variants = p
@@ -520,26 +529,19 @@ pub(crate) fn product(p: &BcProduct, l: &Lookups<'_>) -> Product {
         .map(|v| variant(v, price.as_ref(), l.currency))
         .collect();
     Product {
-        sku: p.sku.clone(),
+        sku: p.sku,
         external_id: p.id.to_string(),
-        title: p.name.clone(),
-        description: p.description.clone(),
+        title: p.name,
+        description: p.description,
         brand: if p.brand_id == 0 {
             String::new()
         } else {
             l.brands.get(&p.brand_id).cloned().unwrap_or_default()
         },
-        categories: category_ids(p)
-            .iter()
-            .filter_map(|id| l.categories.get(id).cloned())
-            .collect(),
-        attributes: attributes.into_iter().collect(),
+        categories,
+        attributes,
         images,
-        gtin: if p.gtin.trim().is_empty() {
-            p.upc.trim().to_string()
-        } else {
-            p.gtin.trim().to_string()
-        },
+        gtin,
         weight: p.weight,
         // Units are store settings that the catalog API does not expose.
         weight_unit: String::new(),
@@ -701,7 +703,7 @@ mod tests {
             currency: "USD",
         };
         let p = product(
-            &parse(
+            parse(
                 r#"{"id":7,"name":"Hoodie","sku":"H-1","price":10,"brand_id":3,"categories":[20],"weight":0.5,"is_visible":true}"#,
             ),
             &l,
@@ -710,7 +712,7 @@ mod tests {
         assert_eq!(p.price.as_ref().map(|m| m.amount.as_str()), Some("10.00"));
         assert_eq!(p.brand, "Trailforge");
         assert_eq!(p.categories, vec!["Men/Tops/Hoodies".to_string()]);
-        let p = product(&parse(r#"{"id":8,"price":19.999,"brand_id":0}"#), &l);
+        let p = product(parse(r#"{"id":8,"price":19.999,"brand_id":0}"#), &l);
         assert_eq!(p.raw_price, "19.999");
         assert_eq!(p.price.map(|m| m.amount), Some("19.999".to_string()));
         assert_eq!(p.brand, "");
@@ -726,7 +728,7 @@ mod tests {
             currency: "EUR",
         };
         let p = product(
-            &parse(
+            parse(
                 r#"{"id":1,"price":49.9,"variants":[
                 {"id":10,"sku":"A-M","price":null,"option_values":[{"option_display_name":"Size","label":"M"}]},
                 {"id":11,"sku":"A-XL","price":54.9,"option_values":[{"option_display_name":"Size","label":"XL"}]}]}"#,
@@ -747,7 +749,7 @@ mod tests {
             Some("54.90")
         );
         let simple = product(
-            &parse(r#"{"id":2,"price":5,"variants":[{"id":12,"sku":"B","option_values":[]}]}"#),
+            parse(r#"{"id":2,"price":5,"variants":[{"id":12,"sku":"B","option_values":[]}]}"#),
             &l,
         );
         assert!(simple.variants.is_empty());

@@ -517,7 +517,7 @@ impl Connector for BigCommerce {
         };
         let items: Vec<Product> = list
             .data
-            .iter()
+            .into_iter()
             .map(|p| mapping::product(p, &lookups))
             .collect();
         let pagination = list.meta.pagination;
