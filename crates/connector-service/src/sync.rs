@@ -272,7 +272,7 @@ impl Run {
     /// Advances the cursor of an operation, after every page it covers is committed.
     async fn advance(&self, op: &str, to: DateTime<Utc>) -> Result<(), Stop> {
         let filters = self.cmd.filters.clone().unwrap_or_default();
-        if !filters.skus.is_empty() || !filters.until.is_empty() {
+        if !filters.skus.is_empty() || !filters.ids.is_empty() || !filters.until.is_empty() {
             // A partial sync says nothing about records outside its filter.
             return Ok(());
         }
@@ -297,6 +297,7 @@ impl Run {
             since,
             until: parse_time(&filters.until),
             skus: filters.skus,
+            ids: filters.ids,
             page,
             page_size: self.page_size,
         }

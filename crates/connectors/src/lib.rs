@@ -169,6 +169,8 @@ pub struct ImportQuery {
     pub until: Option<DateTime<Utc>>,
     /// Only these skus (empty: all).
     pub skus: Vec<String>,
+    /// Only these platform ids (empty: all), e.g. the records a webhook named.
+    pub ids: Vec<String>,
     /// Page token returned by the previous page (`None`: first page).
     pub page: Option<String>,
     /// Records per page.
@@ -223,6 +225,49 @@ pub struct ExportReport {
     pub rejected: Vec<(String, String)>,
 }
 
+/// A webhook call as the gateway received it.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookCall {
+    /// Header names in lower case → values.
+    pub headers: BTreeMap<String, String>,
+    /// The raw body, byte for byte (signatures cover it).
+    pub body: Vec<u8>,
+}
+
+impl WebhookCall {
+    /// A header's value (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// What a verified webhook says changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebhookEvent {
+    /// The platform's id of this delivery or event: the deduplication key.
+    pub id: String,
+    /// The platform's topic (`products/update`, `store/product/updated`, `product.updated`, …).
+    pub topic: String,
+    /// What changed: `products`, `stock` or `orders`.
+    pub kind: String,
+    /// Platform ids of the changed records (empty: unknown, poll).
+    pub external_ids: Vec<String>,
+    /// Skus of the changed records, when the payload names them.
+    pub skus: Vec<String>,
+    /// When the platform sent it, when it says (replays older than a tolerance are refused).
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Compares two byte strings in time that does not depend on where they differ (signatures).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A platform account, reachable over HTTP.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -242,6 +287,24 @@ pub trait Connector: Send + Sync {
     async fn export_orders(&self, updates: &[OrderUpdate]) -> Result<ExportReport>;
     /// Writes one field of one product (a correction or its undo).
     async fn update_field(&self, update: &FieldUpdate) -> Result<()>;
+    /// Checks a webhook call's signature against the connection's secret and reads what it
+    /// says changed. A missing or wrong signature is [`ConnectorError::Auth`].
+    fn verify_webhook(&self, call: &WebhookCall) -> Result<WebhookEvent> {
+        let _ = call;
+        Err(ConnectorError::Unsupported(format!(
+            "{} webhooks",
+            self.platform()
+        )))
+    }
+    /// Subscribes `url` to the platform's product, stock and order change notifications
+    /// (idempotent: an existing subscription to `url` is kept). Returns the topics subscribed.
+    async fn register_webhooks(&self, url: &str) -> Result<Vec<String>> {
+        let _ = url;
+        Err(ConnectorError::Unsupported(format!(
+            "{} webhooks",
+            self.platform()
+        )))
+    }
 }
 
 /// Everything a connector needs to reach an account.

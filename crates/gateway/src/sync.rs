@@ -132,7 +132,12 @@ impl SyncRequest {
         Ok(ValidSync {
             operations,
             force_full: self.force_full.unwrap_or(false),
-            filters: SyncFilters { skus, since, until },
+            filters: SyncFilters {
+                skus,
+                since,
+                until,
+                ids: Vec::new(),
+            },
         })
     }
 }
