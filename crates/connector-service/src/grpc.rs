@@ -255,6 +255,24 @@ impl ConnectorService for Api {
         }))
     }
 
+    async fn receive_webhook(
+        &self,
+        req: Request<ReceiveWebhookRequest>,
+    ) -> R<ReceiveWebhookResponse> {
+        Ok(Response::new(
+            crate::webhooks::receive(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn register_webhooks(
+        &self,
+        req: Request<RegisterWebhooksRequest>,
+    ) -> R<RegisterWebhooksResponse> {
+        Ok(Response::new(
+            crate::webhooks::register(&self.state, req.into_inner()).await?,
+        ))
+    }
+
     async fn list_products(&self, req: Request<ListProductsRequest>) -> R<ListProductsResponse> {
         let r = req.into_inner();
         let tenant = uuid(&r.tenant_id, "tenant_id")?;

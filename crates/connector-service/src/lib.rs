@@ -6,6 +6,7 @@ mod corrections;
 mod grpc;
 mod store;
 mod sync;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -101,8 +102,17 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         4,
         move |msg| corrections::handle(st.clone(), msg),
     );
+    let schedule_every = marketsync_common::config::var("MARKETSYNC_SCHEDULE_TICK_SECS")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(15)
+        .max(1);
+    let schedule_task = tokio::spawn(webhooks::schedule(
+        state.clone(),
+        std::time::Duration::from_secs(schedule_every),
+        shutdown.clone(),
+    ));
     shutdown.cancelled().await;
-    let _ = tokio::join!(sync_task, corr_task);
+    let _ = tokio::join!(sync_task, corr_task, schedule_task);
     for t in serving.tasks {
         let _ = t.await;
     }

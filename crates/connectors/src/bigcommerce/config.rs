@@ -24,8 +24,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// API families whose base URL `settings.api_urls` may override, each with a full base URL
 /// (nothing appended): `catalog` (products), `categories` and `brands` (default: `catalog`),
 /// `inventory` (items, adjustments), `locations` (default: `inventory`), `orders_v2`.
-pub const API_FAMILIES: [&str; 6] = [
+pub const API_FAMILIES: [&str; 7] = [
     "catalog",
+    "hooks",
     "categories",
     "brands",
     "inventory",
@@ -48,6 +49,8 @@ pub struct ApiUrls {
     pub locations: String,
     /// V2 `/orders...`.
     pub orders_v2: String,
+    /// `/hooks` (webhook subscriptions).
+    pub hooks: String,
 }
 
 /// Everything the BigCommerce connector needs, validated.
@@ -56,6 +59,9 @@ pub struct BigCommerceConfig {
     /// Store hash (the `{store_hash}` of the API paths).
     pub store_hash: String,
     pub(crate) access_token: String,
+    /// What webhook subscriptions carry in their `X-Marketsync-Webhook-Token` header (derived
+    /// from the client secret, else the access token; BigCommerce does not sign payloads).
+    pub(crate) webhook_token: String,
     /// Base URLs per API family.
     pub urls: ApiUrls,
     /// Currency of catalog prices (BigCommerce prices are in the store's default currency).
@@ -98,6 +104,21 @@ fn check_url(name: &str, url: &str) -> Result<String> {
         )));
     }
     Ok(url.to_string())
+}
+
+/// The token webhook subscriptions carry: hex HMAC-SHA256 of the store hash under `secret`, so
+/// it is stable per connection, differs between stores and reveals nothing of the secret.
+pub(crate) fn webhook_token(secret: &str, store_hash: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"marketsync webhooks ");
+    mac.update(store_hash.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl BigCommerceConfig {
@@ -145,6 +166,7 @@ impl BigCommerceConfig {
             brands: family("brands")?.unwrap_or_else(|| catalog.clone()),
             locations: family("locations")?.unwrap_or_else(|| inventory.clone()),
             orders_v2: family("orders_v2")?.unwrap_or(v2),
+            hooks: family("hooks")?.unwrap_or_else(|| v3.clone()),
             catalog,
             inventory,
         };
@@ -152,8 +174,17 @@ impl BigCommerceConfig {
             .batch_size
             .unwrap_or(DEFAULT_PAGE_SIZE)
             .clamp(1, MAX_PAGE_SIZE);
+        let webhook_token = webhook_token(
+            creds.get("client_secret").filter(|s| !s.is_empty()).unwrap_or(&access_token),
+            &store_hash,
+        );
         Ok(Self {
-            secrets: creds.values().map(str::to_string).collect(),
+            secrets: creds
+                .values()
+                .map(str::to_string)
+                .chain(std::iter::once(webhook_token.clone()))
+                .collect(),
+            webhook_token,
             store_hash,
             access_token,
             urls,

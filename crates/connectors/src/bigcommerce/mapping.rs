@@ -842,3 +842,68 @@ mod tests {
         assert_eq!(c.created_at, "2018-01-10T21:05:30Z");
     }
 }
+
+/// A webhook subscription (`/v3/hooks`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct BcHook {
+    pub id: i64,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub destination: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct BcWebhook {
+    scope: String,
+    #[serde(default)]
+    hash: String,
+    #[serde(default)]
+    created_at: i64,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+/// What a webhook payload (`{scope, data, hash, created_at, ...}`) says changed.
+pub(crate) fn webhook_event(body: &[u8]) -> crate::Result<crate::WebhookEvent> {
+    let w: BcWebhook = serde_json::from_slice(body)
+        .map_err(|e| crate::ConnectorError::Malformed(format!("webhook payload: {e}")))?;
+    let kind = if w.scope.starts_with("store/order/") {
+        "orders"
+    } else if w.scope.contains("/inventory/") {
+        "stock"
+    } else if w.scope.starts_with("store/product/") {
+        "products"
+    } else {
+        ""
+    };
+    let id_of = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    // Stock events name the variant (`sku`); the product holds it.
+    let id = match kind {
+        "stock" => w
+            .data
+            .pointer("/inventory/product_id")
+            .and_then(id_of)
+            .or_else(|| w.data.get("id").and_then(id_of)),
+        _ => w.data.get("id").and_then(id_of),
+    };
+    let delivery = if w.hash.is_empty() {
+        format!("{}:{}:{}", w.scope, w.created_at, id.clone().unwrap_or_default())
+    } else {
+        w.hash.clone()
+    };
+    Ok(crate::WebhookEvent {
+        id: delivery,
+        topic: w.scope,
+        kind: kind.into(),
+        external_ids: id.into_iter().collect(),
+        skus: Vec::new(),
+        sent_at: (w.created_at > 0)
+            .then(|| chrono::DateTime::from_timestamp(w.created_at, 0))
+            .flatten(),
+    })
+}

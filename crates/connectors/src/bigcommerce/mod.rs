@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::http::Call;
+use crate::{WebhookCall, WebhookEvent};
 use crate::{
     ConnectionConfig, Connector, ConnectorError, ExportReport, FieldUpdate, ImportQuery,
     OrderUpdate, Page, Result, common_settings, field,
@@ -478,6 +479,9 @@ impl Connector for BigCommerce {
         if !query.skus.is_empty() {
             call = call.query("sku:in", query.skus.join(","));
         }
+        if !query.ids.is_empty() {
+            call = call.query("id:in", query.ids.join(","));
+        }
         let list: V3List<BcProduct> = self.client.fetch(call).await?;
         let needs_brands = list.data.iter().any(|p| p.brand_id != 0);
         let needs_categories = list.data.iter().any(|p| !p.categories.is_empty());
@@ -542,6 +546,9 @@ impl Connector for BigCommerce {
         if !query.skus.is_empty() {
             call = call.query("sku:in", query.skus.join(","));
         }
+        if !query.ids.is_empty() {
+            call = call.query("product_id:in", query.ids.join(","));
+        }
         let list: V3List<BcItem> = self.client.fetch(call).await?;
         let needs_codes = list
             .data
@@ -594,10 +601,17 @@ impl Connector for BigCommerce {
         if let Some(until) = query.until {
             call = call.query("max_date_modified", until.to_rfc2822());
         }
+        let wanted_ids: HashSet<i64> = query.ids.iter().filter_map(|i| i.parse().ok()).collect();
+        if let (Some(min), Some(max)) = (wanted_ids.iter().min(), wanted_ids.iter().max()) {
+            call = call.query("min_id", min).query("max_id", max);
+        }
         // V2 answers 204 No Content past the last order.
         let orders: Vec<BcOrder> = self.client.send(call).await?.unwrap_or_default();
         let mut items = Vec::with_capacity(orders.len());
-        for o in &orders {
+        for o in orders
+            .iter()
+            .filter(|o| wanted_ids.is_empty() || wanted_ids.contains(&o.id))
+        {
             let (products, addresses, shipments) = futures::try_join!(
                 self.order_products(o.id),
                 self.order_addresses(o.id),
@@ -727,7 +741,64 @@ impl Connector for BigCommerce {
         );
         Ok(())
     }
+
+    fn verify_webhook(&self, call: &WebhookCall) -> Result<WebhookEvent> {
+        // BigCommerce does not sign payloads; the hook's custom header proves the sender.
+        let token = call.header(WEBHOOK_HEADER).unwrap_or("");
+        if !crate::constant_time_eq(
+            token.as_bytes(),
+            self.client.cfg.webhook_token.as_bytes(),
+        ) {
+            return Err(ConnectorError::Auth(if token.is_empty() {
+                format!("webhook without its {WEBHOOK_HEADER} header")
+            } else {
+                format!("webhook with a wrong {WEBHOOK_HEADER} header")
+            }));
+        }
+        mapping::webhook_event(&call.body)
+    }
+
+    async fn register_webhooks(&self, url: &str) -> Result<Vec<String>> {
+        let hooks_url = format!("{}/hooks", self.urls().hooks);
+        let existing: V3List<mapping::BcHook> = self.client.fetch(Call::get(&hooks_url)).await?;
+        let mut topics = Vec::new();
+        for scope in WEBHOOK_SCOPES {
+            let current = existing
+                .data
+                .iter()
+                .find(|h| h.scope == *scope && h.destination == url);
+            let body = serde_json::json!({
+                "scope": scope,
+                "destination": url,
+                "is_active": true,
+                "headers": { WEBHOOK_HEADER: self.client.cfg.webhook_token },
+            });
+            let call = match current {
+                // Kept, but re-armed with the current token (credentials may have changed).
+                Some(h) => Call::new(Method::PUT, format!("{hooks_url}/{}", h.id)).json(&body)?,
+                None => Call::new(Method::POST, hooks_url.clone()).json(&body)?,
+            };
+            let _: V3One<mapping::BcHook> = self.client.fetch(call).await?;
+            topics.push(scope.to_string());
+        }
+        Ok(topics)
+    }
 }
+
+/// The header each webhook subscription carries (BigCommerce sends a hook's `headers` with
+/// every delivery).
+pub const WEBHOOK_HEADER: &str = "X-Marketsync-Webhook-Token";
+
+/// The scopes subscribed: product, stock and order changes.
+pub const WEBHOOK_SCOPES: &[&str] = &[
+    "store/product/created",
+    "store/product/updated",
+    "store/product/inventory/updated",
+    "store/sku/inventory/updated",
+    "store/order/created",
+    "store/order/updated",
+    "store/order/statusUpdated",
+];
 
 #[cfg(test)]
 mod tests {

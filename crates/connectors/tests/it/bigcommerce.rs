@@ -649,3 +649,143 @@ async fn one_rate_budget_is_shared_by_concurrent_calls() {
     .unwrap();
     assert_eq!((items.len(), pages), (6, 3));
 }
+
+/// A subscriber: an HTTP server that keeps every webhook call it receives.
+async fn webhook_receiver() -> (
+    String,
+    std::sync::Arc<tokio::sync::Mutex<Vec<marketsync_connectors::WebhookCall>>>,
+) {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    let calls: std::sync::Arc<tokio::sync::Mutex<Vec<marketsync_connectors::WebhookCall>>> =
+        Default::default();
+    let store = calls.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let store = store.clone();
+            async move {
+                let headers = headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.into())))
+                    .collect();
+                store.lock().await.push(marketsync_connectors::WebhookCall {
+                    headers,
+                    body: body.to_vec(),
+                });
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, calls)
+}
+
+#[tokio::test]
+async fn webhooks_are_registered_delivered_and_verified() {
+    let cfg = config(6, 1);
+    let sim = start_bigcommerce(cfg.clone()).await;
+    let c = bigcommerce(&sim, &cfg);
+    let (url, calls) = webhook_receiver().await;
+    let topics = c.register_webhooks(&url).await.unwrap();
+    assert!(topics.contains(&"store/product/updated".to_string()), "{topics:?}");
+    // Registering again keeps one subscription per scope.
+    c.register_webhooks(&url).await.unwrap();
+    let hooks: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/hooks", sim.v3_url()))
+        .header("x-auth-token", &cfg.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        hooks["data"].as_array().unwrap().len(),
+        topics.len(),
+        "{hooks}"
+    );
+
+    // A change on the store reaches the subscriber, and verifies.
+    let p = &demo::catalog(cfg.seed, cfg.products)[1];
+    let (all, _) = products(&c, pages_of(50)).await.unwrap();
+    let id = all.iter().find(|x| x.sku == p.sku).unwrap().external_id.clone();
+    c.update_field(&FieldUpdate {
+        external_id: id.clone(),
+        sku: p.sku.clone(),
+        field: "title".into(),
+        value: "Renamed by a webhook test".into(),
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let call = loop {
+        if let Some(c) = calls.lock().await.first().cloned() {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no webhook delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let event = c.verify_webhook(&call).unwrap();
+    assert_eq!(event.topic, "store/product/updated");
+    assert_eq!(event.kind, "products");
+    assert_eq!(event.external_ids, vec![id.clone()]);
+    assert!(!event.id.is_empty());
+    let age = Utc::now() - event.sent_at.expect("sent_at");
+    assert!(age.num_seconds().abs() < 60, "{age}");
+
+    // Forged: no token, a wrong token; the token never appears in the error.
+    let token = call.header("x-marketsync-webhook-token").unwrap().to_string();
+    let mut forged = call.clone();
+    forged.headers.remove("x-marketsync-webhook-token");
+    assert!(matches!(c.verify_webhook(&forged), Err(ConnectorError::Auth(_))));
+    forged
+        .headers
+        .insert("x-marketsync-webhook-token".into(), "0".repeat(token.len()));
+    let err = c.verify_webhook(&forged).unwrap_err();
+    assert!(matches!(err, ConnectorError::Auth(_)), "{err:?}");
+    assert!(!err.to_string().contains(&token));
+
+    // Stock changes name the product; the targeted import reads just that product.
+    c.export_stock(&[StockLevel {
+        sku: p.variants[0].sku.clone(),
+        warehouse: demo::WAREHOUSES[0].into(),
+        on_hand: 7,
+        ..Default::default()
+    }])
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stock_call = loop {
+        let found = calls
+            .lock()
+            .await
+            .iter()
+            .find(|c| String::from_utf8_lossy(&c.body).contains("inventory"))
+            .cloned();
+        if let Some(c) = found {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no stock webhook delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let event = c.verify_webhook(&stock_call).unwrap();
+    assert_eq!(event.kind, "stock");
+    assert_eq!(event.external_ids, vec![id.clone()]);
+    let levels = stock(
+        &c,
+        ImportQuery {
+            ids: event.external_ids.clone(),
+            ..pages_of(50)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!levels.is_empty());
+    let skus: BTreeSet<&str> = p.variants.iter().map(|v| v.sku.as_str()).collect();
+    assert!(levels.iter().all(|l| skus.contains(l.sku.as_str())), "{levels:?}");
+}

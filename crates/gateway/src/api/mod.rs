@@ -5,6 +5,7 @@ pub(crate) mod connections;
 pub(crate) mod events;
 pub(crate) mod issues;
 pub(crate) mod knowledge;
+pub(crate) mod webhooks;
 
 use std::time::Instant;
 
@@ -195,6 +196,14 @@ pub(crate) fn router(state: AppState) -> Router {
             get(connections::list_syncs),
         )
         .route("/api/v1/syncs/{id}", get(connections::get_sync))
+        .route(
+            "/api/v1/connections/{id}/webhooks",
+            post(webhooks::register),
+        )
+        .route(
+            "/api/v1/webhooks/{connection_id}",
+            post(webhooks::receive),
+        )
         .route("/api/v1/issues", get(issues::list_issues))
         .route("/api/v1/issues/{id}", get(issues::get_issue))
         .route("/api/v1/issues/{id}/decision", post(issues::decide))

@@ -77,12 +77,17 @@ async fn restore(State(sim): State<Shared>) -> ApiResult {
 
 async fn stats(State(sim): State<Shared>) -> ApiResult {
     let s = relock(&sim.stats);
+    let deliveries: Vec<Value> = relock(&sim.delivery_log)
+        .iter()
+        .map(|(scope, status)| json!({"scope": scope, "status": status}))
+        .collect();
     ok(json!({
         "requests_total": s.total,
         "requests": s.by_path,
         "rate_limited": s.rate_limited,
         "unauthorized": s.unauthorized,
         "faults_injected": s.faults_injected,
+        "webhook_deliveries": deliveries,
     }))
 }
 
@@ -198,6 +203,10 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         &lines,
         req.status_id.unwrap_or(11),
         Utc::now(),
+    );
+    store.changed(
+        "store/order/created",
+        serde_json::json!({"type": "order", "id": id}),
     );
     match store.orders.iter().find(|o| o.id == id) {
         Some(o) => {

@@ -308,6 +308,11 @@ fn apply(store: &mut Store, index: usize, c: Change) {
         p.mpn = v;
     }
     p.date_modified = Utc::now();
+    let id = p.id;
+    store.changed(
+        "store/product/updated",
+        json!({"type": "product", "id": id}),
+    );
 }
 
 async fn update_product(

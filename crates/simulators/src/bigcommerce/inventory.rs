@@ -208,6 +208,7 @@ async fn absolute(State(sim): State<Shared>, body: Bytes) -> ApiResult {
     for (variant, location, quantity) in items {
         store.stock.insert((variant, location), quantity);
         store.stock_version += 1;
+        stock_changed(&mut store, variant, "absolute", quantity);
     }
     ok(transaction(&mut store))
 }
@@ -220,6 +221,18 @@ async fn relative(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         store.stock_version += 1;
         let q = store.stock.entry((variant, location)).or_insert(0);
         *q = (*q + delta).max(0);
+        stock_changed(&mut store, variant, "relative", delta);
     }
     ok(transaction(&mut store))
+}
+
+/// `store/sku/inventory/updated` for subscribers.
+fn stock_changed(store: &mut Store, variant: i64, method: &str, value: i64) {
+    let product = store.product_of_variant(variant).unwrap_or(0);
+    store.changed(
+        "store/sku/inventory/updated",
+        json!({"type": "sku", "id": variant,
+               "inventory": {"product_id": product, "method": method, "value": value,
+                             "variant_id": variant}}),
+    );
 }

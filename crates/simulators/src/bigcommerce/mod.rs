@@ -5,6 +5,7 @@
 
 mod admin;
 mod catalog;
+mod hooks;
 mod inventory;
 mod orders;
 mod store;
@@ -229,6 +230,14 @@ pub(crate) struct Sim {
     window: Mutex<Window>,
     stats: Mutex<Stats>,
     token_revoked: AtomicBool,
+    /// Webhook subscriptions (`/v3/hooks`).
+    hooks: Mutex<Vec<hooks::Hook>>,
+    /// Webhook deliveries made so far (the seed of each delivery's `hash`).
+    deliveries: Mutex<u64>,
+    /// (scope, HTTP status answered, 0 when unreachable) of each delivery.
+    delivery_log: Mutex<Vec<(String, u16)>>,
+    /// The client that delivers webhooks.
+    http: reqwest::Client,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -257,6 +266,13 @@ impl Sim {
             }),
             stats: Mutex::new(Stats::default()),
             token_revoked: AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
+            deliveries: Mutex::new(0),
+            delivery_log: Mutex::new(Vec::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
             config,
         }
     }
@@ -280,7 +296,8 @@ fn router(sim: Shared) -> Router {
     let hash = sim.config.store_hash.clone();
     let v3 = Router::new()
         .merge(catalog::routes())
-        .merge(inventory::routes());
+        .merge(inventory::routes())
+        .merge(hooks::routes());
     let api = Router::new()
         .nest(&format!("/stores/{hash}/v3"), v3)
         .nest(&format!("/stores/{hash}/v2"), orders::routes())
@@ -289,7 +306,15 @@ fn router(sim: Shared) -> Router {
     Router::new()
         .nest("/__admin", admin::routes())
         .merge(api)
+        .layer(middleware::from_fn_with_state(sim.clone(), emit))
         .with_state(sim)
+}
+
+/// After every request, the changes it made go out to webhook subscribers.
+async fn emit(State(sim): State<Shared>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    hooks::deliver(&sim);
+    resp
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -160,8 +160,14 @@ async fn update_order(State(sim): State<Shared>, Path(id): Path<i64>, body: Byte
         match status.as_i64().filter(|s| (0..15).contains(s)) {
             Some(s) => {
                 let o = &mut store.orders[index];
+                let previous = o.status_id;
                 o.status_id = s;
                 o.date_modified = Utc::now();
+                store.changed(
+                    "store/order/statusUpdated",
+                    json!({"type": "order", "id": id,
+                           "status": {"previous_status_id": previous, "new_status_id": s}}),
+                );
             }
             None => {
                 return Err(v2_error(
@@ -307,6 +313,7 @@ async fn create_shipment(State(sim): State<Shared>, Path(id): Path<i64>, body: B
     order.status_id = if all { 2 } else { 3 };
     order.date_shipped = Some(now);
     order.date_modified = now;
+    let order_id = order.id;
     order.shipments.push(Shipment {
         id: shipment_id,
         order_address_id: address,
@@ -317,6 +324,10 @@ async fn create_shipment(State(sim): State<Shared>, Path(id): Path<i64>, body: B
         comments: text("comments"),
         items: shipped,
     });
+    store.changed(
+        "store/order/updated",
+        json!({"type": "order", "id": order_id}),
+    );
     let order = &store.orders[index];
     let body = order
         .shipments

@@ -183,6 +183,8 @@ pub(crate) struct Store {
     next_id: i64,
     /// Bumped by every stock change (product documents show stock levels).
     pub stock_version: u64,
+    /// Changes not yet sent to webhook subscribers: (scope, `data` of the payload).
+    pub changes: Vec<(String, Value)>,
     /// Rendered product documents by (id, with variants, with images), each with the
     /// `date_modified` and `stock_version` it was rendered at: a store keeps its products as
     /// documents, so serving a page costs no rendering on this machine.
@@ -510,6 +512,19 @@ impl Store {
     }
 
     /// Index of the product whose own sku or one of whose variants' skus is `sku`.
+    /// Records a change for the webhook subscribers of `scope`.
+    pub(crate) fn changed(&mut self, scope: &str, data: Value) {
+        self.changes.push((scope.to_string(), data));
+    }
+
+    /// The product holding variant `variant_id`.
+    pub(crate) fn product_of_variant(&self, variant_id: i64) -> Option<i64> {
+        self.products
+            .iter()
+            .find(|p| p.variants.iter().any(|v| v.id == variant_id))
+            .map(|p| p.id)
+    }
+
     pub(crate) fn find_product(&self, sku: &str) -> Option<usize> {
         self.products
             .iter()

@@ -1,0 +1,249 @@
+//! Webhooks and the reconciliation poll.
+//!
+//! A platform's webhook call reaches the gateway at `/api/v1/webhooks/{connection_id}`, which
+//! hands it here: the connection's connector checks the signature with the connection's own
+//! secret, a call older than the tolerance is refused as a replay, a delivery seen before is
+//! acknowledged and ignored, and any other starts a targeted sync of the records it names, so
+//! a webhook produces exactly the events a poll of those records would. Connections with a
+//! `sync_frequency` are also polled (incrementally) on that schedule: the poll catches whatever
+//! webhooks missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use marketsync_common::{Error, ErrorCode};
+use marketsync_connectors::{ConnectorError, WebhookCall};
+use marketsync_proto::v1::{
+    ReceiveWebhookRequest, ReceiveWebhookResponse, RegisterWebhooksRequest,
+    RegisterWebhooksResponse, SyncCommand, SyncFilters,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::State;
+use crate::store::{self, uuid};
+
+/// How old a webhook call may be (by the platform's own timestamp) before it is refused as a
+/// replay: `MARKETSYNC_WEBHOOK_TOLERANCE_SECS`, default 300.
+fn tolerance() -> chrono::Duration {
+    let secs = marketsync_common::config::var("MARKETSYNC_WEBHOOK_TOLERANCE_SECS")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(300)
+        .max(1);
+    chrono::Duration::seconds(secs)
+}
+
+/// The operation that re-reads records of a kind.
+fn operation(kind: &str) -> Option<&'static str> {
+    match kind {
+        "products" => Some("import_products"),
+        "stock" => Some("import_inventory"),
+        "orders" => Some("import_orders"),
+        _ => None,
+    }
+}
+
+fn rejected(connection: Uuid, platform: &str, reason: &str) -> Error {
+    tracing::warn!(connection = %connection, platform, reason, "webhook rejected");
+    Error::new(ErrorCode::Unauthenticated, format!("webhook rejected: {reason}"))
+}
+
+/// Verifies, deduplicates and acts on one webhook call.
+pub async fn receive(
+    state: &Arc<State>,
+    r: ReceiveWebhookRequest,
+) -> Result<ReceiveWebhookResponse, Error> {
+    let connection = uuid(&r.connection_id, "connection_id")?;
+    let tenant: Uuid = sqlx::query_scalar("SELECT tenant_id FROM connections WHERE id = $1")
+        .bind(connection)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("connection not found"))?;
+    let cfg = store::connection_config(state, tenant, connection).await?;
+    let platform = cfg.platform.clone();
+    let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    let call = WebhookCall {
+        headers: r
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
+        body: r.body,
+    };
+    let event = match connector.verify_webhook(&call) {
+        Ok(e) => e,
+        Err(ConnectorError::Auth(reason)) => return Err(rejected(connection, &platform, &reason)),
+        Err(ConnectorError::Unsupported(what)) => {
+            return Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!("{what} are not supported: the reconciliation poll covers this platform"),
+            ));
+        }
+        Err(e) => return Err(Error::invalid(format!("webhook not understood: {e}"))),
+    };
+    if let Some(sent) = event.sent_at {
+        let age = Utc::now() - sent;
+        if age > tolerance() || -age > tolerance() {
+            return Err(rejected(
+                connection,
+                &platform,
+                &format!("sent {}s ago, outside the replay tolerance", age.num_seconds()),
+            ));
+        }
+    }
+    if event.id.is_empty() {
+        return Err(Error::invalid("webhook without a delivery id"));
+    }
+    let Some(op) = operation(&event.kind) else {
+        return Err(Error::invalid(format!(
+            "webhook topic `{}` is not about products, stock or orders",
+            event.topic
+        )));
+    };
+    let sync_id = Uuid::now_v7();
+    let fresh = sqlx::query(
+        "INSERT INTO webhook_deliveries (tenant_id, connection_id, delivery_id, topic, kind, sync_id) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(connection)
+    .bind(&event.id)
+    .bind(&event.topic)
+    .bind(&event.kind)
+    .bind(sync_id)
+    .execute(&state.pool)
+    .await?
+    .rows_affected()
+        == 1;
+    let mut resp = ReceiveWebhookResponse {
+        tenant_id: tenant.to_string(),
+        platform: platform.clone(),
+        delivery_id: event.id.clone(),
+        topic: event.topic.clone(),
+        kind: event.kind.clone(),
+        duplicate: !fresh,
+        sync_id: String::new(),
+    };
+    state.metrics.record("webhooks_received", 1);
+    if !fresh {
+        tracing::info!(connection = %connection, delivery = %event.id, "duplicate webhook ignored");
+        return Ok(resp);
+    }
+    let cmd = SyncCommand {
+        tenant_id: tenant.to_string(),
+        connection_id: connection.to_string(),
+        sync_id: sync_id.to_string(),
+        operations: vec![op.to_string()],
+        force_full: false,
+        filters: Some(SyncFilters {
+            skus: event.skus.clone(),
+            ids: event.external_ids.clone(),
+            ..Default::default()
+        }),
+        requested_by: format!("webhook:{}", event.topic),
+    };
+    if let Err(e) = publish(state, &cmd).await {
+        // Forget the delivery so the platform's retry is acted on.
+        let _ = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE connection_id = $1 AND delivery_id = $2",
+        )
+        .bind(connection)
+        .bind(&event.id)
+        .execute(&state.pool)
+        .await;
+        return Err(e);
+    }
+    tracing::info!(connection = %connection, delivery = %event.id, topic = %event.topic,
+        records = event.skus.len() + event.external_ids.len(), %sync_id, "webhook accepted");
+    resp.sync_id = sync_id.to_string();
+    Ok(resp)
+}
+
+async fn publish(state: &State, cmd: &SyncCommand) -> Result<(), Error> {
+    let subject = state
+        .bus
+        .subject(&["cmd", &cmd.tenant_id, &cmd.connection_id, "sync"]);
+    state
+        .bus
+        .publish(
+            subject,
+            "marketsync.sync.requested.v1",
+            &cmd.tenant_id,
+            &cmd.sync_id,
+            cmd,
+        )
+        .await
+}
+
+/// Subscribes the platform's change notifications to `url`.
+pub async fn register(
+    state: &Arc<State>,
+    r: RegisterWebhooksRequest,
+) -> Result<RegisterWebhooksResponse, Error> {
+    let tenant = uuid(&r.tenant_id, "tenant_id")?;
+    let connection = uuid(&r.connection_id, "connection_id")?;
+    let url = r.url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(Error::invalid("url must be an http(s) URL"));
+    }
+    let cfg = store::connection_config(state, tenant, connection).await?;
+    let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    let topics = connector.register_webhooks(url).await.map_err(|e| match e {
+        ConnectorError::Unsupported(what) => Error::new(
+            ErrorCode::FailedPrecondition,
+            format!("{what} are not supported: the reconciliation poll covers this platform"),
+        ),
+        ConnectorError::Auth(m) => Error::new(ErrorCode::FailedPrecondition, m),
+        other => Error::unavailable(other),
+    })?;
+    tracing::info!(connection = %connection, topics = ?topics, "webhooks registered");
+    Ok(RegisterWebhooksResponse { topics })
+}
+
+/// Every `every`, starts an incremental sync of each connection whose `sync_frequency` has
+/// elapsed (claimed with one UPDATE, so several replicas never start the same poll twice), and
+/// forgets webhook deliveries older than a week.
+pub async fn schedule(state: Arc<State>, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = poll_due(&state).await {
+            tracing::warn!(error = %e, "reconciliation poll failed; retrying at the next tick");
+        }
+    }
+}
+
+async fn poll_due(state: &State) -> Result<(), Error> {
+    let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "UPDATE connections SET next_sync_at = now() + make_interval(secs => \
+           (settings->>'sync_frequency')::float8) \
+         WHERE jsonb_typeof(settings->'sync_frequency') = 'number' \
+           AND (settings->>'sync_frequency')::float8 > 0 \
+           AND coalesce(next_sync_at, created_at + make_interval(secs => \
+                 (settings->>'sync_frequency')::float8)) <= now() \
+         RETURNING tenant_id, id",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    for (tenant, connection) in due {
+        let cmd = SyncCommand {
+            tenant_id: tenant.to_string(),
+            connection_id: connection.to_string(),
+            sync_id: Uuid::now_v7().to_string(),
+            operations: Vec::new(),
+            force_full: false,
+            filters: None,
+            requested_by: "schedule".into(),
+        };
+        publish(state, &cmd).await?;
+        tracing::info!(connection = %connection, sync = %cmd.sync_id, "scheduled sync started");
+    }
+    sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < now() - interval '7 days'")
+        .execute(&state.pool)
+        .await?;
+    Ok(())
+}
