@@ -6,6 +6,7 @@
 mod bad_input;
 mod flow;
 mod telemetry;
+mod webhooks;
 
 use std::time::Duration;
 

@@ -136,6 +136,8 @@ impl System {
             "MARKETSYNC_LOG".into(),
             "info,marketsync_connectors=debug".into(),
         );
+        // The reconciliation poll looks for due connections every second in tests.
+        env.insert("MARKETSYNC_SCHEDULE_TICK_SECS".into(), "1".into());
         for (k, v) in extra_env {
             env.insert(k.to_string(), v.to_string());
         }

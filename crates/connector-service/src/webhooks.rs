@@ -46,7 +46,10 @@ fn operation(kind: &str) -> Option<&'static str> {
 
 fn rejected(connection: Uuid, platform: &str, reason: &str) -> Error {
     tracing::warn!(connection = %connection, platform, reason, "webhook rejected");
-    Error::new(ErrorCode::Unauthenticated, format!("webhook rejected: {reason}"))
+    Error::new(
+        ErrorCode::Unauthenticated,
+        format!("webhook rejected: {reason}"),
+    )
 }
 
 /// Verifies, deduplicates and acts on one webhook call.
@@ -55,11 +58,12 @@ pub async fn receive(
     r: ReceiveWebhookRequest,
 ) -> Result<ReceiveWebhookResponse, Error> {
     let connection = uuid(&r.connection_id, "connection_id")?;
-    let tenant: Uuid = sqlx::query_scalar("SELECT tenant_id FROM connections WHERE id = $1")
-        .bind(connection)
-        .fetch_optional(&state.pool)
-        .await?
-        .ok_or_else(|| Error::not_found("connection not found"))?;
+    let (tenant, enabled): (Uuid, bool) =
+        sqlx::query_as("SELECT tenant_id, enabled FROM connections WHERE id = $1")
+            .bind(connection)
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or_else(|| Error::not_found("connection not found"))?;
     let cfg = store::connection_config(state, tenant, connection).await?;
     let platform = cfg.platform.clone();
     let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
@@ -88,9 +92,18 @@ pub async fn receive(
             return Err(rejected(
                 connection,
                 &platform,
-                &format!("sent {}s ago, outside the replay tolerance", age.num_seconds()),
+                &format!(
+                    "sent {}s ago, outside the replay tolerance",
+                    age.num_seconds()
+                ),
             ));
         }
+    }
+    if !enabled {
+        return Err(Error::new(
+            ErrorCode::FailedPrecondition,
+            "the connection is disabled: webhooks are ignored until it is enabled",
+        ));
     }
     if event.id.is_empty() {
         return Err(Error::invalid("webhook without a delivery id"));
@@ -189,14 +202,17 @@ pub async fn register(
     }
     let cfg = store::connection_config(state, tenant, connection).await?;
     let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
-    let topics = connector.register_webhooks(url).await.map_err(|e| match e {
-        ConnectorError::Unsupported(what) => Error::new(
-            ErrorCode::FailedPrecondition,
-            format!("{what} are not supported: the reconciliation poll covers this platform"),
-        ),
-        ConnectorError::Auth(m) => Error::new(ErrorCode::FailedPrecondition, m),
-        other => Error::unavailable(other),
-    })?;
+    let topics = connector
+        .register_webhooks(url)
+        .await
+        .map_err(|e| match e {
+            ConnectorError::Unsupported(what) => Error::new(
+                ErrorCode::FailedPrecondition,
+                format!("{what} are not supported: the reconciliation poll covers this platform"),
+            ),
+            ConnectorError::Auth(m) => Error::new(ErrorCode::FailedPrecondition, m),
+            other => Error::unavailable(other),
+        })?;
     tracing::info!(connection = %connection, topics = ?topics, "webhooks registered");
     Ok(RegisterWebhooksResponse { topics })
 }
@@ -221,7 +237,7 @@ async fn poll_due(state: &State) -> Result<(), Error> {
     let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "UPDATE connections SET next_sync_at = now() + make_interval(secs => \
            (settings->>'sync_frequency')::float8) \
-         WHERE jsonb_typeof(settings->'sync_frequency') = 'number' \
+         WHERE enabled AND jsonb_typeof(settings->'sync_frequency') = 'number' \
            AND (settings->>'sync_frequency')::float8 > 0 \
            AND coalesce(next_sync_at, created_at + make_interval(secs => \
                  (settings->>'sync_frequency')::float8)) <= now() \

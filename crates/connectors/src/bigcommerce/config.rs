@@ -175,7 +175,10 @@ impl BigCommerceConfig {
             .unwrap_or(DEFAULT_PAGE_SIZE)
             .clamp(1, MAX_PAGE_SIZE);
         let webhook_token = webhook_token(
-            creds.get("client_secret").filter(|s| !s.is_empty()).unwrap_or(&access_token),
+            creds
+                .get("client_secret")
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&access_token),
             &store_hash,
         );
         Ok(Self {

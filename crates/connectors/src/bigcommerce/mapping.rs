@@ -892,7 +892,12 @@ pub(crate) fn webhook_event(body: &[u8]) -> crate::Result<crate::WebhookEvent> {
         _ => w.data.get("id").and_then(id_of),
     };
     let delivery = if w.hash.is_empty() {
-        format!("{}:{}:{}", w.scope, w.created_at, id.clone().unwrap_or_default())
+        format!(
+            "{}:{}:{}",
+            w.scope,
+            w.created_at,
+            id.clone().unwrap_or_default()
+        )
     } else {
         w.hash.clone()
     };

@@ -22,11 +22,11 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::http::Call;
-use crate::{WebhookCall, WebhookEvent};
 use crate::{
     ConnectionConfig, Connector, ConnectorError, ExportReport, FieldUpdate, ImportQuery,
     OrderUpdate, Page, Result, common_settings, field,
 };
+use crate::{WebhookCall, WebhookEvent};
 use client::Client;
 use config::{BigCommerceConfig, MAX_ADJUSTMENT_ITEMS, MAX_INVENTORY_PAGE_SIZE, MAX_PAGE_SIZE};
 use mapping::{
@@ -745,10 +745,7 @@ impl Connector for BigCommerce {
     fn verify_webhook(&self, call: &WebhookCall) -> Result<WebhookEvent> {
         // BigCommerce does not sign payloads; the hook's custom header proves the sender.
         let token = call.header(WEBHOOK_HEADER).unwrap_or("");
-        if !crate::constant_time_eq(
-            token.as_bytes(),
-            self.client.cfg.webhook_token.as_bytes(),
-        ) {
+        if !crate::constant_time_eq(token.as_bytes(), self.client.cfg.webhook_token.as_bytes()) {
             return Err(ConnectorError::Auth(if token.is_empty() {
                 format!("webhook without its {WEBHOOK_HEADER} header")
             } else {

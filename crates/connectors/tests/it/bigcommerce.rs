@@ -692,7 +692,10 @@ async fn webhooks_are_registered_delivered_and_verified() {
     let c = bigcommerce(&sim, &cfg);
     let (url, calls) = webhook_receiver().await;
     let topics = c.register_webhooks(&url).await.unwrap();
-    assert!(topics.contains(&"store/product/updated".to_string()), "{topics:?}");
+    assert!(
+        topics.contains(&"store/product/updated".to_string()),
+        "{topics:?}"
+    );
     // Registering again keeps one subscription per scope.
     c.register_webhooks(&url).await.unwrap();
     let hooks: serde_json::Value = reqwest::Client::new()
@@ -713,7 +716,12 @@ async fn webhooks_are_registered_delivered_and_verified() {
     // A change on the store reaches the subscriber, and verifies.
     let p = &demo::catalog(cfg.seed, cfg.products)[1];
     let (all, _) = products(&c, pages_of(50)).await.unwrap();
-    let id = all.iter().find(|x| x.sku == p.sku).unwrap().external_id.clone();
+    let id = all
+        .iter()
+        .find(|x| x.sku == p.sku)
+        .unwrap()
+        .external_id
+        .clone();
     c.update_field(&FieldUpdate {
         external_id: id.clone(),
         sku: p.sku.clone(),
@@ -739,10 +747,16 @@ async fn webhooks_are_registered_delivered_and_verified() {
     assert!(age.num_seconds().abs() < 60, "{age}");
 
     // Forged: no token, a wrong token; the token never appears in the error.
-    let token = call.header("x-marketsync-webhook-token").unwrap().to_string();
+    let token = call
+        .header("x-marketsync-webhook-token")
+        .unwrap()
+        .to_string();
     let mut forged = call.clone();
     forged.headers.remove("x-marketsync-webhook-token");
-    assert!(matches!(c.verify_webhook(&forged), Err(ConnectorError::Auth(_))));
+    assert!(matches!(
+        c.verify_webhook(&forged),
+        Err(ConnectorError::Auth(_))
+    ));
     forged
         .headers
         .insert("x-marketsync-webhook-token".into(), "0".repeat(token.len()));
@@ -787,5 +801,8 @@ async fn webhooks_are_registered_delivered_and_verified() {
     .unwrap();
     assert!(!levels.is_empty());
     let skus: BTreeSet<&str> = p.variants.iter().map(|v| v.sku.as_str()).collect();
-    assert!(levels.iter().all(|l| skus.contains(l.sku.as_str())), "{levels:?}");
+    assert!(
+        levels.iter().all(|l| skus.contains(l.sku.as_str())),
+        "{levels:?}"
+    );
 }

@@ -200,10 +200,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/api/v1/connections/{id}/webhooks",
             post(webhooks::register),
         )
-        .route(
-            "/api/v1/webhooks/{connection_id}",
-            post(webhooks::receive),
-        )
+        .route("/api/v1/webhooks/{connection_id}", post(webhooks::receive))
         .route("/api/v1/issues", get(issues::list_issues))
         .route("/api/v1/issues/{id}", get(issues::get_issue))
         .route("/api/v1/issues/{id}/decision", post(issues::decide))

@@ -74,7 +74,10 @@ fn scope_ok(scope: &str) -> bool {
 async fn create(State(sim): State<Shared>, body: Bytes) -> ApiResult {
     let body = parse_body(&body, false)?;
     let scope = body.get("scope").and_then(Value::as_str).unwrap_or("");
-    let destination = body.get("destination").and_then(Value::as_str).unwrap_or("");
+    let destination = body
+        .get("destination")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !scope_ok(scope) || !destination.starts_with("http") {
         return Err(v3_error_with(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -95,7 +98,10 @@ async fn create(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         id,
         scope: scope.to_string(),
         destination: destination.to_string(),
-        is_active: body.get("is_active").and_then(Value::as_bool).unwrap_or(true),
+        is_active: body
+            .get("is_active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
         headers,
         created_at: now,
         updated_at: now,
@@ -160,7 +166,10 @@ pub(crate) fn deliver(sim: &Shared) {
             let created_at = Utc::now().timestamp();
             let mut n = relock(&sim.deliveries);
             *n += 1;
-            let hash = format!("{:040x}", u128::from(*n) * 0x9e37_79b9_7f4a_7c15 + created_at as u128);
+            let hash = format!(
+                "{:040x}",
+                u128::from(*n) * 0x9e37_79b9_7f4a_7c15 + created_at as u128
+            );
             drop(n);
             let payload = json!({
                 "scope": scope,
