@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod flow;
+mod platforms;
 mod telemetry;
 mod webhooks;
 

@@ -357,6 +357,32 @@ impl System {
     }
 
     /// Creates a BigCommerce connection to the simulator; returns its JSON.
+    /// Creates a connection to any platform; returns its JSON.
+    pub async fn connect(
+        &self,
+        platform: &str,
+        name: &str,
+        credentials: Value,
+        settings: Value,
+    ) -> anyhow::Result<Value> {
+        let (s, v) = self
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/connections",
+                Some(json!({
+                    "name": name,
+                    "platform": platform,
+                    "credentials": credentials,
+                    "settings": settings,
+                })),
+            )
+            .await?;
+        if s != 201 {
+            bail!("create {platform} connection: {s} {v}");
+        }
+        Ok(v)
+    }
+
     pub async fn connect_bigcommerce(
         &self,
         name: &str,
