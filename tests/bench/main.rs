@@ -43,18 +43,7 @@ fn cpu_secs(pid: u32) -> f64 {
 /// CPU seconds used so far by every process whose command name is `name` (the PostgreSQL
 /// backends, the NATS server).
 fn cpu_secs_named(name: &str) -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    dir.filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|c| c.trim() == name)
-                .unwrap_or(false)
-        })
-        .map(cpu_secs)
-        .sum()
+    cpu_by_pid(name).values().sum()
 }
 
 /// CPU seconds so far of each process named `name`, by pid.

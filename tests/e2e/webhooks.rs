@@ -18,6 +18,17 @@ async fn syncs(sys: &System, id: &str) -> anyhow::Result<Vec<Value>> {
     Ok(v["items"].as_array().cloned().unwrap_or_default())
 }
 
+/// GETs a V3 path of the simulated store with its token.
+async fn platform_get(sys: &System, path: &str) -> anyhow::Result<Value> {
+    Ok(reqwest::Client::new()
+        .get(format!("{}{path}", sys.sim.v3_url()))
+        .header("x-auth-token", &sys.sim_token)
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
 /// POSTs a webhook call to the gateway as a platform would (no API key).
 async fn deliver(
     sys: &System,
@@ -75,17 +86,7 @@ async fn webhooks_start_targeted_syncs_and_refuse_forgeries() -> anyhow::Result<
     assert!(audit.contains("connection.webhooks"), "{audit}");
 
     // A change on the platform: the simulator delivers, a targeted sync re-reads one product.
-    let products: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/stores/{}/v3/catalog/products?limit=1",
-            sys.sim.base_url(),
-            sys.store_hash
-        ))
-        .header("x-auth-token", &sys.sim_token)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let products = platform_get(&sys, "/catalog/products?limit=1").await?;
     let product_id = products["data"][0]["id"].as_i64().unwrap();
     let before = syncs(&sys, &id).await?.len();
     let resp = reqwest::Client::new()
@@ -119,17 +120,7 @@ async fn webhooks_start_targeted_syncs_and_refuse_forgeries() -> anyhow::Result<
     assert_eq!(targeted["counts"]["products"], 1, "{targeted}");
 
     // The token the hooks carry, as the platform stores it.
-    let hooks: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/stores/{}/v3/hooks",
-            sys.sim.base_url(),
-            sys.store_hash
-        ))
-        .header("x-auth-token", &sys.sim_token)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let hooks = platform_get(&sys, "/hooks").await?;
     let token = hooks["data"][0]["headers"]["X-Marketsync-Webhook-Token"]
         .as_str()
         .unwrap()

@@ -392,27 +392,14 @@ impl System {
         if let (Some(s), Some(e)) = (settings.as_object_mut(), extra_settings.as_object()) {
             s.extend(e.clone());
         }
-        let (s, v) = self
-            .api(
-                reqwest::Method::POST,
-                "/api/v1/connections",
-                Some(json!({
-                    "name": name,
-                    "platform": "bigcommerce",
-                    "credentials": {
-                        "store_hash": self.store_hash,
-                        "access_token": self.sim_token,
-                        "client_id": "e2e-client",
-                        "client_secret": "e2e-client-secret-value-1234",
-                    },
-                    "settings": settings,
-                })),
-            )
-            .await?;
-        if s != 201 {
-            bail!("create connection: {s} {v}");
-        }
-        Ok(v)
+        let credentials = json!({
+            "store_hash": self.store_hash,
+            "access_token": self.sim_token,
+            "client_id": "e2e-client",
+            "client_secret": "e2e-client-secret-value-1234",
+        });
+        self.connect("bigcommerce", name, credentials, settings)
+            .await
     }
 
     /// Requests a sync; returns its id.

@@ -1,0 +1,182 @@
+//! The demo stores: one simulator per platform, each with the connection the demo tenant gets.
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use marketsync_simulators::{bigcommerce, magento, opencart, prestashop, shopify, woocommerce};
+use serde_json::{Value, json};
+
+use super::simulators::{DEMO_BIGCOMMERCE_CLIENT_ID, DEMO_BIGCOMMERCE_CLIENT_SECRET, reachable};
+
+/// Every platform with a simulator: (id, name, default port).
+pub const PLATFORMS: [(&str, &str, u16); 6] = [
+    ("bigcommerce", "BigCommerce", 8801),
+    ("shopify", "Shopify", 8802),
+    ("woocommerce", "WooCommerce", 8803),
+    ("magento", "Magento", 8804),
+    ("prestashop", "PrestaShop", 8805),
+    ("opencart", "OpenCart", 8806),
+];
+
+/// A running simulated store and the connection that reaches it.
+pub struct DemoStore {
+    /// Platform id.
+    pub platform: &'static str,
+    /// Platform name.
+    pub name: &'static str,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The connection's credentials (seed names).
+    pub credentials: Value,
+    /// The connection's settings.
+    pub settings: Value,
+    /// Products it holds.
+    pub products: usize,
+    stop: Option<Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>>,
+}
+
+impl DemoStore {
+    /// Name of the demo connection to it.
+    pub fn connection_name(&self) -> String {
+        format!("demo-{}", self.platform)
+    }
+
+    /// Stops the simulator.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop().await;
+        }
+    }
+
+    /// What an operator needs to point a connection at it, one line each.
+    pub fn describe(&self) -> String {
+        let url = format!("http://{}", reachable(self.addr));
+        let mut out = format!(
+            "{} simulator: {url}  ({} products)\n  base_url:      {url}\n",
+            self.name, self.products
+        );
+        if let Some(creds) = self.credentials.as_object() {
+            for (k, v) in creds {
+                out.push_str(&format!("  {k:<14} {}\n", v.as_str().unwrap_or_default()));
+            }
+        }
+        out.push_str(&format!("  faults:        {url}/__admin\n"));
+        out
+    }
+}
+
+/// Demo size and seed shared by the stores.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Demo {
+    /// Products per store (default: each simulator's own).
+    pub products: Option<usize>,
+    /// Seed of the demo data.
+    pub seed: Option<u64>,
+}
+
+macro_rules! sized {
+    ($config:expr, $demo:expr) => {{
+        let mut c = $config;
+        if let Some(n) = $demo.products {
+            c.products = n;
+        }
+        if let Some(s) = $demo.seed {
+            c.seed = s;
+        }
+        c
+    }};
+}
+
+/// Starts the simulator of `platform` on `listen:port` (port 0: a free one).
+pub async fn start(platform: &str, listen: IpAddr, port: u16, demo: Demo) -> anyhow::Result<DemoStore> {
+    let addr = SocketAddr::new(listen, port);
+    let (name, default_port) = PLATFORMS
+        .iter()
+        .find(|(id, _, _)| *id == platform)
+        .map(|(_, n, p)| (*n, *p))
+        .ok_or_else(|| anyhow::anyhow!("no simulator for platform `{platform}`"))?;
+    let _ = default_port;
+    let fail = || format!("cannot start the {name} simulator on {addr}");
+    macro_rules! store {
+        ($platform:literal, $sim:expr, $products:expr, $creds:expr) => {{
+            let sim = $sim.await.with_context(fail)?;
+            let addr = sim.addr;
+            let base = format!("http://{}", reachable(addr));
+            let mut credentials: Value = $creds;
+            if let Some(o) = credentials.as_object_mut() {
+                for v in o.values_mut() {
+                    if v.as_str() == Some("{base}") {
+                        *v = Value::String(base.clone());
+                    }
+                }
+            }
+            DemoStore {
+                platform: $platform,
+                name,
+                addr,
+                credentials,
+                settings: json!({ "base_url": base }),
+                products: $products,
+                stop: Some(Box::new(move || Box::pin(async move { sim.stop().await }))),
+            }
+        }};
+    }
+    Ok(match platform {
+        "bigcommerce" => {
+            let c = sized!(bigcommerce::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"store_hash": c.store_hash, "access_token": c.access_token,
+                       "client_id": DEMO_BIGCOMMERCE_CLIENT_ID,
+                       "client_secret": DEMO_BIGCOMMERCE_CLIENT_SECRET}),
+            );
+            store!("bigcommerce", bigcommerce::start(addr, c), n, creds)
+        }
+        "shopify" => {
+            let c = sized!(shopify::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"shop_domain": c.shop_domain, "access_token": c.access_token,
+                       "api_key": "demo-api-key", "api_secret": c.api_secret}),
+            );
+            store!("shopify", shopify::start(addr, c), n, creds)
+        }
+        "woocommerce" => {
+            let c = sized!(woocommerce::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"store_url": "{base}", "consumer_key": c.consumer_key,
+                       "consumer_secret": c.consumer_secret}),
+            );
+            store!("woocommerce", woocommerce::start(addr, c), n, creds)
+        }
+        "magento" => {
+            let c = sized!(magento::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"store_url": "{base}", "access_token": c.access_token,
+                       "consumer_key": c.consumer_key, "consumer_secret": c.consumer_secret}),
+            );
+            store!("magento", magento::start(addr, c), n, creds)
+        }
+        "prestashop" => {
+            let c = sized!(prestashop::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"store_url": "{base}", "webservice_key": c.webservice_key}),
+            );
+            store!("prestashop", prestashop::start(addr, c), n, creds)
+        }
+        "opencart" => {
+            let c = sized!(opencart::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"store_url": "{base}", "api_username": c.api_username,
+                       "api_key": c.api_key}),
+            );
+            store!("opencart", opencart::start(addr, c), n, creds)
+        }
+        other => anyhow::bail!("no simulator for platform `{other}`"),
+    })
+}
