@@ -28,7 +28,9 @@
 //!
 //! **Shipments.** OpenCart has no shipment records: a shipment is an order history entry
 //! (status Shipped) whose comment says `Shipped via {carrier}. Tracking number: {number}`;
-//! the connector writes and reads that form.
+//! the connector writes and reads that form. A shipment covers the whole order (OpenCart has
+//! no per-line shipments: `OrderUpdate::lines` is not sent), and exporting the same tracking
+//! number again adds nothing.
 //!
 //! **Limits.** The extension documents no page or batch maximum and OpenCart no rate limit:
 //! pages stop at 100, quantity updates go 100 per request, and a client-side budget (600

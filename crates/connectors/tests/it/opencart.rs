@@ -183,6 +183,24 @@ async fn wrong_key_is_an_auth_error_without_the_key() {
 }
 
 #[tokio::test]
+async fn core_style_login_refusal_with_http_200_is_auth() {
+    let cfg = SimConfig {
+        core_login_errors: true,
+        ..config(3, 1)
+    };
+    let sim = start(cfg.clone()).await;
+    let key = "not-the-key-99";
+    let c = connector_with(&cfg, key, settings_for(&sim));
+    let err = c.products_page(&pages_of(10)).await.unwrap_err();
+    let ConnectorError::Auth(msg) = &err else {
+        panic!("expected an auth error, got {err:?}");
+    };
+    assert!(msg.contains("Incorrect API Key"), "{msg}");
+    assert!(!err.to_string().contains(key));
+    assert_eq!(Admin::of(&sim).stats().await["requests_total"], 1);
+}
+
+#[tokio::test]
 async fn full_import_paginates_and_maps_the_demo_catalog() {
     let cfg = config(45, 2);
     let sim = start(cfg.clone()).await;

@@ -65,6 +65,9 @@ pub struct SimConfig {
     pub currency: String,
     /// Faults active from the start.
     pub faults: Vec<Fault>,
+    /// Answer a refused login as OpenCart core's `api/login` does: HTTP 200 with the
+    /// `error` object (default: 401, as the REST extension answers refused credentials).
+    pub core_login_errors: bool,
 }
 
 impl Default for SimConfig {
@@ -83,6 +86,7 @@ impl Default for SimConfig {
             rate_limit_window_ms: 60_000,
             currency: "USD".into(),
             faults: Vec::new(),
+            core_login_errors: false,
         }
     }
 }
@@ -815,8 +819,13 @@ fn login(sim: &Sim, body: &[u8]) -> Response {
     let key_ok = fields.get("key").map(String::as_str) == Some(&sim.config.api_key);
     if !user_ok || !key_ok || sim.revoked.load(Ordering::SeqCst) {
         relock(&sim.stats).unauthorized += 1;
+        let status = if sim.config.core_login_errors {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
         return (
-            StatusCode::UNAUTHORIZED,
+            status,
             axum::Json(json!({"error": {"key": "Warning: Incorrect API Key!"}})),
         )
             .into_response();
