@@ -387,10 +387,8 @@ impl Store {
                 date_modified: p.modified_at,
             });
         }
-        for (i, o) in demo::orders(config.seed, &catalog, config.orders)
-            .iter()
-            .enumerate()
-        {
+        // Order ids follow the demo order: 1, 2, 3, …
+        for o in &demo::orders(config.seed, &catalog, config.orders) {
             let status_id = match o.status.as_str() {
                 "pending" => 1,
                 "shipped" => 3,
@@ -403,10 +401,7 @@ impl Store {
                 .iter()
                 .map(|l| (l.sku.clone(), l.quantity))
                 .collect();
-            let id = s.create_order(&o.buyer, &o.shipping, &lines, status_id, o.created_at);
-            if let Some(order) = s.orders.iter_mut().find(|x| x.id == id) {
-                order.id = 1 + i as i64;
-            }
+            s.create_order(&o.buyer, &o.shipping, &lines, status_id, o.created_at);
         }
         s
     }
