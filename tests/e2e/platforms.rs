@@ -190,3 +190,47 @@ async fn bigcommerce_flow() -> anyhow::Result<()> {
     sys.stop().await;
     Ok(())
 }
+
+/// A System whose own BigCommerce store is tiny (the platform under test brings its own).
+async fn system(name: &str) -> anyhow::Result<System> {
+    use marketsync_simulators::bigcommerce::SimConfig;
+    System::start(
+        name,
+        SimConfig {
+            products: 1,
+            orders: 0,
+            ..SimConfig::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opencart_flow() -> anyhow::Result<()> {
+    use marketsync_simulators::opencart::{self, SimConfig};
+    let cfg = SimConfig {
+        products: 30,
+        orders: 3,
+        seed: 5,
+        ..SimConfig::default()
+    };
+    let sim = opencart::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
+    let sys = system("pf-opencart").await?;
+    let case = Case {
+        platform: "opencart",
+        credentials: json!({"store_url": sim.base_url(), "api_username": cfg.api_username,
+                            "api_key": cfg.api_key}),
+        settings: json!({"base_url": sim.base_url()}),
+        secret: &cfg.api_key,
+        products: cfg.products,
+        seed: cfg.seed,
+    };
+    let admin = sim.admin_url();
+    channel_flow(&sys, case, |sku| {
+        get_json(format!("{admin}/products/{sku}"))
+    })
+    .await?;
+    sys.stop().await;
+    sim.stop().await;
+    Ok(())
+}
