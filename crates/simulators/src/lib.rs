@@ -8,7 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod bigcommerce;
-pub mod shopify;
 pub mod demo;
 pub mod faults;
 mod rng;
+pub mod shopify;

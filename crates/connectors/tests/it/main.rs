@@ -6,4 +6,5 @@
 
 mod bigcommerce;
 mod prism;
+mod shopify;
 mod support;

@@ -47,7 +47,10 @@ async fn add_fault(State(sim): State<Shared>, body: Bytes) -> Response {
     match serde_json::from_slice::<Fault>(&body) {
         Ok(fault) => {
             sim.faults.push(fault);
-            reply(StatusCode::CREATED, json!({ "pending": sim.faults.pending() }))
+            reply(
+                StatusCode::CREATED,
+                json!({ "pending": sim.faults.pending() }),
+            )
         }
         Err(e) => error(StatusCode::BAD_REQUEST, &format!("invalid fault: {e}")),
     }
@@ -245,7 +248,10 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
                 None => return error(StatusCode::BAD_REQUEST, "the shop has no products"),
             }
         }
-        if let Some((sku, _)) = lines.iter().find(|(s, _)| store.find_variant_sku(s).is_none()) {
+        if let Some((sku, _)) = lines
+            .iter()
+            .find(|(s, _)| store.find_variant_sku(s).is_none())
+        {
             return error(StatusCode::BAD_REQUEST, &format!("unknown sku {sku}"));
         }
         let buyer = test_buyer();

@@ -124,9 +124,7 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
         } else if c == '-' || c.is_ascii_digit() {
             let start = i;
             i += 1;
-            while i < chars.len()
-                && (chars[i].is_ascii_digit() || "eE.+-".contains(chars[i]))
-            {
+            while i < chars.len() && (chars[i].is_ascii_digit() || "eE.+-".contains(chars[i])) {
                 i += 1;
             }
             let t: String = chars[start..i].iter().collect();
@@ -406,9 +404,9 @@ fn check_arrays(v: &Value, max: usize) -> Result<(), Value> {
 pub(crate) fn requested_cost(query: &str, variables: &Value) -> Result<u32, Value> {
     const MAX_PAGE: usize = 250;
     check_arrays(variables, MAX_PAGE)?;
-    let parsed = parse(query, variables).map_err(|e| {
-        json!({"message": format!("Parse error: {e}"), "extensions": {"code": "PARSE_ERROR"}})
-    })?;
+    let parsed = parse(query, variables).map_err(
+        |e| json!({"message": format!("Parse error: {e}"), "extensions": {"code": "PARSE_ERROR"}}),
+    )?;
     if parsed.kind == "mutation" {
         return Ok(10 * parsed.fields.len().max(1) as u32);
     }

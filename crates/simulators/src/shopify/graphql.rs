@@ -228,7 +228,8 @@ fn matches(clauses: &[Vec<Term>], values: &dyn Fn(&str) -> Vec<String>) -> bool 
             let vals = values(&t.field);
             if vals.is_empty() && !t.field.ends_with("_at") {
                 // Unknown fields are ignored by Shopify's search (they match everything).
-                return !matches!(t.field.as_str(), "sku" | "id" | "title" | "name");
+                return !matches!(t.field.as_str(), "sku" | "id" | "title" | "name")
+                    && !t.field.starts_with("metafields.");
             }
             vals.iter().any(|v| match t.op.as_str() {
                 "" | "=" => {
@@ -293,7 +294,9 @@ fn user_error(field: &[&str], message: &str, code: Option<&str>) -> Value {
 pub(crate) fn execute(sim: &Sim, op: &Operation, query: &str, variables: &Value) -> Value {
     let parsed = match cost::parse(query, variables) {
         Ok(p) => p,
-        Err(e) => return json!({"errors": [gql_error(&format!("Parse error: {e}"), "PARSE_ERROR")]}),
+        Err(e) => {
+            return json!({"errors": [gql_error(&format!("Parse error: {e}"), "PARSE_ERROR")]});
+        }
     };
     let _ = op;
     let mut data = Map::new();
@@ -347,6 +350,7 @@ fn product_values(store: &Store, i: usize, field: &str) -> Vec<String> {
     match field {
         "id" => vec![p.id.to_string()],
         "sku" => p.variants.iter().map(|v| v.sku.clone()).collect(),
+        "metafields.custom.sku" => vec![p.sku.clone()],
         "updated_at" => vec![ts(p.updated)],
         "created_at" => vec![ts(p.created)],
         "title" => vec![p.title.clone()],
@@ -581,7 +585,11 @@ fn variants_bulk_update(sim: &Sim, f: &Field) -> Value {
     let mut errors = Vec::new();
     for (k, v) in inputs.iter().enumerate() {
         let vid = v["id"].as_str().and_then(numeric_id);
-        if !store.products[pi].variants.iter().any(|x| Some(x.id) == vid) {
+        if !store.products[pi]
+            .variants
+            .iter()
+            .any(|x| Some(x.id) == vid)
+        {
             errors.push(user_error(
                 &["variants", &k.to_string(), "id"],
                 "Product variant does not exist",
@@ -655,26 +663,49 @@ fn set_quantities(sim: &Sim, f: &Field) -> Value {
     for (k, q) in quantities.iter().enumerate() {
         let item = q["inventoryItemId"].as_str().and_then(numeric_id);
         let location = q["locationId"].as_str().and_then(numeric_id);
-        let field = |f: &str| vec!["input".to_string(), "quantities".into(), k.to_string(), f.into()];
+        let field = |f: &str| {
+            vec![
+                "input".to_string(),
+                "quantities".into(),
+                k.to_string(),
+                f.into(),
+            ]
+        };
         let field_err = |f: &str, msg: &str, code: &str| {
             let path = field(f);
             let refs: Vec<&str> = path.iter().map(String::as_str).collect();
             user_error(&refs, msg, Some(code))
         };
         let (Some(item), Some(location)) = (item, location) else {
-            errors.push(field_err("inventoryItemId", "The specified inventory item could not be found.", "INVALID_INVENTORY_ITEM"));
+            errors.push(field_err(
+                "inventoryItemId",
+                "The specified inventory item could not be found.",
+                "INVALID_INVENTORY_ITEM",
+            ));
             continue;
         };
         if store.find_item(item).is_none() {
-            errors.push(field_err("inventoryItemId", "The specified inventory item could not be found.", "INVALID_INVENTORY_ITEM"));
+            errors.push(field_err(
+                "inventoryItemId",
+                "The specified inventory item could not be found.",
+                "INVALID_INVENTORY_ITEM",
+            ));
             continue;
         }
         if !store.locations.iter().any(|l| l.id == location) {
-            errors.push(field_err("locationId", "The specified location could not be found.", "INVALID_LOCATION"));
+            errors.push(field_err(
+                "locationId",
+                "The specified location could not be found.",
+                "INVALID_LOCATION",
+            ));
             continue;
         }
         let Some(quantity) = q["quantity"].as_i64() else {
-            errors.push(field_err("quantity", "The quantity is invalid.", "INVALID_QUANTITY_NEGATIVE"));
+            errors.push(field_err(
+                "quantity",
+                "The quantity is invalid.",
+                "INVALID_QUANTITY_NEGATIVE",
+            ));
             continue;
         };
         let current = store.levels.get(&(item, location)).copied().unwrap_or(0);
@@ -724,9 +755,7 @@ fn fulfillment_create(sim: &Sim, f: &Field) -> Value {
         .cloned()
         .unwrap_or_default();
     let mut store = sim.store();
-    let err = |msg: &str| {
-        json!({"fulfillment": null, "userErrors": [user_error(&["fulfillment"], msg, None)]})
-    };
+    let err = |msg: &str| json!({"fulfillment": null, "userErrors": [user_error(&["fulfillment"], msg, None)]});
     let Some(group) = groups.first() else {
         return err("lineItemsByFulfillmentOrder must not be empty");
     };

@@ -298,7 +298,12 @@ pub(crate) fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Sim {
     fn new(config: SimConfig, base_url: String) -> Self {
-        let store = Store::seeded(config.seed, config.products, config.orders, &config.currency);
+        let store = Store::seeded(
+            config.seed,
+            config.products,
+            config.orders,
+            &config.currency,
+        );
         let (maximum, restore) = config.plan.bucket();
         Self {
             store: Mutex::new(store),

@@ -246,8 +246,11 @@ impl Store {
             });
         }
         for (i, o) in demo::orders(seed, &catalog, orders).into_iter().enumerate() {
-            let lines: Vec<(String, i64)> =
-                o.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
+            let lines: Vec<(String, i64)> = o
+                .lines
+                .iter()
+                .map(|l| (l.sku.clone(), l.quantity))
+                .collect();
             let id = s.create_order(&o.buyer, &o.shipping, &lines, o.created_at, false);
             let created = o.created_at;
             if let Some(order) = s.orders.iter_mut().find(|x| x.id == id) {
@@ -392,7 +395,11 @@ impl Store {
             };
             let (variant_id, price, title) = {
                 let p = &self.products[pi];
-                (p.variants[vi].id, p.variants[vi].price.clone(), p.title.clone())
+                (
+                    p.variants[vi].id,
+                    p.variants[vi].price.clone(),
+                    p.title.clone(),
+                )
             };
             let line_id = self.id();
             let fo_line_id = self.id();
@@ -433,7 +440,11 @@ impl Store {
 
     /// The GraphQL `Product` object (with its variants, media and metafields).
     pub(crate) fn product_json(&self, p: &Product) -> Value {
-        let prices: Vec<i64> = p.variants.iter().map(|v| demo::to_units(&v.price)).collect();
+        let prices: Vec<i64> = p
+            .variants
+            .iter()
+            .map(|v| demo::to_units(&v.price))
+            .collect();
         let min = p
             .variants
             .iter()
@@ -499,7 +510,11 @@ impl Store {
     pub(crate) fn item_json(&self, pi: usize, vi: usize) -> Value {
         let p = &self.products[pi];
         let v = &p.variants[vi];
-        let updated = self.item_updated.get(&v.item_id).copied().unwrap_or(p.updated);
+        let updated = self
+            .item_updated
+            .get(&v.item_id)
+            .copied()
+            .unwrap_or(p.updated);
         let levels: Vec<Value> = self
             .locations
             .iter()
@@ -570,7 +585,10 @@ impl Store {
             .map(|l| demo::to_units(&l.price) * l.quantity)
             .sum();
         let total = demo::from_units(total);
-        let total = total.trim_end_matches('0').trim_end_matches('.').to_string();
+        let total = total
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string();
         let open = o.cancelled.is_none() && Self::fulfillment_status(o) != "FULFILLED";
         json!({
             "__typename": "Order",

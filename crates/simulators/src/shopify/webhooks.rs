@@ -27,7 +27,14 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 fn uuid_like(n: u128) -> String {
     let h = format!("{n:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Sends `event` to `url` in the background and records the delivery.
