@@ -623,7 +623,10 @@ async fn export_order_creates_a_fulfillment_with_tracking() {
         tracking_number: Some("1Z999AA10123456784".into()),
         lines: vec![],
     };
-    let report = c.export_orders(std::slice::from_ref(&update)).await.unwrap();
+    let report = c
+        .export_orders(std::slice::from_ref(&update))
+        .await
+        .unwrap();
     assert_eq!(report.accepted, 1, "{report:?}");
     let order = admin.order(&id).await;
     assert_eq!(order["displayFulfillmentStatus"], "FULFILLED");
