@@ -1055,3 +1055,97 @@ async fn webhooks_are_registered_once_delivered_signed_and_verified() {
         calls[2].header("x-shopify-event-id")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// the simulator's documented limits, over raw HTTP
+
+#[tokio::test]
+async fn the_simulator_enforces_shopifys_documented_limits() {
+    let cfg = config(3, 0);
+    let sim = start(cfg.clone()).await;
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        http.post(sim.graphql_url())
+            .header("X-Shopify-Access-Token", cfg.access_token.clone())
+            .json(&body)
+            .send()
+    };
+    // More than 250 elements in an input array.
+    let quantities: Vec<Value> = (0..251)
+        .map(|i| json!({"inventoryItemId": format!("gid://shopify/InventoryItem/{i}"), "locationId": "gid://shopify/Location/1", "quantity": 1, "compareQuantity": 0}))
+        .collect();
+    let resp = post(json!({
+        "query": documents::SET_QUANTITIES,
+        "variables": {"input": {"name": "on_hand", "reason": "correction", "quantities": quantities}},
+    }))
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "MAX_INPUT_SIZE_EXCEEDED",
+        "{body}"
+    );
+    // A page above 250, and a query above the 1000-point limit.
+    let body: Value =
+        post(json!({"query": documents::INVENTORY_ITEMS, "variables": {"first": 251}}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("250"),
+        "{body}"
+    );
+    let body: Value = post(json!({"query": documents::PRODUCTS, "variables": {"first": 5}}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "MAX_COST_EXCEEDED",
+        "{body}"
+    );
+    assert_eq!(
+        body["extensions"]["cost"]["requestedQueryCost"],
+        2 + 5 * documents::PRODUCT_NODE_COST
+    );
+    // A page within the limits reports its cost and the bucket.
+    let body: Value = post(json!({"query": documents::PRODUCTS, "variables": {"first": 4}}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["extensions"]["cost"]["requestedQueryCost"],
+        2 + 4 * documents::PRODUCT_NODE_COST
+    );
+    assert_eq!(
+        body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"],
+        1000.0
+    );
+    assert_eq!(
+        body["data"]["products"]["nodes"].as_array().unwrap().len(),
+        3
+    );
+    // A mutation payload carries userErrors.
+    let body: Value = post(json!({
+        "query": documents::PRODUCT_UPDATE,
+        "variables": {"product": {"id": "gid://shopify/Product/1", "title": "x"}},
+    }))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        body["data"]["productUpdate"]["userErrors"][0]["message"],
+        "Product does not exist"
+    );
+}
