@@ -288,7 +288,8 @@ pub(crate) struct Sim {
     stats: Mutex<Stats>,
     token_revoked: AtomicBool,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
-    http: reqwest::Client,
+    /// Client of webhook deliveries (`None` if none could be built, e.g. no TLS provider).
+    http: Option<reqwest::Client>,
 }
 
 pub(crate) fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -320,7 +321,7 @@ impl Sim {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
-                .unwrap_or_default(),
+                .ok(),
             base_url,
             config,
         }
@@ -346,7 +347,7 @@ impl Sim {
         for ev in events {
             for sub in subs.iter().filter(|s| s.topic == ev.topic) {
                 webhooks::deliver(
-                    &self.http,
+                    self.http.as_ref(),
                     &self.config,
                     Arc::clone(&self.deliveries),
                     &sub.callback_url,

@@ -115,6 +115,8 @@ pub(crate) struct Subscription {
 /// A change to announce to webhook subscribers.
 #[derive(Debug, Clone)]
 pub(crate) struct Event {
+    /// The event's id (`X-Shopify-Event-Id`, the same in every delivery of the event).
+    pub id: u64,
     /// GraphQL enum topic (`PRODUCTS_UPDATE`).
     pub topic: String,
     /// REST-shaped payload, as Shopify sends webhooks.
@@ -297,7 +299,9 @@ impl Store {
     pub(crate) fn product_changed(&mut self, pi: usize) {
         self.products[pi].updated = Utc::now();
         let payload = self.product_rest(pi);
+        let id = self.id();
         self.events.push(Event {
+            id,
             topic: "PRODUCTS_UPDATE".into(),
             payload,
         });
@@ -312,7 +316,9 @@ impl Store {
             .get(&(item_id, location_id))
             .copied()
             .unwrap_or(0);
+        let id = self.id();
         self.events.push(Event {
+            id,
             topic: "INVENTORY_LEVELS_UPDATE".into(),
             payload: json!({
                 "inventory_item_id": item_id,
@@ -327,6 +333,7 @@ impl Store {
     /// Records an order change (`orders/create` or `orders/updated`).
     pub(crate) fn order_changed(&mut self, oi: usize, created: bool) {
         self.orders[oi].updated = Utc::now();
+        let id = self.id();
         let o = &self.orders[oi];
         let payload = json!({
             "id": o.id,
@@ -339,6 +346,7 @@ impl Store {
             })).collect::<Vec<_>>(),
         });
         self.events.push(Event {
+            id,
             topic: if created {
                 "ORDERS_CREATE"
             } else {

@@ -37,9 +37,10 @@ fn uuid_like(n: u128) -> String {
     )
 }
 
-/// Sends `event` to `url` in the background and records the delivery.
+/// Sends `event` to `url` in the background and records the delivery. Without an HTTP
+/// client (none could be built) the delivery is only recorded, with status 0.
 pub(crate) fn deliver(
-    http: &reqwest::Client,
+    http: Option<&reqwest::Client>,
     config: &SimConfig,
     log: Arc<Mutex<Vec<Delivery>>>,
     url: &str,
@@ -47,9 +48,26 @@ pub(crate) fn deliver(
 ) {
     let body = event.payload.to_string().into_bytes();
     let now = Utc::now();
-    let seq = now.timestamp_nanos_opt().unwrap_or(0) as u128;
-    let webhook_id = uuid_like(seq ^ (relock(&log).len() as u128) << 64);
-    let event_id = uuid_like(seq.rotate_left(17) ^ 0x5eed);
+    let (index, webhook_id, event_id) = {
+        let mut l = relock(&log);
+        let index = l.len();
+        let webhook_id = uuid_like(0x5107_1f00_0000_0000_0000_0000_0000_0000 | index as u128);
+        let event_id = uuid_like(0xe7e7_0000_0000_0000_0000_0000_0000_0000 | u128::from(event.id));
+        l.push(Delivery {
+            url: url.to_string(),
+            topic: topic_header(&event.topic),
+            webhook_id: webhook_id.clone(),
+            event_id: event_id.clone(),
+            status: None,
+        });
+        (index, webhook_id, event_id)
+    };
+    let Some(http) = http else {
+        if let Some(d) = relock(&log).get_mut(index) {
+            d.status = Some(0);
+        }
+        return;
+    };
     let request = http
         .post(url)
         .header("content-type", "application/json")
@@ -57,24 +75,13 @@ pub(crate) fn deliver(
         .header("x-shopify-topic", topic_header(&event.topic))
         .header("x-shopify-shop-domain", config.shop_domain.clone())
         .header("x-shopify-api-version", API_VERSION)
-        .header("x-shopify-webhook-id", webhook_id.clone())
-        .header("x-shopify-event-id", event_id.clone())
+        .header("x-shopify-webhook-id", webhook_id)
+        .header("x-shopify-event-id", event_id)
         .header(
             "x-shopify-triggered-at",
             now.to_rfc3339_opts(SecondsFormat::Micros, true),
         )
         .body(body);
-    let index = {
-        let mut l = relock(&log);
-        l.push(Delivery {
-            url: url.to_string(),
-            topic: topic_header(&event.topic),
-            webhook_id,
-            event_id,
-            status: None,
-        });
-        l.len() - 1
-    };
     tokio::spawn(async move {
         let status = request.send().await.map(|r| r.status().as_u16()).ok();
         if let Some(d) = relock(&log).get_mut(index) {
