@@ -14,6 +14,10 @@
 //! `productUpdate` and `productVariantsBulkUpdate`. Webhooks are verified with
 //! `X-Shopify-Hmac-Sha256` (base64 HMAC-SHA256 of the raw body keyed by the app's API secret).
 //!
+//! Page tokens: `c:<cursor>` for cursor pages, `bulk:<operation id>:<offset>` for the pages of
+//! a full read (the bulk result is kept by the connector between its pages, and read again by
+//! a new bulk operation if another connector instance asks for a later page).
+//!
 //! Field mapping: brand ↔ `vendor`, category ↔ `productType` (one path), description ↔
 //! `descriptionHtml`, price and weight ↔ every variant's `price` and inventory item weight
 //! (kg), product sku and GTIN ↔ the `custom.sku`/`custom.gtin` metafields (simple products:

@@ -1149,3 +1149,20 @@ async fn the_simulator_enforces_shopifys_documented_limits() {
         "Product does not exist"
     );
 }
+
+#[tokio::test]
+async fn faults_set_by_configuration_target_one_operation() {
+    use marketsync_simulators::faults::{Fault, FaultKind};
+    let cfg = SimConfig {
+        faults: vec![Fault::new(FaultKind::Status, 2).on_path("query TestConnection")],
+        ..config(3, 0)
+    };
+    let sim = start(cfg.clone()).await;
+    let c = connector(&sim, &cfg);
+    c.stock_page(&pages_of(5)).await.unwrap();
+    assert_eq!(Admin::of(&sim).stats().await["faults_injected"], 0);
+    c.test_connection().await.unwrap();
+    let stats = Admin::of(&sim).stats().await;
+    assert_eq!(stats["faults_injected"], 2);
+    assert_eq!(stats["requests"]["query TestConnection"], 3);
+}

@@ -387,30 +387,38 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
 /// Auth, injected faults, statistics, cost and throttling around every GraphQL request.
 async fn graphql_endpoint(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("/admin/api/{API_VERSION}/graphql.json");
-    let request: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => {
-            sim.count("invalid");
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                json!({"errors": {"query": "Required parameter missing or invalid"}}),
-            );
-        }
-    };
-    let query = request["query"].as_str().unwrap_or("").to_string();
-    let variables = request["variables"].clone();
-    let op = graphql::Operation::parse(&query, request["operationName"].as_str());
-    sim.count(&op.kind());
     let token_ok = !sim.token_revoked.load(Ordering::SeqCst)
         && headers
             .get("x-shopify-access-token")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t == sim.config.access_token);
+    let request: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let query = request
+        .as_ref()
+        .and_then(|r| r["query"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let variables = request
+        .as_ref()
+        .map(|r| r["variables"].clone())
+        .unwrap_or(serde_json::Value::Null);
+    let op = graphql::Operation::parse(
+        &query,
+        request.as_ref().and_then(|r| r["operationName"].as_str()),
+    );
+    sim.count(&op.kind());
+    // Shopify checks the token before it looks at the request.
     if !token_ok {
         relock(&sim.stats).unauthorized += 1;
         return json_response(
             StatusCode::UNAUTHORIZED,
             json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}),
+        );
+    }
+    if request.is_none() || query.is_empty() {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"errors": {"query": "Required parameter missing or invalid"}}),
         );
     }
     if let Some(f) = sim.faults.take(&format!("{path} {}", op.kind())) {
