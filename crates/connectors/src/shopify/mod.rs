@@ -291,6 +291,38 @@ impl Shopify {
         &self.client.cfg.currency
     }
 
+    /// A paged query of `first` nodes of `node_cost` points; should Shopify cost the page above
+    /// the single-query limit after all (`MAX_COST_EXCEEDED`), the page is halved and asked
+    /// again.
+    async fn paged<T: serde::de::DeserializeOwned>(
+        &self,
+        document: &str,
+        first: u32,
+        node_cost: u32,
+        variables: impl Fn(u32) -> Value,
+    ) -> Result<T> {
+        let mut first = first.max(1);
+        loop {
+            match self
+                .client
+                .query(document, variables(first), page_cost(first, node_cost))
+                .await
+            {
+                Err(ConnectorError::Rejected { message, .. })
+                    if message.contains("MAX_COST_EXCEEDED") && first > 1 =>
+                {
+                    first /= 2;
+                    tracing::warn!(
+                        platform = PLATFORM,
+                        first,
+                        "query cost above the single-query limit, asking smaller pages"
+                    );
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Runs the full-catalog bulk query and returns (operation id, products).
     async fn bulk_products(&self) -> Result<(String, Vec<Product>)> {
         #[derive(Deserialize)]
@@ -910,12 +942,13 @@ impl Connector for Shopify {
             return self.bulk_page(token, size.max(1)).await;
         }
         let first = page_first(query, self.client.cfg.page_size, doc::PRODUCT_NODE_COST);
+        let (after, filter) = (cursor(token)?, search(query, true));
         let data: ProductsData = self
-            .client
-            .query(
+            .paged(
                 doc::PRODUCTS,
-                json!({"first": first, "after": cursor(token)?, "query": search(query, true)}),
-                page_cost(first, doc::PRODUCT_NODE_COST),
+                first,
+                doc::PRODUCT_NODE_COST,
+                |first| json!({"first": first, "after": after, "query": filter}),
             )
             .await?;
         let next = data.products.next().map(|c| format!("c:{c}"));
@@ -949,12 +982,13 @@ impl Connector for Shopify {
                 None => group,
             });
         }
+        let after = cursor(query.page.as_deref())?;
         let data: ItemsData = self
-            .client
-            .query(
+            .paged(
                 doc::INVENTORY_ITEMS,
-                json!({"first": first, "after": cursor(query.page.as_deref())?, "query": search}),
-                page_cost(first, doc::INVENTORY_NODE_COST),
+                first,
+                doc::INVENTORY_NODE_COST,
+                |first| json!({"first": first, "after": after, "query": search}),
             )
             .await?;
         let next = data.inventory_items.next().map(|c| format!("c:{c}"));
@@ -974,12 +1008,13 @@ impl Connector for Shopify {
 
     async fn orders_page(&self, query: &ImportQuery) -> Result<Page<Order>> {
         let first = page_first(query, self.client.cfg.page_size, doc::ORDER_NODE_COST);
+        let (after, filter) = (cursor(query.page.as_deref())?, search(query, true));
         let data: OrdersData = self
-            .client
-            .query(
+            .paged(
                 doc::ORDERS,
-                json!({"first": first, "after": cursor(query.page.as_deref())?, "query": search(query, true)}),
-                page_cost(first, doc::ORDER_NODE_COST),
+                first,
+                doc::ORDER_NODE_COST,
+                |first| json!({"first": first, "after": after, "query": filter}),
             )
             .await?;
         let next = data.orders.next().map(|c| format!("c:{c}"));

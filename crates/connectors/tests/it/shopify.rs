@@ -1166,3 +1166,47 @@ async fn faults_set_by_configuration_target_one_operation() {
     assert_eq!(stats["faults_injected"], 2);
     assert_eq!(stats["requests"]["query TestConnection"], 3);
 }
+
+#[tokio::test]
+async fn pages_shrink_when_the_shop_costs_them_above_the_limit() {
+    // A shop whose single-query limit is lower than Shopify's: the connector halves its pages.
+    let cfg = SimConfig {
+        max_query_cost: 500,
+        ..config(9, 0)
+    };
+    let sim = start(cfg.clone()).await;
+    let c = connector(&sim, &cfg);
+    let q = ImportQuery {
+        since: Some(Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()),
+        page_size: 50,
+        ..ImportQuery::default()
+    };
+    let (all, pages) = products(&c, q).await.unwrap();
+    assert_eq!(all.len(), 9);
+    assert_eq!(pages, 5, "pages of 2 products");
+}
+
+#[test]
+fn the_registry_lists_and_builds_shopify() {
+    let info = marketsync_connectors::registry()
+        .into_iter()
+        .find(|p| p.id == "shopify")
+        .expect("shopify is registered");
+    let secret: Vec<_> = info
+        .credentials
+        .iter()
+        .filter(|f| f.secret)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(secret, vec!["access_token", "api_secret"]);
+    let c = marketsync_connectors::build(ConnectionConfig {
+        platform: "shopify".into(),
+        credentials: Credentials::from_json(
+            &json!({"shop_domain": "x.myshopify.com", "access_token": "shpat_x"}),
+        )
+        .unwrap(),
+        settings: Settings::default(),
+    })
+    .unwrap();
+    assert_eq!(c.platform(), "shopify");
+}
