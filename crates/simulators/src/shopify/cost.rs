@@ -401,9 +401,12 @@ fn check_arrays(v: &Value, max: usize) -> Result<(), Value> {
 }
 
 /// The requested cost of `query`, or the GraphQL error Shopify answers for it.
-pub(crate) fn requested_cost(query: &str, variables: &Value) -> Result<u32, Value> {
-    const MAX_PAGE: usize = 250;
-    check_arrays(variables, MAX_PAGE)?;
+pub(crate) fn requested_cost(
+    query: &str,
+    variables: &Value,
+    max_page: usize,
+) -> Result<u32, Value> {
+    check_arrays(variables, max_page)?;
     let parsed = parse(query, variables).map_err(
         |e| json!({"message": format!("Parse error: {e}"), "extensions": {"code": "PARSE_ERROR"}}),
     )?;
@@ -412,7 +415,7 @@ pub(crate) fn requested_cost(query: &str, variables: &Value) -> Result<u32, Valu
     }
     let mut sum = 0;
     for f in &parsed.fields {
-        sum += field_cost(f, MAX_PAGE)?;
+        sum += field_cost(f, max_page)?;
     }
     Ok(sum.max(1))
 }
@@ -425,12 +428,15 @@ mod tests {
     fn costs_follow_shopify_rules() {
         let q = "query P($n: Int!) { products(first: $n) { pageInfo { hasNextPage } nodes { id title variants(first: 10) { nodes { id inventoryItem { id } } } } } }";
         // 2 + 5 × (1 + (2 + 10 × (1 + 1)))
-        assert_eq!(requested_cost(q, &json!({"n": 5})).ok(), Some(2 + 5 * 23));
-        assert!(requested_cost(q, &json!({"n": 251})).is_err());
+        assert_eq!(
+            requested_cost(q, &json!({"n": 5}), 250).ok(),
+            Some(2 + 5 * 23)
+        );
+        assert!(requested_cost(q, &json!({"n": 251}), 250).is_err());
         let m = "mutation { productUpdate(product: {id: \"x\"}) { userErrors { message } } }";
-        assert_eq!(requested_cost(m, &json!({})).ok(), Some(10));
+        assert_eq!(requested_cost(m, &json!({}), 250).ok(), Some(10));
         let big = json!({"q": (0..251).collect::<Vec<_>>()});
-        assert!(requested_cost(m, &big).is_err());
+        assert!(requested_cost(m, &big, 250).is_err());
     }
 
     #[test]

@@ -457,7 +457,7 @@ async fn graphql_endpoint(State(sim): State<Shared>, headers: HeaderMap, body: B
             }
         }
     }
-    let cost = match cost::requested_cost(&query, &variables) {
+    let cost = match cost::requested_cost(&query, &variables, sim.config.max_page_size.max(1)) {
         Ok(c) => c,
         Err(e) => return json_response(StatusCode::OK, json!({"errors": [e]})),
     };
