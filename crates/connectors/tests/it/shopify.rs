@@ -835,11 +835,12 @@ async fn timeouts_are_retried() {
 
 #[tokio::test]
 async fn throttled_queries_wait_for_the_cost_bucket() {
-    // A small, slow bucket: 1000 points restored at 2000 per second.
+    // A bucket of 1000 points restored at 10 000 per second: a second page of 982 points sent
+    // at once is THROTTLED, and waiting about 0.1 s by the cost fields is enough.
     let cfg = SimConfig {
         plan: Plan::Custom {
             maximum: 1000,
-            restore_rate: 2000,
+            restore_rate: 10_000,
         },
         ..config(24, 0)
     };
