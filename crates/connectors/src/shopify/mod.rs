@@ -1226,6 +1226,16 @@ impl Connector for Shopify {
                 "webhook signature (X-Shopify-Hmac-Sha256) does not match".into(),
             ));
         }
+        // The signature covers the body only: a delivery naming another shop is refused too.
+        if let Some(shop) = call.header("x-shopify-shop-domain")
+            && !shop
+                .trim()
+                .eq_ignore_ascii_case(&self.client.cfg.shop_domain)
+        {
+            return Err(ConnectorError::Auth(
+                "webhook for another shop (X-Shopify-Shop-Domain)".into(),
+            ));
+        }
         let topic = call.header("x-shopify-topic").unwrap_or("").to_string();
         let id = call
             .header("x-shopify-event-id")

@@ -1013,6 +1013,15 @@ async fn webhooks_are_registered_once_delivered_signed_and_verified() {
         c.verify_webhook(&altered),
         Err(ConnectorError::Auth(_))
     ));
+    let mut other_shop = call.clone();
+    other_shop.headers.insert(
+        "x-shopify-shop-domain".into(),
+        "someone-else.myshopify.com".into(),
+    );
+    assert!(matches!(
+        c.verify_webhook(&other_shop),
+        Err(ConnectorError::Auth(_))
+    ));
     let mut unsigned = call.clone();
     unsigned.headers.remove("x-shopify-hmac-sha256");
     assert!(matches!(
