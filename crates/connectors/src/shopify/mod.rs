@@ -232,6 +232,8 @@ struct UserError {
     #[serde(default)]
     field: Option<Vec<String>>,
     #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
     message: String,
 }
 
@@ -828,6 +830,58 @@ impl Shopify {
         }
     }
 
+    /// Sets every `compareQuantity` of `quantities` to the on-hand quantity stored now.
+    async fn refresh_compare(&self, quantities: &mut [Value]) -> Result<()> {
+        let ids: Vec<String> = quantities
+            .iter()
+            .filter_map(|q| {
+                q["inventoryItemId"]
+                    .as_str()
+                    .map(|s| numeric(s).to_string())
+            })
+            .collect();
+        let mut current: HashMap<(String, String), i64> = HashMap::new();
+        for group in ids.chunks(SKUS_PER_SEARCH) {
+            let ors: Vec<String> = group.iter().map(|id| format!("id:{id}")).collect();
+            let filter = ors.join(" OR ");
+            let mut after: Option<String> = None;
+            loop {
+                let first = (MAX_QUERY_COST - 2) / doc::INVENTORY_NODE_COST;
+                let data: ItemsData = self
+                    .client
+                    .query(
+                        doc::INVENTORY_ITEMS,
+                        json!({"first": first, "after": after, "query": filter}),
+                        page_cost(first, doc::INVENTORY_NODE_COST),
+                    )
+                    .await?;
+                let next = data.inventory_items.next();
+                for item in &data.inventory_items.nodes {
+                    for l in &item.inventory_levels.nodes {
+                        current.insert(
+                            (item.id.clone(), l.location.id.clone()),
+                            l.quantity("on_hand"),
+                        );
+                    }
+                }
+                match next {
+                    Some(c) => after = Some(c),
+                    None => break,
+                }
+            }
+        }
+        for q in quantities.iter_mut() {
+            let key = (
+                q["inventoryItemId"].as_str().unwrap_or("").to_string(),
+                q["locationId"].as_str().unwrap_or("").to_string(),
+            );
+            if let Some(n) = current.get(&key) {
+                q["compareQuantity"] = json!(n);
+            }
+        }
+        Ok(())
+    }
+
     /// Inventory items of `skus` (searched in groups), by sku.
     async fn items_by_sku(&self, skus: &[String]) -> Result<HashMap<String, Item>> {
         let mut out = HashMap::new();
@@ -1096,32 +1150,49 @@ impl Connector for Shopify {
             ));
         }
         for chunk in entries.chunks(MAX_INPUT_ARRAY) {
-            let quantities: Vec<&Value> = chunk.iter().map(|(_, v)| v).collect();
-            let input = json!({
-                "name": "on_hand",
-                "reason": "correction",
-                "referenceDocumentUri": "marketsync://stock-sync",
-                "quantities": quantities,
-            });
-            let result: Result<Data> = self
-                .client
-                .query(doc::SET_QUANTITIES, json!({"input": input}), 10)
-                .await;
-            match result {
-                Ok(d) => match user_errors(&d.inventory_set_quantities.user_errors) {
-                    // The mutation is all or nothing: a refusal refuses the whole chunk.
-                    Some(m) => report
-                        .rejected
-                        .extend(chunk.iter().map(|(k, _)| (k.clone(), m.clone()))),
-                    None => report.accepted += chunk.len() as u64,
-                },
-                Err(e) if record_level(&e) => {
-                    let m = e.to_string();
-                    report
-                        .rejected
-                        .extend(chunk.iter().map(|(k, _)| (k.clone(), m.clone())));
+            let mut quantities: Vec<Value> = chunk.iter().map(|(_, v)| v.clone()).collect();
+            let mut refreshed = false;
+            loop {
+                let input = json!({
+                    "name": "on_hand",
+                    "reason": "correction",
+                    "referenceDocumentUri": "marketsync://stock-sync",
+                    "quantities": quantities,
+                });
+                let result: Result<Data> = self
+                    .client
+                    .query(doc::SET_QUANTITIES, json!({"input": input}), 10)
+                    .await;
+                let errors = match result {
+                    Ok(d) => d.inventory_set_quantities.user_errors,
+                    Err(e) if record_level(&e) => {
+                        let m = e.to_string();
+                        report
+                            .rejected
+                            .extend(chunk.iter().map(|(k, _)| (k.clone(), m.clone())));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if errors.is_empty() {
+                    report.accepted += chunk.len() as u64;
+                    break;
                 }
-                Err(e) => return Err(e),
+                let stale = errors
+                    .iter()
+                    .all(|e| e.code.as_deref() == Some("COMPARE_QUANTITY_STALE"));
+                if stale && !refreshed {
+                    // The stock moved since it was read: read it again and set it once more.
+                    refreshed = true;
+                    self.refresh_compare(&mut quantities).await?;
+                    continue;
+                }
+                // The mutation is all or nothing: a refusal refuses the whole chunk.
+                let m = user_errors(&errors).unwrap_or_default();
+                report
+                    .rejected
+                    .extend(chunk.iter().map(|(k, _)| (k.clone(), m.clone())));
+                break;
             }
         }
         Ok(report)

@@ -1220,3 +1220,41 @@ fn the_registry_lists_and_builds_shopify() {
     .unwrap();
     assert_eq!(c.platform(), "shopify");
 }
+
+#[tokio::test]
+async fn export_stock_retries_once_when_the_compare_quantity_is_stale() {
+    let cfg = config(3, 0);
+    let sim = start(cfg.clone()).await;
+    let admin = Admin::of(&sim);
+    let catalog = demo::catalog(cfg.seed, cfg.products);
+    let sku = catalog[0]
+        .variants
+        .first()
+        .map_or(catalog[0].sku.clone(), |v| v.sku.clone());
+    // The mutation is held back 400 ms; meanwhile a merchant changes the stock.
+    admin
+        .fault(
+            json!({"kind": "timeout", "delay_ms": 400, "path_contains": "mutation SetQuantities"}),
+        )
+        .await;
+    let c = connector(&sim, &cfg);
+    let level = StockLevel {
+        sku: sku.clone(),
+        warehouse: "WH-EAST".into(),
+        on_hand: 55,
+        ..StockLevel::default()
+    };
+    let export = tokio::spawn(async move { c.export_stock(&[level]).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/stock/{sku}"),
+            Some(json!({"location": "WH-EAST", "on_hand": 9})),
+        )
+        .await;
+    let report = export.await.unwrap().unwrap();
+    assert_eq!(report.accepted, 1, "{report:?}");
+    assert_eq!(on_hand(&admin.product(&sku).await, &sku, "WH-EAST"), 55);
+    assert_eq!(admin.stats().await["requests"]["mutation SetQuantities"], 2);
+}
