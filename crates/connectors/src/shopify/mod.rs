@@ -933,8 +933,6 @@ impl Connector for Shopify {
         struct Shop {
             name: String,
             #[serde(default)]
-            my_shopify_domain: Option<String>,
-            #[serde(default)]
             myshopify_domain: Option<String>,
         }
         #[derive(Deserialize)]
@@ -970,7 +968,6 @@ impl Connector for Shopify {
         let domain = data
             .shop
             .myshopify_domain
-            .or(data.shop.my_shopify_domain)
             .unwrap_or_else(|| self.client.cfg.shop_domain.clone());
         let mut msg = format!("connected to shop {} ({domain})", data.shop.name);
         if missing.is_empty() {

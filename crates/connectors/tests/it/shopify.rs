@@ -835,29 +835,45 @@ async fn timeouts_are_retried() {
 
 #[tokio::test]
 async fn throttled_queries_wait_for_the_cost_bucket() {
-    // A bucket of 1000 points restored at 10 000 per second: a second page of 982 points sent
-    // at once is THROTTLED, and waiting about 0.1 s by the cost fields is enough.
+    // A bucket of 1000 points restored at 1000 per second.
     let cfg = SimConfig {
         plan: Plan::Custom {
             maximum: 1000,
-            restore_rate: 10_000,
+            restore_rate: 1000,
         },
-        ..config(24, 0)
+        ..config(12, 0)
     };
     let sim = start(cfg.clone()).await;
-    let a = connector(&sim, &cfg);
-    let b = connector(&sim, &cfg);
+    // Another app of the shop drains the bucket: 100 mutations of 10 points.
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        http.post(sim.graphql_url())
+            .header("X-Shopify-Access-Token", cfg.access_token.clone())
+            .json(&json!({
+                "query": documents::PRODUCT_UPDATE,
+                "variables": {"product": {"id": "gid://shopify/Product/1"}},
+            }))
+            .send()
+            .await
+            .unwrap();
+    }
+    // The connector knows nothing of it: its first page (982 points requested) is THROTTLED,
+    // it waits by the cost fields and goes on.
+    let c = connector(&sim, &cfg);
     let q = ImportQuery {
         since: Some(Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()),
         page_size: 50,
         ..ImportQuery::default()
     };
-    // A drains the bucket; B knows nothing of it, gets THROTTLED and waits by the cost fields.
-    let (ra, rb) = tokio::join!(products(&a, q.clone()), products(&b, q.clone()));
-    assert_eq!(ra.unwrap().0.len(), 24);
-    assert_eq!(rb.unwrap().0.len(), 24);
+    let started = Instant::now();
+    let (all, pages) = products(&c, q).await.unwrap();
+    assert_eq!((all.len(), pages), (12, 3));
     let stats = Admin::of(&sim).stats().await;
     assert!(stats["throttled"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Unused points are refunded: pages cost what they returned, far below what they asked.
+    let status = &stats["throttle_status"];
+    assert_eq!(status["maximumAvailable"], 1000.0);
 }
 
 #[tokio::test]
@@ -1139,6 +1155,14 @@ async fn the_simulator_enforces_shopifys_documented_limits() {
     assert_eq!(
         body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"],
         1000.0
+    );
+    // The actual cost counts what came back (3 products, few variants) and is refunded.
+    let actual = body["extensions"]["cost"]["actualQueryCost"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        actual > 2 && actual < 2 + 4 * u64::from(documents::PRODUCT_NODE_COST),
+        "{body}"
     );
     assert_eq!(
         body["data"]["products"]["nodes"].as_array().unwrap().len(),

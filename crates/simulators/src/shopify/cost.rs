@@ -420,6 +420,71 @@ pub(crate) fn requested_cost(
     Ok(sum.max(1))
 }
 
+fn actual_field(f: &Field, data: &Value) -> u32 {
+    if f.name == "..." {
+        return actual_object(&f.children, data) - 1;
+    }
+    let v = data.get(f.key()).unwrap_or(&Value::Null);
+    if f.children.is_empty() || v.is_null() {
+        return 0;
+    }
+    let paged = f.int_arg("first").or_else(|| f.int_arg("last")).is_some();
+    if paged {
+        if let Value::Array(items) = v {
+            return 2 + items
+                .iter()
+                .map(|i| actual_object(&f.children, i) - 1)
+                .sum::<u32>();
+        }
+        let mut nodes = 0;
+        for c in &f.children {
+            match c.name.as_str() {
+                "nodes" => {
+                    for n in v[c.key()].as_array().into_iter().flatten() {
+                        nodes += actual_object(&c.children, n);
+                    }
+                }
+                "edges" => {
+                    for e in v[c.key()].as_array().into_iter().flatten() {
+                        for n in &c.children {
+                            if n.name == "node" {
+                                nodes += actual_object(&n.children, &e[n.key()]);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        return 2 + nodes;
+    }
+    match v {
+        Value::Array(items) => actual_object(&f.children, items.first().unwrap_or(&Value::Null)),
+        other => actual_object(&f.children, other),
+    }
+}
+
+fn actual_object(children: &[Field], data: &Value) -> u32 {
+    1 + children.iter().map(|c| actual_field(c, data)).sum::<u32>()
+}
+
+/// The actual cost of an answered query: connections count the nodes they returned, not the
+/// nodes they asked for (Shopify refunds the difference to the bucket). Mutations cost 10.
+pub(crate) fn actual_cost(query: &str, variables: &Value, data: &Value) -> u32 {
+    let Ok(parsed) = parse(query, variables) else {
+        return 1;
+    };
+    if parsed.kind == "mutation" {
+        return 10 * parsed.fields.len().max(1) as u32;
+    }
+    parsed
+        .fields
+        .iter()
+        .map(|f| actual_field(f, data))
+        .sum::<u32>()
+        .max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,6 +502,15 @@ mod tests {
         assert_eq!(requested_cost(m, &json!({}), 250).ok(), Some(10));
         let big = json!({"q": (0..251).collect::<Vec<_>>()});
         assert!(requested_cost(m, &big, 250).is_err());
+    }
+
+    #[test]
+    fn actual_cost_counts_returned_nodes() {
+        let q = "query P($n: Int!) { products(first: $n) { nodes { id variants(first: 10) { nodes { id } } } } }";
+        let data =
+            json!({"products": {"nodes": [{"id": "a", "variants": {"nodes": [{"id": "v"}]}}]}});
+        // 2 + 1 × (1 + (2 + 1 × 1))
+        assert_eq!(actual_cost(q, &json!({"n": 5}), &data), 6);
     }
 
     #[test]

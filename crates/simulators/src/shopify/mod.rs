@@ -258,6 +258,12 @@ impl Bucket {
         true
     }
 
+    /// Gives back `points` (the unused part of a query's requested cost).
+    fn refund(&mut self, points: u32) {
+        self.refill();
+        self.available = (self.available + f64::from(points)).min(self.maximum);
+    }
+
     fn status(&mut self) -> serde_json::Value {
         self.refill();
         json!({
@@ -474,7 +480,7 @@ async fn graphql_endpoint(State(sim): State<Shared>, headers: HeaderMap, body: B
             }),
         );
     }
-    let (spent, status) = {
+    let (spent, status_before) = {
         let mut b = relock(&sim.bucket);
         let spent = b.spend(cost);
         (spent, b.status())
@@ -492,17 +498,24 @@ async fn graphql_endpoint(State(sim): State<Shared>, headers: HeaderMap, body: B
                     "message": "Throttled",
                     "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}
                 }],
-                "extensions": {"cost": {"requestedQueryCost": cost, "actualQueryCost": null, "throttleStatus": status}}
+                "extensions": {"cost": {"requestedQueryCost": cost, "actualQueryCost": null, "throttleStatus": status_before}}
             }),
         );
     }
-    relock(&sim.stats).cost_total += u64::from(cost);
     let mut answer = graphql::execute(&sim, &op, &query, &variables);
     sim.flush_webhooks();
+    // Shopify charges the requested cost up front and refunds what the answer did not use.
+    let actual = cost::actual_cost(&query, &variables, &answer["data"]).min(cost);
+    let status = {
+        let mut b = relock(&sim.bucket);
+        b.refund(cost - actual);
+        b.status()
+    };
+    relock(&sim.stats).cost_total += u64::from(actual);
     if let Some(obj) = answer.as_object_mut() {
         obj.insert(
             "extensions".into(),
-            json!({"cost": {"requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": status}}),
+            json!({"cost": {"requestedQueryCost": cost, "actualQueryCost": actual, "throttleStatus": status}}),
         );
     }
     json_response(StatusCode::OK, answer)
