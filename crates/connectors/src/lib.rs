@@ -9,6 +9,7 @@
 pub mod bigcommerce;
 mod http;
 pub mod opencart;
+pub mod shopify;
 
 pub use http::{HttpPolicy, RetryPolicy};
 
@@ -321,7 +322,11 @@ pub struct ConnectionConfig {
 
 /// Every platform marketsync supports, with the fields of its forms.
 pub fn registry() -> Vec<PlatformInfo> {
-    vec![bigcommerce::platform_info(), opencart::platform_info()]
+    vec![
+        bigcommerce::platform_info(),
+        opencart::platform_info(),
+        shopify::platform_info(),
+    ]
 }
 
 /// Makes the connector of a connection.
@@ -329,6 +334,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
     match config.platform.as_str() {
         bigcommerce::PLATFORM => Ok(Box::new(bigcommerce::BigCommerce::new(config)?)),
         opencart::PLATFORM => Ok(Box::new(opencart::OpenCart::new(config)?)),
+        shopify::PLATFORM => Ok(Box::new(shopify::Shopify::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

@@ -12,3 +12,4 @@ pub mod demo;
 pub mod faults;
 pub mod opencart;
 mod rng;
+pub mod shopify;

@@ -7,4 +7,5 @@
 mod bigcommerce;
 mod opencart;
 mod prism;
+mod shopify;
 mod support;
