@@ -11,3 +11,4 @@ pub mod bigcommerce;
 pub mod demo;
 pub mod faults;
 mod rng;
+pub mod woocommerce;
