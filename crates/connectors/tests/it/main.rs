@@ -7,3 +7,4 @@
 mod bigcommerce;
 mod prism;
 mod support;
+mod woocommerce;

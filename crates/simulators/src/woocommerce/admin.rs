@@ -118,7 +118,9 @@ async fn product(State(sim): State<Shared>, Path(sku): Path<String>) -> ApiResul
             .map(|v| json!({"sku": v.sku, "manage_stock": v.manage_stock, "stock_quantity": v.stock_quantity}))
             .collect()
     } else {
-        vec![json!({"sku": p.sku, "manage_stock": p.manage_stock, "stock_quantity": p.stock_quantity})]
+        vec![
+            json!({"sku": p.sku, "manage_stock": p.manage_stock, "stock_quantity": p.stock_quantity}),
+        ]
     };
     let brand = p
         .attributes
@@ -126,7 +128,11 @@ async fn product(State(sim): State<Shared>, Path(sku): Path<String>) -> ApiResul
         .find(|a| a.name.eq_ignore_ascii_case("brand") && !a.variation)
         .and_then(|a| a.options.first().cloned())
         .unwrap_or_default();
-    let paths: Vec<String> = p.categories.iter().map(|c| store.category_path(*c)).collect();
+    let paths: Vec<String> = p
+        .categories
+        .iter()
+        .map(|c| store.category_path(*c))
+        .collect();
     if let Some(obj) = body.as_object_mut() {
         obj.insert("variations_detail".into(), json!(variations));
         obj.insert("stock".into(), json!(stock));
@@ -138,8 +144,13 @@ async fn product(State(sim): State<Shared>, Path(sku): Path<String>) -> ApiResul
 
 /// Edits the product or variation owning `sku` with a body in the API's update shape
 /// (`{"stock_quantity": 3}`, `{"description": "…"}`); fires `product.updated`.
-async fn edit_product(State(sim): State<Shared>, Path(sku): Path<String>, body: Bytes) -> ApiResult {
-    let body: Value = serde_json::from_slice(&body).map_err(|e| bad_request(&format!("invalid body: {e}")))?;
+async fn edit_product(
+    State(sim): State<Shared>,
+    Path(sku): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| bad_request(&format!("invalid body: {e}")))?;
     let id = {
         let store = sim.store();
         match store.find_sku(&sku) {
@@ -212,7 +223,9 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         if lines.is_empty() {
             match store.products.first() {
                 Some(p) => lines.push((
-                    p.variations.first().map_or(p.sku.clone(), |v| v.sku.clone()),
+                    p.variations
+                        .first()
+                        .map_or(p.sku.clone(), |v| v.sku.clone()),
                     1,
                 )),
                 None => return Err(bad_request("the store has no products")),
@@ -242,7 +255,11 @@ async fn order(State(sim): State<Shared>, Path(id): Path<i64>) -> ApiResult {
     };
     let base = sim.base();
     let mut body = store.order_json(o, &base);
-    let notes: Vec<Value> = o.notes.iter().map(|n| store.note_json(o, n, &base)).collect();
+    let notes: Vec<Value> = o
+        .notes
+        .iter()
+        .map(|n| store.note_json(o, n, &base))
+        .collect();
     if let Some(obj) = body.as_object_mut() {
         obj.insert("notes".into(), json!(notes));
     }

@@ -24,14 +24,8 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/products/categories", get(list_categories))
         .route("/products/categories/{id}", get(get_category))
         .route("/products/{id}", get(get_product).put(update_product))
-        .route(
-            "/products/{id}/variations",
-            get(list_variations),
-        )
-        .route(
-            "/products/{id}/variations/batch",
-            post(batch_variations),
-        )
+        .route("/products/{id}/variations", get(list_variations))
+        .route("/products/{id}/variations/batch", post(batch_variations))
         .route(
             "/products/{id}/variations/{vid}",
             get(get_variation).put(update_variation),
@@ -113,14 +107,50 @@ async fn settings(State(sim): State<Shared>, Path(group): Path<String>) -> ApiRe
     let currency = sim.store().currency.clone();
     match group.as_str() {
         "general" => ok(json!([
-            setting("woocommerce_default_country", "Selling location(s)", "US:TX", "general", &base),
-            setting("woocommerce_currency", "Currency", &currency, "general", &base),
-            setting("woocommerce_price_num_decimals", "Number of decimals", "2", "general", &base),
+            setting(
+                "woocommerce_default_country",
+                "Selling location(s)",
+                "US:TX",
+                "general",
+                &base
+            ),
+            setting(
+                "woocommerce_currency",
+                "Currency",
+                &currency,
+                "general",
+                &base
+            ),
+            setting(
+                "woocommerce_price_num_decimals",
+                "Number of decimals",
+                "2",
+                "general",
+                &base
+            ),
         ])),
         "products" => ok(json!([
-            setting("woocommerce_weight_unit", "Weight unit", "kg", "products", &base),
-            setting("woocommerce_dimension_unit", "Dimensions unit", "cm", "products", &base),
-            setting("woocommerce_manage_stock", "Manage stock", "yes", "products", &base),
+            setting(
+                "woocommerce_weight_unit",
+                "Weight unit",
+                "kg",
+                "products",
+                &base
+            ),
+            setting(
+                "woocommerce_dimension_unit",
+                "Dimensions unit",
+                "cm",
+                "products",
+                &base
+            ),
+            setting(
+                "woocommerce_manage_stock",
+                "Manage stock",
+                "yes",
+                "products",
+                &base
+            ),
         ])),
         _ => Err(wp_error(
             StatusCode::NOT_FOUND,
@@ -168,7 +198,10 @@ fn sort_key(q: &Params) -> (String, bool) {
 }
 
 fn ids(q: &Params, name: &str) -> Vec<i64> {
-    list(q, name).iter().filter_map(|s| s.parse().ok()).collect()
+    list(q, name)
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect()
 }
 
 async fn list_products(State(sim): State<Shared>, Query(q): Query<Params>) -> ApiResult {
@@ -249,7 +282,10 @@ fn as_string(body: &Value, name: &'static str) -> Result<Option<String>, ApiErro
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Null) => Ok(Some(String::new())),
-        Some(_) => Err(invalid_param(&[(name, format!("{name} is not of type string."))])),
+        Some(_) => Err(invalid_param(&[(
+            name,
+            format!("{name} is not of type string."),
+        )])),
     }
 }
 
@@ -259,7 +295,10 @@ fn as_decimal_string(body: &Value, name: &'static str) -> Result<Option<String>,
         && !s.is_empty()
         && !super::store::is_decimal(s.trim())
     {
-        return Err(invalid_param(&[(name, format!("{name} is not a valid decimal number."))]));
+        return Err(invalid_param(&[(
+            name,
+            format!("{name} is not a valid decimal number."),
+        )]));
     }
     Ok(v.map(|s| s.trim().to_string()))
 }
@@ -279,14 +318,18 @@ fn as_bool(body: &Value, name: &'static str) -> Result<Option<bool>, ApiError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(invalid_param(&[(name, format!("{name} is not of type boolean."))])),
+        Some(_) => Err(invalid_param(&[(
+            name,
+            format!("{name} is not of type boolean."),
+        )])),
     }
 }
 
 fn sku_taken(store: &Store, sku: &str, own: i64) -> bool {
     !sku.is_empty()
         && store.products.iter().any(|p| {
-            (p.id != own && p.sku == sku) || p.variations.iter().any(|v| v.id != own && v.sku == sku)
+            (p.id != own && p.sku == sku)
+                || p.variations.iter().any(|v| v.id != own && v.sku == sku)
         })
 }
 
@@ -330,13 +373,19 @@ fn apply_product(store: &Store, p: &mut Product, body: &Value) -> Result<(), Api
     }
     if let Some(v) = as_string(body, "status")? {
         if !matches!(v.as_str(), "draft" | "pending" | "private" | "publish") {
-            return Err(invalid_param(&[("status", "status is not one of draft, pending, private, publish.".into())]));
+            return Err(invalid_param(&[(
+                "status",
+                "status is not one of draft, pending, private, publish.".into(),
+            )]));
         }
         next.status = v;
     }
     if let Some(v) = as_string(body, "catalog_visibility")? {
         if !matches!(v.as_str(), "visible" | "catalog" | "search" | "hidden") {
-            return Err(invalid_param(&[("catalog_visibility", "catalog_visibility is not one of visible, catalog, search, hidden.".into())]));
+            return Err(invalid_param(&[(
+                "catalog_visibility",
+                "catalog_visibility is not one of visible, catalog, search, hidden.".into(),
+            )]));
         }
         next.catalog_visibility = v;
     }
@@ -360,12 +409,18 @@ fn apply_product(store: &Store, p: &mut Product, body: &Value) -> Result<(), Api
     }
     if let Some(cats) = body.get("categories") {
         let Some(arr) = cats.as_array() else {
-            return Err(invalid_param(&[("categories", "categories is not of type array.".into())]));
+            return Err(invalid_param(&[(
+                "categories",
+                "categories is not of type array.".into(),
+            )]));
         };
         let mut ids = Vec::new();
         for c in arr {
             let id = c.get("id").and_then(Value::as_i64).ok_or_else(|| {
-                invalid_param(&[("categories", "categories[0][id] is not of type integer.".into())])
+                invalid_param(&[(
+                    "categories",
+                    "categories[0][id] is not of type integer.".into(),
+                )])
             })?;
             if !store.categories.iter().any(|x| x.id == id) {
                 return Err(wp_error(
@@ -383,7 +438,10 @@ fn apply_product(store: &Store, p: &mut Product, body: &Value) -> Result<(), Api
     }
     if let Some(attrs) = body.get("attributes") {
         let Some(arr) = attrs.as_array() else {
-            return Err(invalid_param(&[("attributes", "attributes is not of type array.".into())]));
+            return Err(invalid_param(&[(
+                "attributes",
+                "attributes is not of type array.".into(),
+            )]));
         };
         let mut out = Vec::new();
         for a in arr {
@@ -392,7 +450,11 @@ fn apply_product(store: &Store, p: &mut Product, body: &Value) -> Result<(), Api
                 continue;
             }
             let options = match a.get("options") {
-                Some(Value::Array(o)) => o.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                Some(Value::Array(o)) => o
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
                 Some(Value::String(s)) => s.split('|').map(|x| x.trim().to_string()).collect(),
                 _ => Vec::new(),
             };
@@ -439,7 +501,11 @@ fn apply_variation(store: &Store, v: &mut Variation, body: &Value) -> Result<(),
 }
 
 /// Updates product `id` (a product or, by its id, a variation); returns (fired id, rendered).
-pub(crate) fn update_product_in(sim: &Shared, id: i64, body: &Value) -> Result<(i64, Value), ApiError> {
+pub(crate) fn update_product_in(
+    sim: &Shared,
+    id: i64,
+    body: &Value,
+) -> Result<(i64, Value), ApiError> {
     let mut store = sim.store();
     let base = sim.base();
     if let Some(pi) = store.product_index(id) {
@@ -472,7 +538,10 @@ fn create_product_in(sim: &Shared, body: &Value) -> Result<(i64, Value), ApiErro
     let mut store = sim.store();
     let kind = as_string(body, "type")?.unwrap_or_else(|| "simple".into());
     if kind != "simple" && kind != "variable" {
-        return Err(invalid_param(&[("type", "type is not one of simple, variable.".into())]));
+        return Err(invalid_param(&[(
+            "type",
+            "type is not one of simple, variable.".into(),
+        )]));
     }
     let id = store.id();
     let t = now();
@@ -501,7 +570,11 @@ fn create_product_in(sim: &Shared, body: &Value) -> Result<(i64, Value), ApiErro
     };
     apply_product(&store, &mut p, body)?;
     store.products.push(p);
-    let json = store.product_json(store.products.last().expect("just pushed"), &sim.base(), &sim.site);
+    let json = store.product_json(
+        store.products.last().expect("just pushed"),
+        &sim.base(),
+        &sim.site,
+    );
     Ok((id, json))
 }
 
@@ -516,9 +589,17 @@ fn item_error(id: Value, e: ApiError) -> Value {
     json!({"id": id, "error": e.body})
 }
 
+/// The `create`, `update` and `delete` items of a batch body.
+type BatchLists = (Vec<Value>, Vec<Value>, Vec<Value>);
+
 /// The create/update/delete lists of a batch body, checked against the item limit.
-fn batch_lists(sim: &Shared, body: &Value, path: &str) -> Result<(Vec<Value>, Vec<Value>, Vec<Value>), ApiError> {
-    let take = |k: &str| body.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+fn batch_lists(sim: &Shared, body: &Value, path: &str) -> Result<BatchLists, ApiError> {
+    let take = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     let (c, u, d) = (take("create"), take("update"), take("delete"));
     let total = c.len() + u.len() + d.len();
     if total > sim.config.max_batch_items {
@@ -599,7 +680,11 @@ fn parent_index(store: &Store, id: i64) -> Result<usize, ApiError> {
     store.product_index(id).ok_or_else(product_not_found)
 }
 
-async fn list_variations(State(sim): State<Shared>, Path(id): Path<i64>, Query(q): Query<Params>) -> ApiResult {
+async fn list_variations(
+    State(sim): State<Shared>,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> ApiResult {
     let (page, per_page) = page_params(&q, sim.config.max_per_page)?;
     let store = sim.store();
     let pi = parent_index(&store, id)?;
@@ -622,8 +707,16 @@ async fn list_variations(State(sim): State<Shared>, Path(id): Path<i64>, Query(q
     if !asc && by != "menu_order" {
         vs.reverse();
     }
-    let items = vs.iter().map(|v| store.variation_json(p, v, &base, &sim.site)).collect();
-    paged(items, page, per_page, &format!("{base}/products/{id}/variations"))
+    let items = vs
+        .iter()
+        .map(|v| store.variation_json(p, v, &base, &sim.site))
+        .collect();
+    paged(
+        items,
+        page,
+        per_page,
+        &format!("{base}/products/{id}/variations"),
+    )
 }
 
 fn variation_of(store: &Store, id: i64, vid: i64) -> Result<(usize, usize), ApiError> {
@@ -655,14 +748,22 @@ fn update_variation_in(sim: &Shared, id: i64, vid: i64, body: &Value) -> Result<
     Ok(store.variation_json(p, &p.variations[vi], &sim.base(), &sim.site))
 }
 
-async fn update_variation(State(sim): State<Shared>, Path((id, vid)): Path<(i64, i64)>, body: Bytes) -> ApiResult {
+async fn update_variation(
+    State(sim): State<Shared>,
+    Path((id, vid)): Path<(i64, i64)>,
+    body: Bytes,
+) -> ApiResult {
     let body = parse_body(&body)?;
     let json = update_variation_in(&sim, id, vid, &body)?;
     webhooks::fire(&sim, "product", "updated", vid);
     ok(json)
 }
 
-async fn batch_variations(State(sim): State<Shared>, Path(id): Path<i64>, body: Bytes) -> ApiResult {
+async fn batch_variations(
+    State(sim): State<Shared>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult {
     let body = parse_body(&body)?;
     parent_index(&sim.store(), id)?;
     let path = format!("POST {}/products/{id}/variations/batch", super::API_PATH);
@@ -735,7 +836,10 @@ async fn list_categories(State(sim): State<Shared>, Query(q): Query<Params>) -> 
         .filter(|c| include.is_empty() || include.contains(&c.id))
         .collect();
     // Terms are ordered by name by default.
-    let (by, asc) = (q.get("orderby").cloned().unwrap_or_else(|| "name".into()), q.get("order").is_none_or(|o| o != "desc"));
+    let (by, asc) = (
+        q.get("orderby").cloned().unwrap_or_else(|| "name".into()),
+        q.get("order").is_none_or(|o| o != "desc"),
+    );
     if by == "id" {
         cats.sort_by_key(|c| c.id);
     } else {
@@ -745,14 +849,23 @@ async fn list_categories(State(sim): State<Shared>, Query(q): Query<Params>) -> 
         cats.reverse();
     }
     let items = cats.iter().map(|c| store.category_json(c, &base)).collect();
-    paged(items, page, per_page, &format!("{base}/products/categories"))
+    paged(
+        items,
+        page,
+        per_page,
+        &format!("{base}/products/categories"),
+    )
 }
 
 async fn get_category(State(sim): State<Shared>, Path(id): Path<i64>) -> ApiResult {
     let store = sim.store();
     match store.categories.iter().find(|c| c.id == id) {
         Some(c) => ok(store.category_json(c, &sim.base())),
-        None => Err(wp_error(StatusCode::NOT_FOUND, "woocommerce_rest_term_invalid", "Resource does not exist.")),
+        None => Err(wp_error(
+            StatusCode::NOT_FOUND,
+            "woocommerce_rest_term_invalid",
+            "Resource does not exist.",
+        )),
     }
 }
 
@@ -766,9 +879,21 @@ async fn list_orders(State(sim): State<Shared>, Query(q): Query<Params>) -> ApiR
     let after = date_param(&q, "modified_after", &store)?;
     let before = date_param(&q, "modified_before", &store)?;
     let created_after = date_param(&q, "after", &store)?;
-    let statuses: Vec<String> = list(&q, "status").into_iter().filter(|s| s != "any").collect();
-    if let Some(bad) = statuses.iter().find(|s| !ORDER_STATUSES.contains(&s.as_str())) {
-        return Err(invalid_param(&[("status", format!("status[0] is not one of {}; got {bad}.", ORDER_STATUSES.join(", ")))]));
+    let statuses: Vec<String> = list(&q, "status")
+        .into_iter()
+        .filter(|s| s != "any")
+        .collect();
+    if let Some(bad) = statuses
+        .iter()
+        .find(|s| !ORDER_STATUSES.contains(&s.as_str()))
+    {
+        return Err(invalid_param(&[(
+            "status",
+            format!(
+                "status[0] is not one of {}; got {bad}.",
+                ORDER_STATUSES.join(", ")
+            ),
+        )]));
     }
     let include = ids(&q, "include");
     let base = sim.base();
@@ -778,7 +903,13 @@ async fn list_orders(State(sim): State<Shared>, Query(q): Query<Params>) -> ApiR
         .filter(|o| after.is_none_or(|a| o.date_modified > a))
         .filter(|o| before.is_none_or(|b| o.date_modified < b))
         .filter(|o| created_after.is_none_or(|a| o.date_created > a))
-        .filter(|o| if statuses.is_empty() { o.status != "trash" } else { statuses.contains(&o.status) })
+        .filter(|o| {
+            if statuses.is_empty() {
+                o.status != "trash"
+            } else {
+                statuses.contains(&o.status)
+            }
+        })
         .filter(|o| include.is_empty() || include.contains(&o.id))
         .collect();
     let (by, asc) = sort_key(&q);
@@ -805,7 +936,10 @@ async fn get_order(State(sim): State<Shared>, Path(id): Path<i64>) -> ApiResult 
 /// Sets an order's status (WooCommerce stamps `date_completed` on completion).
 pub(crate) fn set_order_status(store: &mut Store, id: i64, status: &str) -> Result<(), ApiError> {
     if !ORDER_STATUSES.contains(&status) {
-        return Err(invalid_param(&[("status", format!("status is not one of {}.", ORDER_STATUSES.join(", ")))]));
+        return Err(invalid_param(&[(
+            "status",
+            format!("status is not one of {}.", ORDER_STATUSES.join(", ")),
+        )]));
     }
     let o = store.order_mut(id).ok_or_else(order_not_found)?;
     let t = now();
@@ -838,16 +972,28 @@ async fn update_order(State(sim): State<Shared>, Path(id): Path<i64>, body: Byte
                 }
             }
         }
-        let o = store.orders.iter().find(|o| o.id == id).ok_or_else(order_not_found)?;
+        let o = store
+            .orders
+            .iter()
+            .find(|o| o.id == id)
+            .ok_or_else(order_not_found)?;
         store.order_json(o, &sim.base())
     };
     webhooks::fire(&sim, "order", "updated", id);
     ok(json)
 }
 
-async fn list_notes(State(sim): State<Shared>, Path(id): Path<i64>, Query(q): Query<Params>) -> ApiResult {
+async fn list_notes(
+    State(sim): State<Shared>,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> ApiResult {
     let store = sim.store();
-    let o = store.orders.iter().find(|o| o.id == id).ok_or_else(order_not_found)?;
+    let o = store
+        .orders
+        .iter()
+        .find(|o| o.id == id)
+        .ok_or_else(order_not_found)?;
     let kind = q.get("type").cloned().unwrap_or_else(|| "any".into());
     let base = sim.base();
     // Newest first, like WooCommerce.
@@ -877,9 +1023,19 @@ async fn create_note(State(sim): State<Shared>, Path(id): Path<i64>, body: Bytes
     }
     let customer = as_bool(&body, "customer_note")?.unwrap_or(false);
     let mut store = sim.store();
-    let nid = store.add_note(id, &note, customer, now()).ok_or_else(order_not_found)?;
-    let o = store.orders.iter().find(|o| o.id == id).ok_or_else(order_not_found)?;
-    let n = o.notes.iter().find(|n| n.id == nid).ok_or_else(order_not_found)?;
+    let nid = store
+        .add_note(id, &note, customer, now())
+        .ok_or_else(order_not_found)?;
+    let o = store
+        .orders
+        .iter()
+        .find(|o| o.id == id)
+        .ok_or_else(order_not_found)?;
+    let n = o
+        .notes
+        .iter()
+        .find(|n| n.id == nid)
+        .ok_or_else(order_not_found)?;
     created(store.note_json(o, n, &sim.base()))
 }
 
@@ -930,7 +1086,10 @@ async fn create_webhook(State(sim): State<Shared>, body: Bytes) -> ApiResult {
     }
     let status = as_string(&body, "status")?.unwrap_or_else(|| "active".into());
     if !valid_status(&status) {
-        return Err(invalid_param(&[("status", "status is not one of active, paused, disabled.".into())]));
+        return Err(invalid_param(&[(
+            "status",
+            "status is not one of active, paused, disabled.".into(),
+        )]));
     }
     let t = now();
     let (json, id) = {
@@ -973,17 +1132,28 @@ async fn update_webhook(State(sim): State<Shared>, Path(id): Path<i64>, body: By
     let body = parse_body(&body)?;
     let mut store = sim.store();
     let base = sim.base();
-    let i = store.webhooks.iter().position(|w| w.id == id).ok_or_else(webhook_not_found)?;
+    let i = store
+        .webhooks
+        .iter()
+        .position(|w| w.id == id)
+        .ok_or_else(webhook_not_found)?;
     let mut w = store.webhooks[i].clone();
     if let Some(t) = as_string(&body, "topic")? {
         if !valid_topic(&t) {
-            return Err(wp_error(StatusCode::BAD_REQUEST, "woocommerce_rest_webhook_invalid_topic", "Webhook topic must be valid."));
+            return Err(wp_error(
+                StatusCode::BAD_REQUEST,
+                "woocommerce_rest_webhook_invalid_topic",
+                "Webhook topic must be valid.",
+            ));
         }
         w.topic = t;
     }
     if let Some(s) = as_string(&body, "status")? {
         if !valid_status(&s) {
-            return Err(invalid_param(&[("status", "status is not one of active, paused, disabled.".into())]));
+            return Err(invalid_param(&[(
+                "status",
+                "status is not one of active, paused, disabled.".into(),
+            )]));
         }
         w.status = s;
     }
@@ -1001,7 +1171,11 @@ async fn update_webhook(State(sim): State<Shared>, Path(id): Path<i64>, body: By
     ok(store.webhook_json(&store.webhooks[i], &base))
 }
 
-async fn delete_webhook(State(sim): State<Shared>, Path(id): Path<i64>, Query(q): Query<Params>) -> ApiResult {
+async fn delete_webhook(
+    State(sim): State<Shared>,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> ApiResult {
     if !q.get("force").is_some_and(|f| f == "true" || f == "1") {
         return Err(wp_error(
             StatusCode::NOT_IMPLEMENTED,
@@ -1010,7 +1184,11 @@ async fn delete_webhook(State(sim): State<Shared>, Path(id): Path<i64>, Query(q)
         ));
     }
     let mut store = sim.store();
-    let i = store.webhooks.iter().position(|w| w.id == id).ok_or_else(webhook_not_found)?;
+    let i = store
+        .webhooks
+        .iter()
+        .position(|w| w.id == id)
+        .ok_or_else(webhook_not_found)?;
     let json = store.webhook_json(&store.webhooks[i], &sim.base());
     store.webhooks.remove(i);
     ok(json)

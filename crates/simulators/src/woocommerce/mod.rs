@@ -558,7 +558,10 @@ pub(crate) fn page_params(params: &Params, max: usize) -> Result<(usize, usize),
     let page = match page {
         Some(p) if p >= 1 => p as usize,
         Some(_) => {
-            bad.push(("page", "page must be greater than or equal to 1".to_string()));
+            bad.push((
+                "page",
+                "page must be greater than or equal to 1".to_string(),
+            ));
             1
         }
         None => {
@@ -602,10 +605,16 @@ pub(crate) fn paged(items: Vec<Value>, page: usize, per_page: usize, url: &str) 
     h.insert("x-wp-totalpages", HeaderValue::from(pages as u64));
     let mut links = Vec::new();
     if page > 1 && page <= pages + 1 {
-        links.push(format!("<{url}?page={}&per_page={per_page}>; rel=\"prev\"", page - 1));
+        links.push(format!(
+            "<{url}?page={}&per_page={per_page}>; rel=\"prev\"",
+            page - 1
+        ));
     }
     if page < pages {
-        links.push(format!("<{url}?page={}&per_page={per_page}>; rel=\"next\"", page + 1));
+        links.push(format!(
+            "<{url}?page={}&per_page={per_page}>; rel=\"next\"",
+            page + 1
+        ));
     }
     if !links.is_empty()
         && let Ok(v) = HeaderValue::from_str(&links.join(", "))

@@ -140,7 +140,10 @@ impl Webhook {
 pub(crate) const TOPICS: [(&str, &[&str]); 9] = [
     (
         "product.created",
-        &["woocommerce_process_product_meta", "woocommerce_new_product"],
+        &[
+            "woocommerce_process_product_meta",
+            "woocommerce_new_product",
+        ],
     ),
     (
         "product.updated",
@@ -154,7 +157,10 @@ pub(crate) const TOPICS: [(&str, &[&str]); 9] = [
     ("product.restored", &["untrashed_post"]),
     (
         "order.created",
-        &["woocommerce_new_order", "woocommerce_checkout_order_processed"],
+        &[
+            "woocommerce_new_order",
+            "woocommerce_checkout_order_processed",
+        ],
     ),
     (
         "order.updated",
@@ -166,7 +172,10 @@ pub(crate) const TOPICS: [(&str, &[&str]); 9] = [
     ),
     ("order.deleted", &["wp_trash_post"]),
     ("order.restored", &["untrashed_post"]),
-    ("action.woocommerce_add_to_cart", &["woocommerce_add_to_cart"]),
+    (
+        "action.woocommerce_add_to_cart",
+        &["woocommerce_add_to_cart"],
+    ),
 ];
 
 /// Order statuses of WooCommerce.
@@ -291,8 +300,7 @@ impl Store {
             } else {
                 vec![s.category_path_or_create(&p.category)]
             };
-            let images: Vec<(i64, String)> =
-                p.images.iter().map(|u| (s.id(), u.clone())).collect();
+            let images: Vec<(i64, String)> = p.images.iter().map(|u| (s.id(), u.clone())).collect();
             let mut attributes: Vec<Attribute> = p
                 .options
                 .iter()
@@ -367,8 +375,11 @@ impl Store {
             });
         }
         for (i, o) in demo_orders.iter().enumerate() {
-            let lines: Vec<(String, i64)> =
-                o.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
+            let lines: Vec<(String, i64)> = o
+                .lines
+                .iter()
+                .map(|l| (l.sku.clone(), l.quantity))
+                .collect();
             let status = match o.status.as_str() {
                 "pending" => "pending",
                 "awaiting_fulfillment" => "processing",
@@ -841,14 +852,22 @@ impl Store {
         let mut body = self.variation_json(p, v, base, site);
         if let Some(o) = body.as_object_mut() {
             let opts: Vec<String> = v.attributes.iter().map(|(_, o)| o.clone()).collect();
-            o.insert("name".into(), json!(format!("{} - {}", p.name, opts.join(", "))));
+            o.insert(
+                "name".into(),
+                json!(format!("{} - {}", p.name, opts.join(", "))),
+            );
             o.insert("type".into(), json!("variation"));
             o.insert("parent_id".into(), json!(p.id));
             o.insert("categories".into(), json!([]));
             o.insert("images".into(), json!([]));
             o.insert(
                 "attributes".into(),
-                json!(v.attributes.iter().map(|(n, o)| json!({"id": 0, "name": n, "option": o})).collect::<Vec<_>>()),
+                json!(
+                    v.attributes
+                        .iter()
+                        .map(|(n, o)| json!({"id": 0, "name": n, "option": o}))
+                        .collect::<Vec<_>>()
+                ),
             );
             o.insert(
                 "_links".into(),
@@ -895,12 +914,9 @@ impl Store {
                 let unit = demo::to_units(&l.price);
                 let line_total = unit * l.quantity;
                 total += line_total;
-                let price: Value = serde_json::from_str(if is_decimal(&l.price) {
-                    &l.price
-                } else {
-                    "0"
-                })
-                .unwrap_or(json!(0));
+                let price: Value =
+                    serde_json::from_str(if is_decimal(&l.price) { &l.price } else { "0" })
+                        .unwrap_or(json!(0));
                 json!({
                     "id": l.id,
                     "name": l.name,
@@ -1039,7 +1055,10 @@ mod tests {
             assert_eq!(p.variations.len(), d.variants.len());
             assert_eq!(p.variable, !d.variants.is_empty());
         }
-        assert!(s.category_path(s.products[0].categories[0]).contains('/') || s.products[0].categories[0] == 15);
+        assert!(
+            s.category_path(s.products[0].categories[0]).contains('/')
+                || s.products[0].categories[0] == 15
+        );
     }
 
     #[test]
@@ -1054,8 +1073,17 @@ mod tests {
         let s = Store::seeded(1, 1, 0, "USD", -300);
         let p = &s.products[0];
         let j = s.product_json(p, "http://x/wp-json/wc/v3", "http://x");
-        let local = NaiveDateTime::parse_from_str(j["date_modified"].as_str().unwrap_or(""), "%Y-%m-%dT%H:%M:%S");
-        let gmt = NaiveDateTime::parse_from_str(j["date_modified_gmt"].as_str().unwrap_or(""), "%Y-%m-%dT%H:%M:%S");
-        assert_eq!(gmt.ok().zip(local.ok()).map(|(g, l)| (g - l).num_minutes()), Some(300));
+        let local = NaiveDateTime::parse_from_str(
+            j["date_modified"].as_str().unwrap_or(""),
+            "%Y-%m-%dT%H:%M:%S",
+        );
+        let gmt = NaiveDateTime::parse_from_str(
+            j["date_modified_gmt"].as_str().unwrap_or(""),
+            "%Y-%m-%dT%H:%M:%S",
+        );
+        assert_eq!(
+            gmt.ok().zip(local.ok()).map(|(g, l)| (g - l).num_minutes()),
+            Some(300)
+        );
     }
 }

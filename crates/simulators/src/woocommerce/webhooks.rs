@@ -40,7 +40,10 @@ static DELIVERIES: AtomicU64 = AtomicU64::new(1);
 /// A delivery id: a hash of the webhook id, the time and a counter (WooCommerce: `wp_hash`).
 fn delivery_id(webhook: i64) -> String {
     let n = DELIVERIES.fetch_add(1, Ordering::Relaxed);
-    let seed = format!("{webhook}{}{n}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let seed = format!(
+        "{webhook}{}{n}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    );
     let digest = Sha256::digest(seed.as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
@@ -98,7 +101,10 @@ pub(crate) fn fire(sim: &Shared, resource: &str, event: &str, id: i64) {
                 ("Content-Type", "application/json".to_string()),
                 (
                     "User-Agent",
-                    format!("WooCommerce/{} Hookshot (WordPress/6.4.3)", super::WC_VERSION),
+                    format!(
+                        "WooCommerce/{} Hookshot (WordPress/6.4.3)",
+                        super::WC_VERSION
+                    ),
                 ),
                 ("X-WC-Webhook-Source", format!("{}/", sim.site)),
                 ("X-WC-Webhook-Topic", topic.clone()),
@@ -129,13 +135,24 @@ pub(crate) fn fire(sim: &Shared, resource: &str, event: &str, id: i64) {
 pub(crate) fn ping(url: String, webhook_id: i64) {
     tokio::spawn(async move {
         let headers = vec![
-            ("Content-Type", "application/x-www-form-urlencoded".to_string()),
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded".to_string(),
+            ),
             (
                 "User-Agent",
-                format!("WooCommerce/{} Hookshot (WordPress/6.4.3)", super::WC_VERSION),
+                format!(
+                    "WooCommerce/{} Hookshot (WordPress/6.4.3)",
+                    super::WC_VERSION
+                ),
             ),
         ];
-        let _ = post(&url, &headers, format!("webhook_id={webhook_id}").as_bytes()).await;
+        let _ = post(
+            &url,
+            &headers,
+            format!("webhook_id={webhook_id}").as_bytes(),
+        )
+        .await;
     });
 }
 
@@ -177,7 +194,9 @@ async fn post(url: &str, headers: &[(&str, String)], body: &[u8]) -> Option<u16>
         line.split_whitespace().nth(1)?.parse::<u16>().ok()
     };
     // WooCommerce waits a minute; the simulator gives up sooner.
-    tokio::time::timeout(Duration::from_secs(10), io).await.ok()?
+    tokio::time::timeout(Duration::from_secs(10), io)
+        .await
+        .ok()?
 }
 
 #[cfg(test)]
