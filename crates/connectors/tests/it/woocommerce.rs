@@ -1027,6 +1027,31 @@ async fn webhooks_are_registered_once_and_verified() {
     );
     assert_eq!(event.external_ids, vec![created["id"].to_string()]);
 
+    // A status change by the shop manager is an order.updated delivery.
+    let id = created["id"].to_string();
+    admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/orders/{id}"),
+            Some(json!({"status": "on-hold"})),
+        )
+        .await;
+    let updated = next_delivery(&mut rx).await;
+    let event = c.verify_webhook(&updated).unwrap();
+    assert_eq!(event.topic, "order.updated");
+    assert_eq!(event.external_ids, vec![id]);
+    let deliveries = admin
+        .send(reqwest::Method::GET, "/webhooks/deliveries", None)
+        .await;
+    assert!(
+        deliveries
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["response_code"] == 200),
+        "{deliveries}"
+    );
+
     // A forged signature, an altered body and a missing signature are refused.
     let mut forged = call.clone();
     forged

@@ -30,7 +30,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/stats", get(stats))
         .route("/products/{sku}", get(product).put(edit_product))
         .route("/orders", post(add_order))
-        .route("/orders/{id}", get(order))
+        .route("/orders/{id}", get(order).put(edit_order))
         .route("/webhooks", get(webhooks_list))
         .route("/webhooks/deliveries", get(deliveries))
 }
@@ -264,6 +264,29 @@ async fn order(State(sim): State<Shared>, Path(id): Path<i64>) -> ApiResult {
         obj.insert("notes".into(), json!(notes));
     }
     ok(body)
+}
+
+#[derive(Debug, Deserialize)]
+struct OrderEdit {
+    status: String,
+}
+
+/// Changes an order's status (as a shop manager would); fires `order.updated`.
+async fn edit_order(State(sim): State<Shared>, Path(id): Path<i64>, body: Bytes) -> ApiResult {
+    let edit: OrderEdit =
+        serde_json::from_slice(&body).map_err(|e| bad_request(&format!("invalid body: {e}")))?;
+    let json = {
+        let mut store = sim.store();
+        super::api::set_order_status(&mut store, id, &edit.status)?;
+        let o = store
+            .orders
+            .iter()
+            .find(|o| o.id == id)
+            .ok_or_else(|| admin_error(StatusCode::NOT_FOUND, "no such order"))?;
+        store.order_json(o, &sim.base())
+    };
+    webhooks::fire(&sim, "order", "updated", id);
+    ok(json)
 }
 
 /// Every webhook with its secret (which the API never shows).
