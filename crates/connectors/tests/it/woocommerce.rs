@@ -857,6 +857,30 @@ async fn a_revoked_key_is_an_auth_error() {
 }
 
 #[tokio::test]
+async fn a_read_only_key_cannot_export() {
+    let cfg = SimConfig {
+        key_permissions: "read".into(),
+        ..config(5, 1)
+    };
+    let sim = start(cfg.clone()).await;
+    let c = connector(&sim, &cfg);
+    let (all, _) = products(&c, pages_of(10)).await.unwrap();
+    let err = c
+        .update_field(&FieldUpdate {
+            external_id: all[0].external_id.clone(),
+            sku: all[0].sku.clone(),
+            field: "description".into(),
+            value: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    let ConnectorError::Auth(msg) = &err else {
+        panic!("expected an auth error, got {err:?}");
+    };
+    assert!(msg.contains("does not have write permissions"), "{msg}");
+}
+
+#[tokio::test]
 async fn timeouts_are_retried() {
     let cfg = config(5, 1);
     let sim = start(cfg.clone()).await;

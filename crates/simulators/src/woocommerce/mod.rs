@@ -47,6 +47,8 @@ pub struct SimConfig {
     pub consumer_key: String,
     /// The valid consumer secret (`cs_…`).
     pub consumer_secret: String,
+    /// Permissions of the key: `read`, `write` or `read_write` (WooCommerce's key levels).
+    pub key_permissions: String,
     /// Site title reported by the system status.
     pub site_name: String,
     /// Demo products to seed.
@@ -76,6 +78,7 @@ impl Default for SimConfig {
         Self {
             consumer_key: "ck_4f1c2a9d0e8b7c6a5f4e3d2c1b0a9f8e7d6c5b4a".into(),
             consumer_secret: "cs_9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d".into(),
+            key_permissions: "read_write".into(),
             site_name: "Trailhead Outfitters".into(),
             products: 60,
             orders: 12,
@@ -394,7 +397,26 @@ fn unauthorized(req: &Request, sim: &Sim) -> Option<ApiError> {
             "woocommerce_rest_authentication_error",
             "Consumer secret is invalid.",
         )),
-        Some(_) => None,
+        Some(_) => {
+            let write = *req.method() != Method::GET && *req.method() != Method::HEAD;
+            let allowed = match sim.config.key_permissions.as_str() {
+                "read" => !write,
+                "write" => write,
+                _ => true,
+            };
+            (!allowed).then(|| {
+                let message = if write {
+                    "The API key provided does not have write permissions."
+                } else {
+                    "The API key provided does not have read permissions."
+                };
+                wp_error(
+                    StatusCode::UNAUTHORIZED,
+                    "woocommerce_rest_authentication_error",
+                    message,
+                )
+            })
+        }
     }
 }
 
