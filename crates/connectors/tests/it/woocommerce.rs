@@ -558,6 +558,112 @@ async fn the_simulator_holds_the_documented_limits() {
     assert_eq!(body["code"], "woocommerce_rest_cannot_view");
 }
 
+/// The read properties of each resource, as the docs' property tables list them
+/// (`woocommerce-rest-api-docs`, `source/includes/wp-api-v3/`; write-only ones left out).
+const PRODUCT_PROPERTIES: &str = "id name slug permalink date_created date_created_gmt \
+    date_modified date_modified_gmt type status featured catalog_visibility description \
+    short_description sku price regular_price sale_price date_on_sale_from date_on_sale_from_gmt \
+    date_on_sale_to date_on_sale_to_gmt price_html on_sale purchasable total_sales virtual \
+    downloadable downloads download_limit download_expiry external_url button_text tax_status \
+    tax_class manage_stock stock_quantity stock_status backorders backorders_allowed backordered \
+    sold_individually weight dimensions shipping_required shipping_taxable shipping_class \
+    shipping_class_id reviews_allowed average_rating rating_count related_ids upsell_ids \
+    cross_sell_ids parent_id purchase_note categories tags images attributes default_attributes \
+    variations grouped_products menu_order meta_data";
+const VARIATION_PROPERTIES: &str = "id date_created date_created_gmt date_modified \
+    date_modified_gmt description permalink sku price regular_price sale_price date_on_sale_from \
+    date_on_sale_from_gmt date_on_sale_to date_on_sale_to_gmt on_sale status purchasable virtual \
+    downloadable downloads download_limit download_expiry tax_status tax_class manage_stock \
+    stock_quantity stock_status backorders backorders_allowed backordered weight dimensions \
+    shipping_class shipping_class_id image attributes menu_order meta_data";
+const ORDER_PROPERTIES: &str = "id parent_id number order_key created_via version status \
+    currency date_created date_created_gmt date_modified date_modified_gmt discount_total \
+    discount_tax shipping_total shipping_tax cart_tax total total_tax prices_include_tax \
+    customer_id customer_ip_address customer_user_agent customer_note billing shipping \
+    payment_method payment_method_title transaction_id date_paid date_paid_gmt date_completed \
+    date_completed_gmt cart_hash meta_data line_items tax_lines shipping_lines fee_lines \
+    coupon_lines refunds";
+const LINE_ITEM_PROPERTIES: &str = "id name product_id variation_id quantity tax_class subtotal \
+    subtotal_tax total total_tax taxes meta_data sku price";
+const BILLING_PROPERTIES: &str =
+    "first_name last_name company address_1 address_2 city state postcode country email phone";
+const NOTE_PROPERTIES: &str = "id author date_created date_created_gmt note customer_note";
+const WEBHOOK_PROPERTIES: &str = "id name status topic resource event hooks delivery_url \
+    date_created date_created_gmt date_modified date_modified_gmt";
+const CATEGORY_PROPERTIES: &str = "id name slug parent description display image menu_order count";
+
+fn assert_documented(what: &str, value: &Value, properties: &str) {
+    let obj = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{what} is an object"));
+    for p in properties.split_whitespace() {
+        assert!(
+            obj.contains_key(p),
+            "{what} lacks the documented `{p}`: {value}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_simulator_serves_the_documented_shapes() {
+    let cfg = config(8, 3);
+    let sim = start(cfg.clone()).await;
+    let http = reqwest::Client::new();
+    let api = sim.api_url();
+    let get = |path: String| {
+        let req = http
+            .get(format!("{api}{path}"))
+            .basic_auth(&cfg.consumer_key, Some(&cfg.consumer_secret));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let products = get("/products?per_page=100".into()).await;
+    let variable = products
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "variable")
+        .unwrap();
+    assert_documented("product", variable, PRODUCT_PROPERTIES);
+    let variations = get(format!("/products/{}/variations", variable["id"])).await;
+    assert_documented("variation", &variations[0], VARIATION_PROPERTIES);
+    assert!(variations[0]["attributes"][0]["option"].is_string());
+    let orders = get("/orders".into()).await;
+    assert_documented("order", &orders[0], ORDER_PROPERTIES);
+    assert_documented(
+        "line item",
+        &orders[0]["line_items"][0],
+        LINE_ITEM_PROPERTIES,
+    );
+    assert_documented("billing", &orders[0]["billing"], BILLING_PROPERTIES);
+    assert!(
+        orders[0]["total"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .len()
+            == 2
+    );
+    let completed = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["status"] == "completed")
+        .expect("a completed demo order");
+    let notes = get(format!("/orders/{}/notes", completed["id"])).await;
+    assert_documented("order note", &notes[0], NOTE_PROPERTIES);
+    let categories = get("/products/categories".into()).await;
+    assert_documented("category", &categories[0], CATEGORY_PROPERTIES);
+    let c = connector(&sim, &cfg);
+    c.register_webhooks("http://127.0.0.1:9/hooks")
+        .await
+        .unwrap();
+    let hooks = get("/webhooks".into()).await;
+    assert_documented("webhook", &hooks[0], WEBHOOK_PROPERTIES);
+    assert!(hooks[0].get("secret").is_none(), "the secret is write-only");
+}
+
 #[tokio::test]
 async fn export_orders_adds_a_tracking_note_once_and_completes() {
     let cfg = config(10, 6);

@@ -723,6 +723,13 @@ impl Store {
             "date_on_sale_from_gmt": null,
             "date_on_sale_to": null,
             "date_on_sale_to_gmt": null,
+            "price_html": if price.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "<span class=\"woocommerce-Price-amount amount\"><span class=\"woocommerce-Price-currencySymbol\">&#36;</span>{price}</span>"
+                )
+            },
             "on_sale": false,
             "purchasable": !price.is_empty(),
             "total_sales": 0,
