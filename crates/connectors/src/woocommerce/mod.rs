@@ -17,6 +17,17 @@
 //! and waits out a host's 429 for its `Retry-After`. Webhooks are signed with
 //! `X-WC-Webhook-Signature` = base64(HMAC-SHA256(body, secret)), the secret being the
 //! credential `webhook_secret` or else the consumer secret.
+//!
+//! Calls per operation (WooCommerce has no documented request budget, so these are what the
+//! call-budget test holds the connector to): a page of products or stock is one list call plus
+//! one variations call per variable product (100 variations a call); the store's settings (two
+//! calls) and categories (one call per 100) are read once per connection. A page of orders is
+//! one call plus one notes call per completed order. The last page of a list costs one extra
+//! call when the total is a multiple of the page size, because the shared HTTP client returns
+//! bodies only and `X-WP-TotalPages` cannot be read. `verify_webhook` reports product topics
+//! (stock changes included: WooCommerce has no stock topic) as kind `products` with the
+//! product's id (a variation's parent) and the sku; `sent_at` is the resource's
+//! `date_modified_gmt`, since WooCommerce sends no timestamp header.
 
 mod client;
 pub mod config;

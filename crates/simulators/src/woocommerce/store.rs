@@ -578,7 +578,8 @@ impl Store {
         let o = self.order_mut(order)?;
         o.notes.push(Note {
             id,
-            author: "WooCommerce".into(),
+            // Notes added by the system (not a user) render their author as `system`.
+            author: "system".into(),
             note: text.to_string(),
             customer_note,
             date_created: at,
