@@ -912,19 +912,19 @@ async fn the_hosts_window_is_waited_out() {
     let sim = start(cfg.clone()).await;
     let admin = Admin::of(&sim);
     let c = connector(&sim, &cfg);
-    let start = Instant::now();
+    let began = Instant::now();
     for _ in 0..6 {
         c.test_connection().await.unwrap();
     }
     assert!(
-        start.elapsed() >= Duration::from_millis(900),
+        began.elapsed() >= Duration::from_millis(900),
         "{:?}",
-        start.elapsed()
+        began.elapsed()
     );
     let stats = admin.stats().await;
     assert!(stats["rate_limited"].as_u64().unwrap() >= 1, "{stats}");
     // With its budget set to the host's, the connection is never refused.
-    let sim = start_fresh(&cfg).await;
+    let sim = start(cfg.clone()).await;
     let admin = Admin::of(&sim);
     let settings = Settings {
         rate_limit_requests: Some(4),
@@ -936,10 +936,6 @@ async fn the_hosts_window_is_waited_out() {
         c.test_connection().await.unwrap();
     }
     assert_eq!(admin.stats().await["rate_limited"], 0);
-}
-
-async fn start_fresh(cfg: &SimConfig) -> RunningSimulator {
-    start(cfg.clone()).await
 }
 
 #[tokio::test]
