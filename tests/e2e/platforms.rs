@@ -214,8 +214,8 @@ async fn opencart_flow() -> anyhow::Result<()> {
         seed: 5,
         ..SimConfig::default()
     };
-    let sim = opencart::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
     let sys = system("pf-opencart").await?;
+    let sim = opencart::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
     let case = Case {
         platform: "opencart",
         credentials: json!({"store_url": sim.base_url(), "api_username": cfg.api_username,
@@ -230,6 +230,33 @@ async fn opencart_flow() -> anyhow::Result<()> {
         get_json(format!("{admin}/products/{sku}"))
     })
     .await?;
+    sys.stop().await;
+    sim.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_flow() -> anyhow::Result<()> {
+    use marketsync_simulators::shopify::{self, SimConfig};
+    let cfg = SimConfig {
+        products: 30,
+        orders: 3,
+        seed: 5,
+        ..SimConfig::default()
+    };
+    let sys = system("pf-shopify").await?;
+    let sim = shopify::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
+    let case = Case {
+        platform: "shopify",
+        credentials: json!({"shop_domain": cfg.shop_domain, "access_token": cfg.access_token,
+                            "api_key": "pf-api-key", "api_secret": cfg.api_secret}),
+        settings: json!({"base_url": sim.base_url()}),
+        secret: &cfg.access_token,
+        products: cfg.products,
+        seed: cfg.seed,
+    };
+    let admin = sim.admin_url();
+    channel_flow(&sys, case, |sku| get_json(format!("{admin}/products/{sku}"))).await?;
     sys.stop().await;
     sim.stop().await;
     Ok(())

@@ -10,6 +10,7 @@ pub mod bigcommerce;
 mod http;
 pub mod opencart;
 pub mod shopify;
+pub mod woocommerce;
 
 pub use http::{HttpPolicy, RetryPolicy};
 
@@ -326,6 +327,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         bigcommerce::platform_info(),
         opencart::platform_info(),
         shopify::platform_info(),
+        woocommerce::platform_info(),
     ]
 }
 
@@ -335,6 +337,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         bigcommerce::PLATFORM => Ok(Box::new(bigcommerce::BigCommerce::new(config)?)),
         opencart::PLATFORM => Ok(Box::new(opencart::OpenCart::new(config)?)),
         shopify::PLATFORM => Ok(Box::new(shopify::Shopify::new(config)?)),
+        woocommerce::PLATFORM => Ok(Box::new(woocommerce::WooCommerce::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

@@ -13,3 +13,4 @@ pub mod faults;
 pub mod opencart;
 mod rng;
 pub mod shopify;
+pub mod woocommerce;

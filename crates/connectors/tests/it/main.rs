@@ -9,3 +9,4 @@ mod opencart;
 mod prism;
 mod shopify;
 mod support;
+mod woocommerce;
