@@ -110,7 +110,7 @@ fn product_view(sim: &Shared, sku: &str) -> Option<Value> {
             } else {
                 combinations
                     .iter()
-                    .find(|c| c["id"].to_string() == attr)
+                    .find(|c| c["id"].as_i64().is_some() && c["id"].as_i64() == attr.parse::<i64>().ok())
                     .map(|c| c["reference"].clone())
                     .unwrap_or(Value::Null)
             };

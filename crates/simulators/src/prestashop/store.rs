@@ -321,7 +321,8 @@ impl Store {
                 .into_iter()
                 .flatten()
                 .find(|(_, c)| {
-                    c["id_parent"] == parent.to_string() && c["name"][0]["value"] == part
+                    c["id_parent"].as_str().and_then(|s| s.parse::<i64>().ok()) == Some(parent)
+                        && c["name"][0]["value"] == part
                 });
             parent = match found {
                 Some((id, _)) => *id,

@@ -168,7 +168,7 @@ struct Node {
     text: String,
 }
 
-fn to_value(n: &Node, in_assoc: bool) -> Value {
+fn to_value(n: &Node) -> Value {
     if !n.children.is_empty() && n.children.iter().all(|c| c.name == "language") {
         return Value::Array(
             n.children
@@ -188,7 +188,7 @@ fn to_value(n: &Node, in_assoc: bool) -> Value {
     if n.name == "associations" {
         let mut o = Map::new();
         for list in &n.children {
-            let items = list.children.iter().map(|c| to_value(c, true)).collect();
+            let items = list.children.iter().map(to_value).collect();
             o.insert(list.name.clone(), Value::Array(items));
         }
         return Value::Object(o);
@@ -198,7 +198,7 @@ fn to_value(n: &Node, in_assoc: bool) -> Value {
     }
     let mut o = Map::new();
     for c in &n.children {
-        o.insert(c.name.clone(), to_value(c, in_assoc));
+        o.insert(c.name.clone(), to_value(c));
     }
     Value::Object(o)
 }
@@ -260,7 +260,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<(String, Value), String> {
         .into_iter()
         .next()
         .ok_or("<prestashop> holds no resource")?;
-    let v = to_value(&res, false);
+    let v = to_value(&res);
     Ok((res.name, v))
 }
 
