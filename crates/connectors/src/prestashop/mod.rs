@@ -467,6 +467,25 @@ impl PrestaShop {
             .ok_or_else(|| ConnectorError::NotFound(format!("product with sku `{}`", update.sku)))
     }
 
+    /// Creates a manufacturer (brand) and returns its id.
+    async fn create_manufacturer(&self, name: &str) -> Result<String> {
+        let m = json!({"name": name, "active": "1"});
+        let xml = mapping::resource_xml("manufacturer", &m)?;
+        let call = Call::new(Method::POST, self.url("manufacturers"))
+            .query("output_format", "JSON")
+            .query("xml", xml);
+        let created = self.fetch(call).await?;
+        let id = text(&created["manufacturer"], "id");
+        if id.is_empty() {
+            return Err(ConnectorError::Malformed(
+                "the created manufacturer has no id".into(),
+            ));
+        }
+        // The next import must know the new name.
+        *self.lookups.write().await = None;
+        Ok(id)
+    }
+
     async fn export_one_order(&self, u: &OrderUpdate, lk: &Lookups) -> Result<()> {
         let order = self
             .read_one("orders", "order", u.external_id.trim())
@@ -864,15 +883,14 @@ impl Connector for PrestaShop {
                     "0".to_string()
                 } else {
                     let lk = self.lookups(true).await?;
-                    lk.manufacturers
+                    match lk
+                        .manufacturers
                         .iter()
                         .find(|(_, n)| n.eq_ignore_ascii_case(value))
-                        .map(|(id, _)| id.clone())
-                        .ok_or_else(|| {
-                            rejected(format!(
-                                "brand `{value}` is not a manufacturer of this shop"
-                            ))
-                        })?
+                    {
+                        Some((id, _)) => id.clone(),
+                        None => self.create_manufacturer(value).await?,
+                    }
                 };
                 p["id_manufacturer"] = json!(id);
             }

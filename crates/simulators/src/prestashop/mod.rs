@@ -909,7 +909,77 @@ async fn update(
     render(StatusCode::OK, json, xml_body, json!({ name: value }))
 }
 
-/// `POST /api/{resource}`: order histories only (an order's state change).
+/// `POST /api/manufacturers`: a new manufacturer (brand).
+fn create_manufacturer(
+    sim: &Shared,
+    params: &HashMap<String, String>,
+    body: &Bytes,
+    json: bool,
+) -> Response {
+    let Some(input) = input_xml(params, body) else {
+        return ps_error(StatusCode::BAD_REQUEST, 67, "XML is empty", json);
+    };
+    let (name, mut value) = match xml::parse(&input) {
+        Ok(v) => v,
+        Err(e) => {
+            return ps_error(
+                StatusCode::BAD_REQUEST,
+                127,
+                &format!("XML error : {e}"),
+                json,
+            );
+        }
+    };
+    if name != "manufacturer" {
+        return ps_error(
+            StatusCode::BAD_REQUEST,
+            89,
+            "The resource in the XML must be <manufacturer>",
+            json,
+        );
+    }
+    if value.get("id").is_some_and(|v| v.as_str() != Some("")) {
+        return ps_error(
+            StatusCode::BAD_REQUEST,
+            90,
+            "id is forbidden when adding a new resource",
+            json,
+        );
+    }
+    if value["name"].as_str().is_none_or(|n| n.trim().is_empty()) {
+        return ps_error(
+            StatusCode::BAD_REQUEST,
+            41,
+            "parameter \"name\" required",
+            json,
+        );
+    }
+    let mut store = sim.store();
+    let id = store.next_id("manufacturers");
+    value["id"] = json!(id);
+    if value.get("active").is_none() {
+        value["active"] = json!("1");
+    }
+    store.table_mut("manufacturers").insert(id, value.clone());
+    drop(store);
+    *relock(&sim.stats)
+        .writes
+        .entry("manufacturers".into())
+        .or_default() += 1;
+    let xml_body = if json {
+        Vec::new()
+    } else {
+        xml::one("manufacturer", &value)
+    };
+    render(
+        StatusCode::CREATED,
+        json,
+        xml_body,
+        json!({ "manufacturer": value }),
+    )
+}
+
+/// `POST /api/{resource}`: order histories (an order's state change) and manufacturers.
 async fn create(
     State(sim): State<Shared>,
     Path(resource): Path<String>,
@@ -918,6 +988,9 @@ async fn create(
 ) -> Response {
     let params = query_params(uri.query());
     let json = wants_json(&params);
+    if resource == "manufacturers" {
+        return create_manufacturer(&sim, &params, &body, json);
+    }
     if resource != "order_histories" {
         return ps_error(
             StatusCode::METHOD_NOT_ALLOWED,
