@@ -32,6 +32,9 @@ pub struct PrestaShopConfig {
     pub language_id: String,
     /// Default page size.
     pub page_size: u32,
+    /// Page size of whole-collection reads (lookups, filtered lists): `settings.batch_size`
+    /// when set (a host may cap pages), else [`MAX_PAGE_SIZE`].
+    pub list_page_size: u32,
     /// Client-side budget: requests per window.
     pub rate_limit_requests: u32,
     /// Client-side budget: window length.
@@ -51,6 +54,7 @@ impl std::fmt::Debug for PrestaShopConfig {
             .field("webservice_key", &"[redacted]")
             .field("language_id", &self.language_id)
             .field("page_size", &self.page_size)
+            .field("list_page_size", &self.list_page_size)
             .field("rate_limit_requests", &self.rate_limit_requests)
             .field("rate_limit_window", &self.rate_limit_window)
             .field("warehouse_mapping", &self.warehouse_mapping)
@@ -134,6 +138,9 @@ impl PrestaShopConfig {
             webservice_key: key,
             language_id: "1".into(),
             page_size,
+            list_page_size: settings
+                .batch_size
+                .map_or(MAX_PAGE_SIZE, |b| b.clamp(1, MAX_PAGE_SIZE)),
             rate_limit_requests: settings
                 .rate_limit_requests
                 .unwrap_or(DEFAULT_RATE_LIMIT_REQUESTS)

@@ -15,7 +15,27 @@
 //! reconciliation poll (`date_upd` filters) keeps PrestaShop connections in step.
 //!
 //! The request XML travels in PrestaShop's `xml` request parameter, which the webservice
-//! dispatcher reads like a body: the crate's HTTP client sends JSON bodies only.
+//! dispatcher reads like a body: the crate's HTTP client sends JSON bodies only. Very long
+//! values (descriptions of many kilobytes) may meet a host's URL length limit; a raw-body
+//! variant of `http::Call` would lift that.
+//!
+//! | canonical | PrestaShop |
+//! | --- | --- |
+//! | product `sku`, `title`, `description` | `products.reference`, `name`, `description` (language `1`) |
+//! | `brand` | `manufacturers.name` of `id_manufacturer` (a new brand is created by `POST /api/manufacturers`) |
+//! | `categories` | paths below the shop's root (home) category of `associations.categories` |
+//! | `price`, `raw_price` | `price` (tax excluded, six decimals trimmed to at least two) in `PS_CURRENCY_DEFAULT` |
+//! | `weight` (kg), `width`/`height`/`depth` (cm), `gtin`, `visible`, `images` | `weight`, `width`/`height`/`depth`, `ean13`, `active`, `associations.images` |
+//! | variants | `combinations` (`reference`, `ean13`, price and weight impacts) with `product_option_values` → options |
+//! | stock | `stock_availables.quantity` per combination (or per product without combinations); warehouse = `warehouse_mapping[id_shop]`, else the shop id |
+//! | order | `orders` + `order_rows`, `customers`, delivery `addresses`, `order_carriers` (shipments with tracking), `current_state` → status |
+//! | export stock | `PUT /api/stock_availables/{id}` per changed row (PrestaShop has no batch endpoint); levels of the warehouses mapped to the shop (all, without a mapping) are added up |
+//! | export order | `PUT /api/order_carriers/{id}` (carrier, `tracking_number`), then `POST /api/order_histories` when the state differs |
+//! | `update_field` | `GET /api/products/{id}`, field changed, read-only fields (`manufacturer_name`, `quantity`) removed, `PUT` of the full product |
+//!
+//! Incremental product and order reads filter on `date_upd`; `stock_availables` have no
+//! modification date, so stock imports always read current levels. `ImportQuery.skus` are
+//! resolved to product ids through `products.reference` and `combinations.reference`.
 
 pub mod config;
 mod mapping;
@@ -217,7 +237,7 @@ impl PrestaShop {
         display: &str,
         filters: &[(String, String)],
     ) -> Result<Vec<Value>> {
-        let count = MAX_PAGE_SIZE as usize;
+        let count = self.cfg.list_page_size as usize;
         let mut out = Vec::new();
         for page in 0..MAX_LOOKUP_PAGES {
             let batch = self

@@ -853,3 +853,78 @@ async fn webhooks_are_unsupported_and_the_poll_covers_them() {
     // No request reached the shop.
     assert_eq!(Admin::of(&sim).stats().await["requests_total"], 0);
 }
+
+#[tokio::test]
+async fn the_simulator_refuses_what_prestashop_refuses() {
+    let cfg = SimConfig {
+        max_page_size: 20,
+        ..config(5, 1)
+    };
+    let sim = start(cfg.clone()).await;
+    let http = reqwest::Client::new();
+    let get = |query: Vec<(&'static str, &'static str)>| {
+        http.get(format!("{}/products", sim.api_url()))
+            .basic_auth(&cfg.webservice_key, Some(""))
+            .query(&query)
+            .send()
+    };
+    // A page above the host's maximum.
+    let resp = get(vec![("limit", "0,21")]).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("<errors><error>"));
+    // Date filters need date=1.
+    let resp = get(vec![("filter[date_upd]", "[2020-01-01,2030-01-01]")])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = get(vec![
+        ("filter[date_upd]", "[2020-01-01,2030-01-01]"),
+        ("date", "1"),
+        ("limit", "0,20"),
+        ("output_format", "JSON"),
+        ("display", "full"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["products"].as_array().unwrap().len(), 5);
+    // A product PUT with a read-only field, or without a required one, is refused.
+    let put = |xml: String| {
+        http.put(format!("{}/products/1", sim.api_url()))
+            .basic_auth(&cfg.webservice_key, Some(""))
+            .body(xml)
+            .send()
+    };
+    let resp = put(
+        "<prestashop><product><id>1</id><price>1</price><name><language id=\"1\">x</language></name>\
+         <link_rewrite><language id=\"1\">x</language></link_rewrite><manufacturer_name>x</manufacturer_name>\
+         </product></prestashop>"
+            .into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("not writable"));
+    let resp = put("<prestashop><product><id>1</id><price>1</price></product></prestashop>".into())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("required"));
+    // The connector's pages, lookups included, stay within the host's maximum when its batch
+    // size says so.
+    let settings = Settings {
+        batch_size: Some(20),
+        ..settings_for(&sim)
+    };
+    let c = connector_with(&cfg.webservice_key, settings);
+    let (all, _) = products(&c, pages_of(0)).await.unwrap();
+    assert_eq!(all.len(), 5);
+    let stats = Admin::of(&sim).stats().await;
+    for (resource, sizes) in stats["page_sizes"].as_object().unwrap() {
+        for s in sizes.as_array().unwrap() {
+            let s = s.as_u64().unwrap();
+            assert!(s <= 20, "{resource}: {s}");
+        }
+    }
+}
