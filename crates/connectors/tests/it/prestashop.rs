@@ -928,3 +928,53 @@ async fn the_simulator_refuses_what_prestashop_refuses() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_registry_builds_prestashop_connections() {
+    let info = marketsync_connectors::registry()
+        .into_iter()
+        .find(|p| p.id == "prestashop")
+        .expect("prestashop is registered");
+    let fields: BTreeMap<String, bool> = info
+        .credentials
+        .iter()
+        .map(|f| (f.name.clone(), f.secret))
+        .collect();
+    assert_eq!(
+        fields,
+        BTreeMap::from([
+            ("store_url".to_string(), false),
+            ("webservice_key".to_string(), true)
+        ])
+    );
+    assert!(info.settings.iter().any(|f| f.name == "base_url"));
+    assert!(info.settings.iter().any(|f| f.name == "warehouse_mapping"));
+    let cfg = config(3, 1);
+    let sim = start(cfg.clone()).await;
+    let c = marketsync_connectors::build(ConnectionConfig {
+        platform: "prestashop".into(),
+        credentials: Credentials::from_json(&json!({
+            "store_url": sim.base_url(),
+            "webservice_key": cfg.webservice_key,
+        }))
+        .unwrap(),
+        settings: Settings::default(),
+    })
+    .unwrap();
+    // Without base_url, store_url is the shop.
+    assert!(
+        c.test_connection()
+            .await
+            .unwrap()
+            .contains("Demo Outdoor Shop")
+    );
+    // A connection without its key is a configuration error naming the field.
+    let err = marketsync_connectors::build(ConnectionConfig {
+        platform: "prestashop".into(),
+        credentials: Credentials::from_json(&json!({"store_url": sim.base_url()})).unwrap(),
+        settings: Settings::default(),
+    })
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("webservice_key"), "{err}");
+}

@@ -258,7 +258,7 @@ fn router(sim: Shared) -> Router {
 }
 
 /// The resources this shop serves (the webservice key's permissions).
-const RESOURCES: [&str; 17] = [
+const RESOURCES: [&str; 18] = [
     "addresses",
     "carriers",
     "categories",
@@ -276,6 +276,7 @@ const RESOURCES: [&str; 17] = [
     "product_options",
     "products",
     "shops",
+    "stock_availables",
 ];
 
 /// Resources that accept PUT, and (for products) fields the webservice refuses to write.
@@ -543,7 +544,7 @@ async fn root(
 }
 
 fn known(resource: &str) -> bool {
-    RESOURCES.contains(&resource) || resource == "stock_availables"
+    RESOURCES.contains(&resource)
 }
 
 /// `GET /api/{resource}`: a list with `display`, `filter[...]`, `date`, `sort`, `limit`.
