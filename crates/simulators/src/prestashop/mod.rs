@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -522,7 +522,6 @@ async fn root(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let base = api_base(&headers);
-    let items: Vec<Value> = RESOURCES.iter().map(|r| json!({ "id": r })).collect();
     if wants_json(&params) {
         let obj: serde_json::Map<String, Value> = RESOURCES
             .iter()
@@ -530,7 +529,6 @@ async fn root(
             .collect();
         return render(StatusCode::OK, true, Vec::new(), json!({ "api": obj }));
     }
-    let _ = items;
     let mut xml_text = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<prestashop xmlns:xlink=\"http://www.w3.org/1999/xlink\"><api shopName=\"shop\">",
     );
@@ -740,13 +738,11 @@ fn input_xml(params: &HashMap<String, String>, body: &Bytes) -> Option<Vec<u8>> 
 async fn update(
     State(sim): State<Shared>,
     Path((resource, id)): Path<(String, String)>,
-    method: Method,
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Response {
     let params = query_params(uri.query());
     let json = wants_json(&params);
-    let _ = method;
     let Some(id) = id.parse::<i64>().ok() else {
         return ps_error(StatusCode::BAD_REQUEST, 31, "Id is invalid", json);
     };

@@ -38,16 +38,16 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
+/// Writes into memory: `write_event` on a `Vec<u8>` cannot fail, so its result is dropped.
 type W = Writer<Vec<u8>>;
 
 fn text(w: &mut W, s: &str) {
     // PrestaShop wraps values in CDATA; text holding the CDATA terminator is escaped instead.
-    let r = if s.contains("]]>") {
+    let _ = if s.contains("]]>") {
         w.write_event(Event::Text(BytesText::new(s)))
     } else {
         w.write_event(Event::CData(BytesCData::new(s)))
     };
-    let _ = r;
 }
 
 fn start(w: &mut W, e: BytesStart<'_>) {
