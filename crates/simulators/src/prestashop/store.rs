@@ -658,3 +658,88 @@ pub(crate) fn sort(items: &mut [Value], spec: &str) -> Result<(), String> {
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn six_decimals() {
+        assert_eq!(six("49.9"), "49.900000");
+        assert_eq!(six("19.999"), "19.999000");
+        assert_eq!(six("10"), "10.000000");
+        assert_eq!(six("-2.5"), "-2.500000");
+        assert_eq!(six("abc"), "abc");
+    }
+
+    #[test]
+    fn filters_and_sort() {
+        let items = [
+            json!({"id": 1, "reference": "A-1", "date_upd": "2025-01-10 10:00:00"}),
+            json!({"id": 2, "reference": "B-2", "date_upd": "2025-02-10 10:00:00"}),
+            json!({"id": 10, "reference": "c-3", "date_upd": "2025-03-10 10:00:00"}),
+        ];
+        let any = parse_filter("[a-1|C-3]").expect("or filter");
+        let hits: Vec<i64> = items
+            .iter()
+            .filter(|v| matches(v, "reference", &any, false))
+            .filter_map(|v| v["id"].as_i64())
+            .collect();
+        assert_eq!(hits, vec![1, 10]);
+        let dates = parse_filter("[2025-02-01 00:00:00,2025-03-10 10:00:00]").expect("interval");
+        let hits = items
+            .iter()
+            .filter(|v| matches(v, "date_upd", &dates, true))
+            .count();
+        assert_eq!(hits, 2);
+        let ids = parse_filter("[2,10]").expect("interval");
+        assert_eq!(
+            items
+                .iter()
+                .filter(|v| matches(v, "id", &ids, false))
+                .count(),
+            2,
+            "numeric intervals compare numbers"
+        );
+        assert!(parse_filter("nope").is_none());
+        let mut sorted = items.to_vec();
+        sort(&mut sorted, "[id_DESC]").expect("valid sort");
+        assert_eq!(sorted[0]["id"], 10);
+        assert!(sort(&mut sorted, "[id]").is_err());
+    }
+
+    #[test]
+    fn seeded_shop_keeps_totals_of_combinations() {
+        let s = Store::seeded(3, 6, 2, "Shop");
+        let products = s.table("products").expect("products");
+        assert_eq!(products.len(), 6);
+        for (pid, p) in products {
+            let rows: Vec<&Value> = s
+                .table("stock_availables")
+                .into_iter()
+                .flatten()
+                .map(|(_, r)| r)
+                .filter(|r| r["id_product"] == pid.to_string().as_str())
+                .collect();
+            let total = |attr0: bool| -> i64 {
+                rows.iter()
+                    .filter(|r| (r["id_product_attribute"] == "0") == attr0)
+                    .map(|r| {
+                        r["quantity"]
+                            .as_str()
+                            .and_then(|q| q.parse::<i64>().ok())
+                            .unwrap_or(0)
+                    })
+                    .sum()
+            };
+            if rows.len() > 1 {
+                assert_eq!(total(true), total(false), "{}", p["reference"]);
+            }
+            assert_eq!(
+                p["quantity"].as_str().and_then(|q| q.parse().ok()),
+                Some(total(true))
+            );
+        }
+        assert_eq!(s.table("orders").map(BTreeMap::len), Some(2));
+    }
+}
