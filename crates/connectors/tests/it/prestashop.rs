@@ -978,3 +978,40 @@ async fn the_registry_builds_prestashop_connections() {
     .unwrap();
     assert!(err.to_string().contains("webservice_key"), "{err}");
 }
+
+#[tokio::test]
+async fn export_stock_of_many_skus_chunks_its_filters_and_skips_unchanged_rows() {
+    let cfg = config(40, 1);
+    let sim = start(cfg.clone()).await;
+    let admin = Admin::of(&sim);
+    let c = connector(&sim, &cfg);
+    let want = demo_stock(&demo::catalog(cfg.seed, cfg.products));
+    assert!(want.len() > 100, "{} skus", want.len());
+    let levels: Vec<StockLevel> = want
+        .iter()
+        .map(|(sku, q)| StockLevel {
+            sku: sku.clone(),
+            warehouse: "WH-EAST".into(),
+            on_hand: *q,
+            reserved: 0,
+            available: *q,
+        })
+        .collect();
+    let report = c.export_stock(&levels).await.unwrap();
+    assert_eq!(
+        report.accepted as usize,
+        want.len(),
+        "{:?}",
+        report.rejected
+    );
+    let stats = admin.stats().await;
+    // At most 100 values per filter: the sku lookups took more than one request each.
+    let chunks = want.len().div_ceil(100) as u64;
+    assert_eq!(stats["requests"]["GET /api/products"], chunks, "{stats}");
+    assert_eq!(
+        stats["requests"]["GET /api/combinations"], chunks,
+        "{stats}"
+    );
+    // Every level was already the shop's: nothing was written.
+    assert!(stats["writes"].get("stock_availables").is_none(), "{stats}");
+}
