@@ -11,6 +11,7 @@ mod http;
 pub mod opencart;
 pub mod shopify;
 pub mod woocommerce;
+pub mod prestashop;
 
 pub use http::{HttpPolicy, RetryPolicy};
 
@@ -328,6 +329,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         opencart::platform_info(),
         shopify::platform_info(),
         woocommerce::platform_info(),
+        prestashop::platform_info(),
     ]
 }
 
@@ -338,6 +340,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         opencart::PLATFORM => Ok(Box::new(opencart::OpenCart::new(config)?)),
         shopify::PLATFORM => Ok(Box::new(shopify::Shopify::new(config)?)),
         woocommerce::PLATFORM => Ok(Box::new(woocommerce::WooCommerce::new(config)?)),
+        prestashop::PLATFORM => Ok(Box::new(prestashop::PrestaShop::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

@@ -6,6 +6,7 @@
 
 mod bigcommerce;
 mod opencart;
+mod prestashop;
 mod prism;
 mod shopify;
 mod support;
