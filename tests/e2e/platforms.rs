@@ -256,7 +256,69 @@ async fn shopify_flow() -> anyhow::Result<()> {
         seed: cfg.seed,
     };
     let admin = sim.admin_url();
-    channel_flow(&sys, case, |sku| get_json(format!("{admin}/products/{sku}"))).await?;
+    channel_flow(&sys, case, |sku| {
+        get_json(format!("{admin}/products/{sku}"))
+    })
+    .await?;
+    sys.stop().await;
+    sim.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_flow() -> anyhow::Result<()> {
+    use marketsync_simulators::woocommerce::{self, SimConfig};
+    let cfg = SimConfig {
+        products: 30,
+        orders: 3,
+        seed: 5,
+        ..SimConfig::default()
+    };
+    let sys = system("pf-woocommerce").await?;
+    let sim = woocommerce::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
+    let case = Case {
+        platform: "woocommerce",
+        credentials: json!({"store_url": sim.base_url(), "consumer_key": cfg.consumer_key,
+                            "consumer_secret": cfg.consumer_secret}),
+        settings: json!({"base_url": sim.base_url()}),
+        secret: &cfg.consumer_secret,
+        products: cfg.products,
+        seed: cfg.seed,
+    };
+    let admin = sim.admin_url();
+    channel_flow(&sys, case, |sku| {
+        get_json(format!("{admin}/products/{sku}"))
+    })
+    .await?;
+    sys.stop().await;
+    sim.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prestashop_flow() -> anyhow::Result<()> {
+    use marketsync_simulators::prestashop::{self, SimConfig};
+    let cfg = SimConfig {
+        products: 30,
+        orders: 3,
+        seed: 5,
+        ..SimConfig::default()
+    };
+    let sys = system("pf-prestashop").await?;
+    let sim = prestashop::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
+    let case = Case {
+        platform: "prestashop",
+        credentials: json!({"store_url": sim.base_url(), "webservice_key": cfg.webservice_key}),
+        settings: json!({"base_url": sim.base_url()}),
+        secret: &cfg.webservice_key,
+        products: cfg.products,
+        seed: cfg.seed,
+    };
+    let admin = sim.admin_url();
+    channel_flow(&sys, case, |sku| {
+        get_json(format!("{admin}/products/{sku}"))
+    })
+    .await?;
     sys.stop().await;
     sim.stop().await;
     Ok(())

@@ -9,9 +9,9 @@
 pub mod bigcommerce;
 mod http;
 pub mod opencart;
+pub mod prestashop;
 pub mod shopify;
 pub mod woocommerce;
-pub mod prestashop;
 
 pub use http::{HttpPolicy, RetryPolicy};
 
