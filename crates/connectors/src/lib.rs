@@ -8,6 +8,7 @@
 
 pub mod bigcommerce;
 mod http;
+pub mod magento;
 
 pub use http::{HttpPolicy, RetryPolicy};
 
@@ -320,13 +321,14 @@ pub struct ConnectionConfig {
 
 /// Every platform marketsync supports, with the fields of its forms.
 pub fn registry() -> Vec<PlatformInfo> {
-    vec![bigcommerce::platform_info()]
+    vec![bigcommerce::platform_info(), magento::platform_info()]
 }
 
 /// Makes the connector of a connection.
 pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
     match config.platform.as_str() {
         bigcommerce::PLATFORM => Ok(Box::new(bigcommerce::BigCommerce::new(config)?)),
+        magento::PLATFORM => Ok(Box::new(magento::Magento::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

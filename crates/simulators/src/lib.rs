@@ -10,4 +10,5 @@
 pub mod bigcommerce;
 pub mod demo;
 pub mod faults;
+pub mod magento;
 mod rng;

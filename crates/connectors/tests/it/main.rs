@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod bigcommerce;
+mod magento;
 mod prism;
 mod support;
