@@ -828,7 +828,14 @@ impl Connector for Magento {
                     "url": url,
                     "priority": 0,
                     "required": false,
+                    "soft_timeout": 1000,
+                    "timeout": 5000,
                     "method": "POST",
+                    "fallback_error_message": "",
+                    "ttl": 3600,
+                    "fields": [],
+                    "rules": [],
+                    "headers": [],
                 }});
                 let _: Option<Value> = self
                     .client

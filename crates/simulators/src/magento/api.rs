@@ -58,6 +58,12 @@ pub(super) fn bulk_routes() -> Router<Shared> {
     Router::new().route("/inventory/source-items", post(bulk_source_items))
 }
 
+/// The answer of a `void` service method: Magento answers 200 with an empty array (the 2.4.9
+/// schema documents no success response for these operations at all).
+fn void() -> ApiResult {
+    ok(json!([]))
+}
+
 fn bad_request(message: &str, parameters: Value) -> ApiError {
     mage_error(StatusCode::BAD_REQUEST, message, parameters)
 }
@@ -178,8 +184,12 @@ async fn store_configs(State(sim): State<Shared>) -> ApiResult {
         "base_currency_code": currency, "default_display_currency_code": currency,
         "timezone": "UTC", "weight_unit": "kgs",
         "base_url": "https://demo-outdoor.example.com/", "base_link_url": "https://demo-outdoor.example.com/",
+        "base_static_url": "https://demo-outdoor.example.com/static/",
         "base_media_url": "https://demo-outdoor.example.com/media/",
         "secure_base_url": "https://demo-outdoor.example.com/",
+        "secure_base_link_url": "https://demo-outdoor.example.com/",
+        "secure_base_static_url": "https://demo-outdoor.example.com/static/",
+        "secure_base_media_url": "https://demo-outdoor.example.com/media/",
     }]))
 }
 
@@ -194,6 +204,8 @@ async fn attributes(State(sim): State<Shared>, Query(q): Params) -> ApiResult {
                 "attribute_id": a.id,
                 "attribute_code": code,
                 "frontend_input": "select",
+                "entity_type_id": "4",
+                "frontend_labels": [],
                 "default_frontend_label": a.label,
                 "is_required": false,
                 "scope": "global",
@@ -342,7 +354,7 @@ async fn save_source_items(State(sim): State<Shared>, body: Bytes) -> ApiResult 
     }
     sim.record_source_batch(items.len());
     sim.notify(STOCK_EVENT, json!({ "sourceItems": items }));
-    ok(json!([]))
+    void()
 }
 
 async fn bulk_source_items(State(sim): State<Shared>, body: Bytes) -> ApiResult {
@@ -429,7 +441,8 @@ async fn bulk_status(State(sim): State<Shared>, Path(p): PathMap) -> ApiResult {
         json!({
             "operations_list": b.ops.iter().map(|o| json!({
                 "id": o.id, "status": o.status,
-                "result_message": o.message, "error_code": o.error_code,
+                "result_message": o.message.clone().unwrap_or_default(),
+                "error_code": o.error_code.unwrap_or(0),
             })).collect::<Vec<_>>(),
             "user_type": 2,
             "bulk_id": b.uuid,
@@ -708,7 +721,7 @@ async fn ship(State(sim): State<Shared>, Path(p): PathMap, body: Bytes) -> ApiRe
         (sid, order_event(store, id))
     };
     sim.notify(ORDER_EVENT, event);
-    ok(json!(shipment_id.to_string()))
+    ok(json!(shipment_id))
 }
 
 async fn shipments(State(sim): State<Shared>, Query(q): Params) -> ApiResult {
@@ -731,6 +744,7 @@ fn hook_of(body: &Value) -> Result<Hook, ApiError> {
         .ok_or_else(|| required("webhook"))?;
     let text = |k: &str| w[k].as_str().unwrap_or_default().to_string();
     let hook = Hook {
+        extra: w.clone(),
         webhook_method: text("webhook_method"),
         webhook_type: text("webhook_type"),
         batch_name: text("batch_name"),
@@ -762,9 +776,8 @@ async fn subscribe(State(sim): State<Shared>, body: Bytes) -> ApiResult {
             && h.batch_name == hook.batch_name
             && h.hook_name == hook.hook_name)
     });
-    let json = hook.json();
     store.hooks.push(hook);
-    ok(json)
+    void()
 }
 
 async fn unsubscribe(State(sim): State<Shared>, body: Bytes) -> ApiResult {

@@ -126,6 +126,8 @@ pub(crate) struct Bulk {
 /// A webhook subscription (`POST /V1/webhooks/subscribe`).
 #[derive(Debug, Clone)]
 pub(crate) struct Hook {
+    /// The subscription as sent (optional fields kept).
+    pub extra: Value,
     pub webhook_method: String,
     pub webhook_type: String,
     pub batch_name: String,
@@ -135,6 +137,13 @@ pub(crate) struct Hook {
 
 impl Hook {
     pub(crate) fn json(&self) -> Value {
+        let extra = |k: &str, default: Value| {
+            self.extra
+                .get(k)
+                .filter(|v| !v.is_null())
+                .cloned()
+                .unwrap_or(default)
+        };
         json!({
             "webhook_method": self.webhook_method,
             "webhook_type": self.webhook_type,
@@ -144,9 +153,14 @@ impl Hook {
             "url": self.url,
             "priority": 0,
             "required": false,
-            "soft_timeout": 1000,
-            "timeout": 5000,
+            "soft_timeout": extra("soft_timeout", json!(1000)),
+            "timeout": extra("timeout", json!(5000)),
             "method": "POST",
+            "fallback_error_message": extra("fallback_error_message", json!("")),
+            "ttl": extra("ttl", json!(3600)),
+            "fields": extra("fields", json!([])),
+            "rules": extra("rules", json!([])),
+            "headers": extra("headers", json!([])),
         })
     }
 }
@@ -451,10 +465,8 @@ impl Store {
         custom
             .push(json!({"attribute_code": "ts_dimensions_length", "value": p.dims.2.to_string()}));
         custom.push(json!({"attribute_code": "url_key", "value": p.sku.to_ascii_lowercase()}));
-        if !p.category_ids.is_empty() {
-            let ids: Vec<String> = p.category_ids.iter().map(i64::to_string).collect();
-            custom.push(json!({"attribute_code": "category_ids", "value": ids}));
-        }
+        // Categories are served as `extension_attributes.category_links` only: the schema types
+        // custom attribute values as strings, and Magento's `category_ids` is an array.
         for (code, value) in &p.attrs {
             custom.push(json!({"attribute_code": code, "value": value.to_string()}));
         }
@@ -600,9 +612,12 @@ impl Store {
             "total_qty_ordered": o.items.iter().map(|i| i.qty).sum::<i64>(),
             "items": items,
             "billing_address": self.address_json(&o.buyer, "billing", o.id),
-            "payment": {"method": "checkmo", "additional_information": []},
-            "status_histories": o.comments.iter().map(|(c, s)| json!({"comment": c, "status": s}))
-                .collect::<Vec<_>>(),
+            "payment": {"method": "checkmo", "additional_information": [], "account_status": "",
+                        "cc_last4": "", "parent_id": o.id},
+            "status_histories": o.comments.iter().map(|(c, s)| json!({
+                "comment": c, "status": s, "is_customer_notified": 0,
+                "is_visible_on_front": 0, "parent_id": o.id,
+            })).collect::<Vec<_>>(),
             "extension_attributes": {
                 "shipping_assignments": [{
                     "shipping": {
@@ -635,6 +650,9 @@ impl Store {
             }).collect::<Vec<_>>(),
             "tracks": s.tracks.iter().map(|t| json!({
                 "track_number": t.number,
+                "weight": 0,
+                "qty": s.items.iter().map(|(_, q)| q).sum::<i64>(),
+                "description": "",
                 "title": t.title,
                 "carrier_code": t.carrier,
                 "order_id": s.order_id,
