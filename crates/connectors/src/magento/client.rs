@@ -179,9 +179,16 @@ impl Client {
         if cfg.auth == AuthMode::Bearer {
             headers.push(("authorization", format!("Bearer {}", cfg.access_token)));
         }
+        // OAuth 1.0a: Magento refuses a nonce it has seen, so every retry after a failure that
+        // reached Magento (5xx, timeout, bad body) is signed anew here; the shared client only
+        // repeats requests answered 429 by the edge, which Magento never saw.
+        let mut policy = cfg.policy.clone();
+        if cfg.auth == AuthMode::OAuth1 {
+            policy.retry.attempts = 1;
+        }
         let http = HttpClient::new(
             super::PLATFORM,
-            cfg.policy.clone(),
+            policy,
             &headers,
             cfg.secrets.clone(),
             limiter,
@@ -241,8 +248,30 @@ impl Client {
 
     /// Sends a request and decodes its JSON (`None`: empty body).
     pub(crate) async fn send<T: DeserializeOwned>(&self, req: Req) -> Result<Option<T>> {
-        let call = self.call(req)?;
-        self.http.send(&call).await
+        if self.cfg.auth == AuthMode::Bearer {
+            return self.http.send(&self.call(req)?).await;
+        }
+        let attempts = self.cfg.policy.retry.attempts.max(1);
+        let mut failures = 0;
+        loop {
+            match self.http.send(&self.call(req.clone())?).await {
+                Err(e @ (ConnectorError::Transient(_) | ConnectorError::Malformed(_))) => {
+                    failures += 1;
+                    if failures >= attempts {
+                        return Err(e);
+                    }
+                    let delay = self.cfg.policy.retry.delay(failures);
+                    tracing::warn!(
+                        platform = super::PLATFORM,
+                        attempt = failures,
+                        error = %e,
+                        "transient failure, retrying with a new OAuth signature"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Sends a request whose answer must have a body.

@@ -202,6 +202,54 @@ async fn oauth1_signed_requests_are_accepted_and_bad_signatures_refused() {
     let (all, _) = products(&c, pages_of(3)).await.unwrap();
     assert_eq!(all.len(), 8);
 
+    // Retries after a failure that reached Magento are signed anew (a nonce is used once).
+    let admin = Admin::of(&sim);
+    admin
+        .fault(
+            json!({"kind": "status", "status": 503, "count": 2, "path_contains": "/V1/products"}),
+        )
+        .await;
+    let (all, _) = products(&c, pages_of(10)).await.unwrap();
+    assert_eq!(all.len(), 8);
+    admin
+        .fault(json!({"kind": "rate_limit", "count": 1, "reset_ms": 100, "path_contains": "/V1/orders"}))
+        .await;
+    assert!(c.orders_page(&pages_of(5)).await.is_ok());
+    assert_eq!(admin.stats().await["unauthorized"], 0);
+    // A replayed signed request is refused.
+    let signed = format!(
+        "{}/store/storeViews?oauth_consumer_key={}&oauth_token={}&oauth_signature_method=HMAC-SHA256\
+         &oauth_timestamp=1700000000&oauth_nonce=abc123&oauth_version=1.0",
+        sim.v1_url(),
+        cfg.consumer_key,
+        cfg.access_token
+    );
+    let host = sim.addr.to_string();
+    let url_path = "/rest/default/V1/store/storeViews";
+    let params: Vec<(String, String)> = [
+        ("oauth_consumer_key", cfg.consumer_key.as_str()),
+        ("oauth_token", cfg.access_token.as_str()),
+        ("oauth_signature_method", "HMAC-SHA256"),
+        ("oauth_timestamp", "1700000000"),
+        ("oauth_nonce", "abc123"),
+        ("oauth_version", "1.0"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    let sig = sim::oauth_signature(
+        "GET",
+        &format!("http://{host}{url_path}"),
+        &params,
+        &cfg.consumer_secret,
+        &cfg.access_token_secret,
+    );
+    let url = format!("{signed}&oauth_signature={}", sim::oauth_encode(&sig));
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    let replay = http.get(&url).send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+
     let mut bad = good;
     bad["consumer_secret"] = json!("not-the-consumer-secret");
     let c = connector_with(bad, settings_for(&sim));

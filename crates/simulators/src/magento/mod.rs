@@ -225,6 +225,7 @@ pub(crate) struct Sim {
     token_revoked: AtomicBool,
     deliveries: Mutex<Vec<Value>>,
     delivery_seq: AtomicU64,
+    nonces: Mutex<std::collections::HashSet<String>>,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -251,6 +252,7 @@ impl Sim {
             token_revoked: AtomicBool::new(false),
             deliveries: Mutex::new(Vec::new()),
             delivery_seq: AtomicU64::new(0),
+            nonces: Mutex::new(std::collections::HashSet::new()),
             config,
         }
     }
@@ -439,9 +441,30 @@ pub fn oauth_signature(
 
 /// Checks the request's credentials: a bearer integration token, or an OAuth 1.0a signature
 /// (in the `Authorization: OAuth` header or in the query).
-fn authorized(sim: &Sim, req: &Request) -> bool {
+/// Outcome of the credential check.
+enum Auth {
+    /// Accepted; an OAuth request's `consumer_key:nonce:timestamp`, recorded once it reaches
+    /// the application (Magento refuses a nonce it has seen).
+    Ok(Option<String>),
+    /// Refused.
+    Refused,
+    /// An OAuth nonce already used.
+    Replayed,
+}
+
+fn authorized(sim: &Sim, req: &Request) -> Auth {
+    match check_credentials(sim, req) {
+        Some(None) => Auth::Ok(None),
+        Some(Some(nonce)) if relock(&sim.nonces).contains(&nonce) => Auth::Replayed,
+        Some(Some(nonce)) => Auth::Ok(Some(nonce)),
+        None => Auth::Refused,
+    }
+}
+
+/// `None`: refused; `Some(None)`: a bearer token; `Some(Some(nonce))`: a valid OAuth request.
+fn check_credentials(sim: &Sim, req: &Request) -> Option<Option<String>> {
     if sim.token_revoked.load(Ordering::SeqCst) {
-        return false;
+        return None;
     }
     let auth = req
         .headers()
@@ -449,7 +472,7 @@ fn authorized(sim: &Sim, req: &Request) -> bool {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if let Some(token) = auth.strip_prefix("Bearer ") {
-        return token.trim() == sim.config.access_token;
+        return (token.trim() == sim.config.access_token).then_some(None);
     }
     let query: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(req.uri())
         .map(|q| q.0)
@@ -471,21 +494,19 @@ fn authorized(sim: &Sim, req: &Request) -> bool {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let (Some(key), Some(token), Some(method), Some(sig)) = (
+    let (Some(key), Some(token), Some(method), Some(sig), Some(nonce), Some(ts)) = (
         get("oauth_consumer_key"),
         get("oauth_token"),
         get("oauth_signature_method"),
         get("oauth_signature"),
+        get("oauth_nonce"),
+        get("oauth_timestamp"),
     ) else {
-        return false;
+        return None;
     };
-    if key != sim.config.consumer_key
-        || token != sim.config.access_token
-        || method != "HMAC-SHA256"
-        || get("oauth_nonce").is_none()
-        || get("oauth_timestamp").is_none()
+    if key != sim.config.consumer_key || token != sim.config.access_token || method != "HMAC-SHA256"
     {
-        return false;
+        return None;
     }
     let host = req
         .headers()
@@ -500,12 +521,13 @@ fn authorized(sim: &Sim, req: &Request) -> bool {
         &sim.config.consumer_secret,
         &sim.config.access_token_secret,
     );
-    want.len() == sig.len()
+    let same = want.len() == sig.len()
         && want
             .bytes()
             .zip(sig.bytes())
             .fold(0, |a, (x, y)| a | (x ^ y))
-            == 0
+            == 0;
+    same.then(|| Some(format!("{key}:{nonce}:{ts}")))
 }
 
 /// Auth, rate limit, injected faults and statistics, around every API request.
@@ -519,15 +541,7 @@ async fn guard(State(sim): State<Shared>, req: Request, next: Next) -> Response 
             .entry(format!("{} {path}", req.method()))
             .or_default() += 1;
     }
-    if !authorized(&sim, &req) {
-        relock(&sim.stats).unauthorized += 1;
-        return mage_error(
-            StatusCode::UNAUTHORIZED,
-            "The consumer isn't authorized to access %resources.",
-            json!({ "resources": "Magento_Catalog::products" }),
-        )
-        .into_response();
-    }
+    // The edge (Adobe Commerce Cloud's rate limiting) answers before Magento sees the request.
     if let Err(reset_ms) = relock(&sim.window).take() {
         relock(&sim.stats).rate_limited += 1;
         return too_many(reset_ms);
@@ -535,6 +549,36 @@ async fn guard(State(sim): State<Shared>, req: Request, next: Next) -> Response 
     let fault = sim.faults.take(&path);
     if fault.is_some() {
         relock(&sim.stats).faults_injected += 1;
+    }
+    if let Some(f) = &fault
+        && f.kind == FaultKind::RateLimit
+    {
+        return too_many(f.reset_ms);
+    }
+    match authorized(&sim, &req) {
+        Auth::Ok(nonce) => {
+            if let Some(n) = nonce {
+                relock(&sim.nonces).insert(n);
+            }
+        }
+        Auth::Refused => {
+            relock(&sim.stats).unauthorized += 1;
+            return mage_error(
+                StatusCode::UNAUTHORIZED,
+                "The consumer isn't authorized to access %resources.",
+                json!({ "resources": "Magento_Catalog::products" }),
+            )
+            .into_response();
+        }
+        Auth::Replayed => {
+            relock(&sim.stats).unauthorized += 1;
+            return mage_error(
+                StatusCode::UNAUTHORIZED,
+                "The nonce is already being used by the consumer with ID %1.",
+                json!([sim.config.consumer_key]),
+            )
+            .into_response();
+        }
     }
     match fault {
         Some(f) => match f.kind {
