@@ -1,12 +1,70 @@
-//! Magento 2 / Adobe Commerce: the REST API (`{store_url}/rest/default/V1`), integration
-//! access token as bearer (default) or OAuth 1.0a HMAC-SHA256 signatures (`auth_mode:
-//! oauth1`), `searchCriteria` paging (at most 300 per page, `total_count`), configurable
-//! products and their children, MSI sources and source items, orders and shipments, the async
-//! bulk API for large stock exports, and Adobe Commerce webhooks
-//! (`x-adobe-commerce-webhook-signature`, base64 HMAC-SHA256 of the body).
+//! Magento 2 / Adobe Commerce connector.
 //!
-//! `settings.base_url` replaces `store_url`; `settings.api_urls` can point the `V1`,
-//! `V1_all` and `async_bulk` families at their own URLs (e.g. a validating proxy).
+//! **Auth.** Credentials `store_url`, `access_token` (integration access token, secret),
+//! `consumer_key`, `consumer_secret` (secret), and for OAuth 1.0a `access_token_secret`
+//! (secret). `auth_mode` (a credential field, because `Settings` has no platform-specific
+//! fields) is `bearer` (default: `Authorization: Bearer <access_token>`, Magento 2.4.4+ with
+//! "Allow OAuth Access Tokens to be used as standalone Bearer tokens") or `oauth1`: every
+//! request is signed with HMAC-SHA256 over the method, base URL and all query and `oauth_*`
+//! parameters (RFC 5849), key `consumer_secret&access_token_secret`; the `oauth_*` parameters
+//! travel in the query (Magento reads them from the header, the query or a form body), and a
+//! request retried after a failure that reached Magento is signed again with a new nonce.
+//! `401`/`403` are [`ConnectorError::Auth`] and never retried; credential values are redacted
+//! from every error and log line.
+//!
+//! **URLs.** REST at `{store_url}/rest/default/V1`; `settings.base_url` replaces `store_url`.
+//! `settings.api_urls` may point the `V1` family (reads and writes; e.g. a Prism proxy that
+//! serves `/V1/...`), `V1_all` (product writes at the global scope, default
+//! `{store_url}/rest/all/V1`, or `V1` when only that is set) and `async_bulk`
+//! (`{store_url}/rest/default/async/bulk/V1`) at their own base URLs. Nothing defaults to a
+//! local address.
+//!
+//! **Limits.** `searchCriteria[pageSize]` at most 300 ([`MAX_PAGE_SIZE`], Magento 2.4.7+
+//! `webapi/validation/maximum_page_size`); pages follow `searchCriteria[currentPage]` and stop
+//! by `total_count` (Magento answers a page past the end with the last page again). Magento
+//! has no rate limit of its own; Adobe Commerce Cloud fronts stores with a configurable edge
+//! limit answering 429 + `Retry-After`, which is honoured; the client keeps its own budget
+//! (`rate_limit_requests` per `rate_limit_window_ms`, default 20 per second). Source items go
+//! at most [`MAX_SOURCE_ITEMS`] (100, lowered by `batch_size`) per request or bulk operation:
+//! Magento documents no maximum, this keeps requests inside PHP's limits.
+//!
+//! **Reads.** `test_connection` reads `/V1/store/storeViews` (the default view's name) and
+//! counts products. `products_page`: `/V1/products` without the "Not Visible Individually"
+//! children (`visibility neq 1`), `updated_at gteq since` / `lt until`, `sku in`, `entity_id
+//! in`, sorted by `entity_id`; configurable products get their children from
+//! `/V1/configurable-products/{sku}/children` as variants, option labels from the configurable
+//! attributes (`/V1/products/attributes`, cached), category paths from `/V1/categories/list`
+//! (cached), currency and weight unit from `/V1/store/storeConfigs` (cached). Description,
+//! brand and EAN are the custom attributes `description`, `brand` and `ean`. A full import
+//! costs one call per page, one per configurable product, and three lookups per connection.
+//! `stock_page`: MSI `/V1/inventory/source-items` (`sku in`; source items carry no
+//! modification date, so `since`/`until`/`ids` do not apply), each source mapped to a
+//! warehouse by `warehouse_mapping` (source code or name), default the source code; `reserved`
+//! is 0 (reservations are not exposed), `available` is the quantity of in-stock items.
+//! `orders_page`: `/V1/orders` (`updated_at`, `entity_id in`) plus one `/V1/shipments` search
+//! per page for tracking.
+//!
+//! **Writes.** `export_stock`: one batch → `POST /V1/inventory/source-items`; more → one
+//! `POST /async/bulk/V1/inventory/source-items` (one operation per batch) polled at
+//! `/V1/bulk/{bulk_uuid}/status` until no operation is open; failed operations report their
+//! items as rejected. `export_orders`: shipments (`shipped`, tracking or lines) through
+//! `POST /V1/order/{id}/ship` with `tracks [{track_number, title, carrier_code}]`,
+//! `cancelled` through `/V1/orders/{id}/cancel`, other statuses through
+//! `/V1/orders/{id}/comments`. `update_field`: `PUT /V1/products/{sku}` at the `all` scope:
+//! `title` → `name`, `description`/`brand` → custom attributes, `price`, `weight`,
+//! `categories` → `extension_attributes.category_links` (paths must exist).
+//!
+//! **Webhooks** (Adobe Commerce Webhooks module): `register_webhooks` lists
+//! `/V1/webhooks/list` and subscribes the missing ones of `observer.catalog_product_save_after`,
+//! `plugin.magento.inventory_api.api.source_items_save.execute` and
+//! `observer.sales_order_save_after` through `POST /V1/webhooks/subscribe` (batch
+//! `marketsync`). `verify_webhook` checks `x-adobe-commerce-webhook-signature` (base64
+//! HMAC-SHA256 of the raw body, as Adobe's signature documentation describes it) in constant
+//! time against `webhook_secret` (default: `consumer_secret`), then reads `eventName` and
+//! `data`. The delivery id and send time come from `x-adobe-commerce-webhook-id` and
+//! `x-adobe-commerce-webhook-timestamp` when present (the simulator sends them; Adobe
+//! documents no such headers, so otherwise the id is derived from the signature and the time
+//! is unknown).
 
 mod client;
 mod config;
