@@ -1183,3 +1183,37 @@ mod conformance {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failed_bulk_operation_rejects_its_items() {
+    let cfg = config(4, 0);
+    let sim = start(cfg.clone()).await;
+    let mut settings = settings_for(&sim);
+    settings.batch_size = Some(2);
+    let c = connector_with(creds(&cfg, &cfg.access_token), settings);
+    let all = stock(&c, pages_of(300)).await.unwrap();
+    let unknown = StockLevel {
+        sku: "NO-SUCH-SKU".into(),
+        warehouse: "wh-east".into(),
+        on_hand: 1,
+        ..StockLevel::default()
+    };
+    let levels = vec![all[0].clone(), unknown, all[1].clone()];
+    let report = c.export_stock(&levels).await.unwrap();
+    // Two operations: [all[0], unknown] fails as a whole (Magento validates the request),
+    // [all[1]] completes.
+    assert_eq!(report.accepted, 1);
+    assert_eq!(report.rejected.len(), 2, "{:?}", report.rejected);
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|(_, m)| m.contains("NO-SUCH-SKU")),
+        "{:?}",
+        report.rejected
+    );
+    let bulks = Admin::of(&sim)
+        .send(reqwest::Method::GET, "/bulk", None)
+        .await;
+    assert_eq!(bulks[0]["items"], json!([2, 1]));
+}
