@@ -12,6 +12,7 @@ pub mod opencart;
 pub mod prestashop;
 pub mod shopify;
 pub mod woocommerce;
+pub mod magento;
 
 pub use http::{HttpPolicy, RetryPolicy};
 
@@ -330,6 +331,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         shopify::platform_info(),
         woocommerce::platform_info(),
         prestashop::platform_info(),
+        magento::platform_info(),
     ]
 }
 
@@ -341,6 +343,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         shopify::PLATFORM => Ok(Box::new(shopify::Shopify::new(config)?)),
         woocommerce::PLATFORM => Ok(Box::new(woocommerce::WooCommerce::new(config)?)),
         prestashop::PLATFORM => Ok(Box::new(prestashop::PrestaShop::new(config)?)),
+        magento::PLATFORM => Ok(Box::new(magento::Magento::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

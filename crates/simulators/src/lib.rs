@@ -12,6 +12,7 @@ pub mod demo;
 pub mod faults;
 pub mod opencart;
 pub mod prestashop;
+pub mod magento;
 mod rng;
 pub mod shopify;
 pub mod woocommerce;

@@ -7,6 +7,7 @@
 mod bigcommerce;
 mod opencart;
 mod prestashop;
+mod magento;
 mod prism;
 mod shopify;
 mod support;
