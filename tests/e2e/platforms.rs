@@ -323,3 +323,34 @@ async fn prestashop_flow() -> anyhow::Result<()> {
     sim.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magento_flow() -> anyhow::Result<()> {
+    use marketsync_simulators::magento::{self, SimConfig};
+    let cfg = SimConfig {
+        products: 30,
+        orders: 3,
+        seed: 5,
+        ..SimConfig::default()
+    };
+    let sys = system("pf-magento").await?;
+    let sim = magento::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
+    let case = Case {
+        platform: "magento",
+        credentials: json!({"store_url": sim.base_url(), "access_token": cfg.access_token,
+                            "consumer_key": cfg.consumer_key,
+                            "consumer_secret": cfg.consumer_secret}),
+        settings: json!({"base_url": sim.base_url()}),
+        secret: &cfg.access_token,
+        products: cfg.products,
+        seed: cfg.seed,
+    };
+    let admin = sim.admin_url();
+    channel_flow(&sys, case, |sku| {
+        get_json(format!("{admin}/products/{sku}"))
+    })
+    .await?;
+    sys.stop().await;
+    sim.stop().await;
+    Ok(())
+}

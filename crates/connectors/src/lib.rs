@@ -8,11 +8,11 @@
 
 pub mod bigcommerce;
 mod http;
+pub mod magento;
 pub mod opencart;
 pub mod prestashop;
 pub mod shopify;
 pub mod woocommerce;
-pub mod magento;
 
 pub use http::{HttpPolicy, RetryPolicy};
 

@@ -10,9 +10,9 @@
 pub mod bigcommerce;
 pub mod demo;
 pub mod faults;
+pub mod magento;
 pub mod opencart;
 pub mod prestashop;
-pub mod magento;
 mod rng;
 pub mod shopify;
 pub mod woocommerce;

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod bigcommerce;
+mod magento;
 mod opencart;
 mod prestashop;
-mod magento;
 mod prism;
 mod shopify;
 mod support;
