@@ -113,9 +113,9 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_simulators: bool,
 
-    /// Port of the BigCommerce simulator on 127.0.0.1 (the demo connection points at it).
-    #[arg(long, value_name = "PORT", default_value_t = 8801)]
-    pub bigcommerce_port: u16,
+    /// Ports of the simulators on 127.0.0.1 (the demo connections point at them).
+    #[command(flatten)]
+    pub ports: SimPorts,
 
     /// Number of demo products in the simulated stores (default: the simulators' own, 60).
     #[arg(long, value_name = "N")]
@@ -207,9 +207,9 @@ pub struct SimulatorsArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub listen: IpAddr,
 
-    /// Port of the BigCommerce simulator (0 picks a free one).
-    #[arg(long, value_name = "PORT", default_value_t = 8801)]
-    pub bigcommerce_port: u16,
+    /// Ports of the simulators (0 picks a free one).
+    #[command(flatten)]
+    pub ports: SimPorts,
 
     /// Number of demo products per simulated store (default 60).
     #[arg(long, value_name = "N")]
@@ -352,5 +352,42 @@ mod tests {
         );
         assert_eq!(s.skus, vec!["A", "B"]);
         assert!(s.full);
+    }
+}
+
+/// The port of each platform simulator.
+#[derive(Debug, Clone, Args)]
+pub struct SimPorts {
+    /// Port of the BigCommerce simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8801)]
+    pub bigcommerce_port: u16,
+    /// Port of the Shopify simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8802)]
+    pub shopify_port: u16,
+    /// Port of the WooCommerce simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8803)]
+    pub woocommerce_port: u16,
+    /// Port of the Magento simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8804)]
+    pub magento_port: u16,
+    /// Port of the PrestaShop simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8805)]
+    pub prestashop_port: u16,
+    /// Port of the OpenCart simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8806)]
+    pub opencart_port: u16,
+}
+
+impl SimPorts {
+    /// (platform, port) of every simulator.
+    pub fn all(&self) -> [(&'static str, u16); 6] {
+        [
+            ("bigcommerce", self.bigcommerce_port),
+            ("shopify", self.shopify_port),
+            ("woocommerce", self.woocommerce_port),
+            ("magento", self.magento_port),
+            ("prestashop", self.prestashop_port),
+            ("opencart", self.opencart_port),
+        ]
     }
 }

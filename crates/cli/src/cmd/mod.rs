@@ -4,6 +4,7 @@ pub mod admin;
 pub mod health;
 pub mod migrate;
 pub mod simulators;
+pub mod stores;
 pub mod sync;
 pub mod up;
 

@@ -89,7 +89,12 @@ macro_rules! sized {
 }
 
 /// Starts the simulator of `platform` on `listen:port` (port 0: a free one).
-pub async fn start(platform: &str, listen: IpAddr, port: u16, demo: Demo) -> anyhow::Result<DemoStore> {
+pub async fn start(
+    platform: &str,
+    listen: IpAddr,
+    port: u16,
+    demo: Demo,
+) -> anyhow::Result<DemoStore> {
     let addr = SocketAddr::new(listen, port);
     let (name, default_port) = PLATFORMS
         .iter()

@@ -13,23 +13,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use marketsync_common::config::{self, Service as Svc};
 use marketsync_common::db;
-use marketsync_simulators::bigcommerce;
 use serde_json::{Value, json};
 
 use crate::api::{Api, ApiError, list_items};
 use crate::cli::UpArgs;
 use crate::cmd::admin;
-use crate::cmd::simulators::{
-    DEMO_BIGCOMMERCE_CLIENT_ID, DEMO_BIGCOMMERCE_CLIENT_SECRET, bigcommerce_config, reachable,
-};
+use crate::cmd::simulators::reachable;
+use crate::cmd::stores;
 use crate::supervisor::{self, Service};
 
 /// Name of the demo tenant.
 pub const DEMO_TENANT: &str = "demo";
 /// Name of the demo admin API key.
 pub const DEMO_KEY_NAME: &str = "quickstart";
-/// Name of the demo BigCommerce connection.
-pub const DEMO_BIGCOMMERCE_CONNECTION: &str = "demo-bigcommerce";
 /// Time a service gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -50,7 +46,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
 
     let backends = backends()?;
     let gateway_addr = args.gateway_addr;
-    let sim_addr = SocketAddr::from(([127, 0, 0, 1], args.bigcommerce_port));
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
 
     // Everything that can be checked before starting anything.
     let binaries = [
@@ -69,7 +65,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         listeners.push((b.svc.name(), b.http));
     }
     if !args.no_simulators {
-        listeners.push(("bigcommerce simulator", sim_addr));
+        for (platform, port) in args.ports.all() {
+            if port != 0 {
+                listeners.push((platform, SocketAddr::new(loopback, port)));
+            }
+        }
     }
     for (name, addr) in listeners {
         if port_answers(reachable(addr)) {
@@ -100,21 +100,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         pool.close().await;
     }
 
-    let simulator = if args.no_simulators {
-        None
-    } else {
-        let config = bigcommerce_config(args.demo_products, None);
-        let sim = bigcommerce::start(sim_addr, config.clone())
-            .await
-            .with_context(|| format!("cannot start the BigCommerce simulator on {sim_addr}"))?;
-        eprintln!(
-            "marketsync: BigCommerce simulator on {} ({} products)",
-            sim.base_url(),
-            config.products
-        );
-        let base_url = sim.base_url();
-        Some((sim, config, base_url))
-    };
+    let mut demo_stores = Vec::new();
+    if !args.no_simulators {
+        let demo = stores::Demo {
+            products: args.demo_products,
+            seed: None,
+        };
+        for (platform, port) in args.ports.all() {
+            let store = stores::start(platform, loopback, port, demo).await?;
+            eprintln!(
+                "marketsync: {} simulator on http://{} ({} products)",
+                store.name, store.addr, store.products
+            );
+            demo_stores.push(store);
+        }
+    }
 
     // One signal listener for the whole run, so that no signal falls between two waits.
     let stop = stop_signal();
@@ -128,7 +128,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         &env,
         &logs,
         &mut services,
-        simulator.as_ref().map(|(_, c, url)| (c, url.as_str())),
+        &demo_stores,
     );
     let outcome = tokio::select! {
         r = startup => Some(r),
@@ -177,8 +177,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         }
     };
     supervisor::stop_all(&mut services, STOP_GRACE).await;
-    if let Some((sim, _, _)) = simulator {
-        sim.stop().await;
+    for store in demo_stores {
+        store.stop().await;
     }
     Ok(code)
 }
@@ -193,7 +193,7 @@ async fn start_all(
     env: &[(String, OsString)],
     logs: &Path,
     services: &mut Vec<Service>,
-    simulator: Option<(&bigcommerce::SimConfig, &str)>,
+    demo_stores: &[stores::DemoStore],
 ) -> anyhow::Result<String> {
     let timeout = Duration::from_secs(args.ready_timeout);
     for (b, bin) in backends.iter().zip(bins) {
@@ -228,9 +228,11 @@ async fn start_all(
 
     let api_base = format!("http://{gateway}");
     let key = demo_key(&args.db.database_url, &args.state_dir, &api_base).await?;
-    if let Some((config, base_url)) = simulator {
+    if !demo_stores.is_empty() {
         let api = Api::new(&api_base, &key)?;
-        ensure_bigcommerce_connection(&api, config, base_url).await?;
+        for store in demo_stores {
+            ensure_connection(&api, store).await?;
+        }
     }
     Ok(key)
 }
@@ -434,39 +436,31 @@ async fn demo_key(database_url: &str, state: &Path, api_base: &str) -> anyhow::R
     Ok(key)
 }
 
-/// Creates the demo BigCommerce connection unless one of that name exists.
-async fn ensure_bigcommerce_connection(
-    api: &Api,
-    config: &bigcommerce::SimConfig,
-    base_url: &str,
-) -> anyhow::Result<()> {
+/// Creates the demo connection to a simulated store unless one of that name exists.
+async fn ensure_connection(api: &Api, store: &stores::DemoStore) -> anyhow::Result<()> {
+    let name = store.connection_name();
     let list: Value = api.get("/api/v1/connections").await?;
     let exists = list_items(&list)
         .iter()
-        .any(|c| c.get("name").and_then(Value::as_str) == Some(DEMO_BIGCOMMERCE_CONNECTION));
+        .any(|c| c.get("name").and_then(Value::as_str) == Some(name.as_str()));
     if exists {
         return Ok(());
     }
     let body = json!({
-        "name": DEMO_BIGCOMMERCE_CONNECTION,
-        "platform": "bigcommerce",
-        "credentials": {
-            "store_hash": config.store_hash,
-            "access_token": config.access_token,
-            "client_id": DEMO_BIGCOMMERCE_CLIENT_ID,
-            "client_secret": DEMO_BIGCOMMERCE_CLIENT_SECRET,
-        },
-        "settings": { "base_url": base_url },
+        "name": name,
+        "platform": store.platform,
+        "credentials": store.credentials,
+        "settings": store.settings,
     });
     let created: Value = api
         .post("/api/v1/connections", &body)
         .await
-        .context("cannot create the demo BigCommerce connection")?;
+        .with_context(|| format!("cannot create the demo {} connection", store.name))?;
     let id = created
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| anyhow!("the gateway created the connection but returned no id"))?;
-    eprintln!("marketsync: created connection {DEMO_BIGCOMMERCE_CONNECTION} ({id})");
+    eprintln!("marketsync: created connection {name} ({id})");
     Ok(())
 }
 

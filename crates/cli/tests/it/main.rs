@@ -476,13 +476,24 @@ async fn up_runs_everything_and_a_sync_completes() {
         }
     }
     let sim = sim_port.to_string();
+    // Every other simulator on a free port too (the defaults 8802-8806 may be taken).
+    let others: Vec<(String, String)> = [
+        "shopify",
+        "woocommerce",
+        "magento",
+        "prestashop",
+        "opencart",
+    ]
+    .iter()
+    .map(|p| (format!("--{p}-port"), free_port().to_string()))
+    .collect();
+    let mut up_args: Vec<&str> = vec!["--bigcommerce-port", &sim, "--demo-products", "8"];
+    for (flag, port) in &others {
+        up_args.push(flag);
+        up_args.push(port);
+    }
 
-    let (mut up, gateway, key) = start_up(
-        &state,
-        &env,
-        &["--bigcommerce-port", &sim, "--demo-products", "8"],
-    )
-    .await;
+    let (mut up, gateway, key) = start_up(&state, &env, &up_args).await;
     assert_eq!(gateway, format!("http://127.0.0.1:{gateway_port}"));
     assert!(key.starts_with("msk_"), "{key}");
     assert_eq!(
@@ -509,7 +520,16 @@ async fn up_runs_everything_and_a_sync_completes() {
         .await
         .expect("json");
     let text = list.to_string();
-    assert!(text.contains("demo-bigcommerce"), "{text}");
+    for platform in [
+        "bigcommerce",
+        "shopify",
+        "woocommerce",
+        "magento",
+        "prestashop",
+        "opencart",
+    ] {
+        assert!(text.contains(&format!("demo-{platform}")), "{text}");
+    }
     assert!(
         text.contains(&format!("http://127.0.0.1:{sim_port}")),
         "{text}"
@@ -540,7 +560,7 @@ async fn up_runs_everything_and_a_sync_completes() {
     assert!(terminate(&mut up).await.success());
 
     // A second run reuses the key and does not duplicate the connection.
-    let (mut again, _, key2) = start_up(&state, &env, &["--bigcommerce-port", &sim]).await;
+    let (mut again, _, key2) = start_up(&state, &env, &up_args).await;
     assert_eq!(key2, key);
     let list: serde_json::Value = http
         .get(format!("{gateway}/api/v1/connections"))
