@@ -188,6 +188,26 @@ pub(crate) struct Call {
     url: String,
     query: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    /// Headers of this call only (a body's content type, a per-request signature).
+    headers: Vec<(String, String)>,
+}
+
+/// A successful answer as the platform sent it.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers (paging totals, links).
+    pub headers: reqwest::header::HeaderMap,
+    /// The body, byte for byte.
+    pub body: bytes::Bytes,
+}
+
+impl Reply {
+    /// A response header as text.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl Call {
@@ -198,6 +218,7 @@ impl Call {
             url: url.into(),
             query: Vec::new(),
             body: None,
+            headers: Vec::new(),
         }
     }
 
@@ -220,6 +241,23 @@ impl Call {
         Ok(self)
     }
 
+    /// Sets a body of another type (XML, a form), with its content type.
+    pub(crate) fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self.headers
+            .push(("content-type".into(), content_type.to_string()));
+        self
+    }
+
+    /// Sets an `application/x-www-form-urlencoded` body.
+    pub(crate) fn form(self, fields: &[(&str, &str)]) -> Self {
+        let encoded: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect();
+        self.body("application/x-www-form-urlencoded", encoded.join("&"))
+    }
+
     /// The URL path (no host, no query) for messages.
     fn path(&self) -> &str {
         let rest = self
@@ -228,6 +266,21 @@ impl Call {
             .map_or(self.url.as_str(), |(_, r)| r);
         rest.find('/').map_or("/", |i| &rest[i..])
     }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one key or value.
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// What one attempt ended with.
@@ -315,6 +368,26 @@ impl HttpClient {
 
     /// Sends `call` with retries and decodes the JSON answer; `None` for an empty answer (204).
     pub(crate) async fn send<T: DeserializeOwned>(&self, call: &Call) -> Result<Option<T>> {
+        self.send_with(call, |what, reply| {
+            if reply.status == 204 || reply.body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(None);
+            }
+            serde_json::from_slice::<T>(&reply.body)
+                .map(Some)
+                .map_err(|e| {
+                    ConnectorError::Malformed(format!("{what}: HTTP {}: {e}", reply.status))
+                })
+        })
+        .await
+    }
+
+    /// The retry loop around one call; `read` turns a successful answer into the result (a
+    /// `Malformed` error from it is retried like a transient failure).
+    pub(crate) async fn send_with<T>(
+        &self,
+        call: &Call,
+        read: impl Fn(&str, &Reply) -> Result<T>,
+    ) -> Result<T> {
         let attempts = self.policy.retry.attempts.max(1);
         // 429s with a reset hint are the platform pacing us, not failures: they get their own
         // (larger) allowance so a busy window does not eat the transient-error retries.
@@ -322,7 +395,15 @@ impl HttpClient {
         let (mut failures, mut limited) = (0u32, 0u32);
         loop {
             self.limiter.acquire().await;
-            match self.attempt::<T>(call).await {
+            let outcome = match self.attempt(call).await {
+                Ok((what, reply)) => match read(&what, &reply) {
+                    Ok(v) => Ok(v),
+                    Err(e @ ConnectorError::Malformed(_)) => Err(Failure::Retry(e)),
+                    Err(e) => Err(Failure::Fatal(e)),
+                },
+                Err(f) => Err(f),
+            };
+            match outcome {
                 Ok(v) => return Ok(v),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Limited(hint, message)) => {
@@ -357,12 +438,25 @@ impl HttpClient {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(&self, call: &Call) -> Result<Option<T>, Failure> {
+    async fn attempt(&self, call: &Call) -> Result<(String, Reply), Failure> {
         let what = format!("{} {}", call.method, self.redact(call.path()));
         let mut req = self
             .client
             .request(call.method.clone(), &call.url)
             .headers(self.headers.clone());
+        if !call.headers.is_empty() {
+            // Replacing the client's headers of the same names (a body's own content type).
+            let mut own = reqwest::header::HeaderMap::new();
+            for (name, value) in &call.headers {
+                if let (Ok(n), Ok(v)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                    reqwest::header::HeaderValue::from_str(value),
+                ) {
+                    own.append(n, v);
+                }
+            }
+            req = req.headers(own);
+        }
         if !call.query.is_empty() {
             req = req.query(&call.query);
         }
@@ -403,15 +497,14 @@ impl HttpClient {
             );
         }
         if status.is_success() {
-            if status.as_u16() == 204 || bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(None);
-            }
-            return serde_json::from_slice::<T>(&bytes).map(Some).map_err(|e| {
-                Failure::Retry(ConnectorError::Malformed(format!(
-                    "{what}: HTTP {}: {e}",
-                    status.as_u16()
-                )))
-            });
+            return Ok((
+                what,
+                Reply {
+                    status: status.as_u16(),
+                    headers,
+                    body: bytes,
+                },
+            ));
         }
         let message = self.redact(&format!(
             "{what}: HTTP {}: {}{}",

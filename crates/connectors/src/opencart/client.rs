@@ -255,10 +255,13 @@ impl Client {
         Call::new(method, self.cfg.endpoint.clone()).query("route", route)
     }
 
-    /// Logs in: `POST index.php?route=api/login` with `username` and `key`.
+    /// Logs in: `POST index.php?route=api/login` with the form fields `username` and `key`, as
+    /// OpenCart core reads them.
     async fn login(&self) -> Result<Arc<Session>> {
-        let body = serde_json::json!({"username": self.cfg.username, "key": self.cfg.key});
-        let call = self.call(Method::POST, "api/login").json(&body)?;
+        let call = self.call(Method::POST, "api/login").form(&[
+            ("username", self.cfg.username.as_str()),
+            ("key", self.cfg.key.as_str()),
+        ]);
         let answer: LoginAnswer = self.login_http.send(&call).await?.ok_or_else(|| {
             ConnectorError::Malformed("api/login answered with an empty body".into())
         })?;

@@ -14,10 +14,8 @@
 //! [`Connector::register_webhooks`] answer [`ConnectorError::Unsupported`] and the scheduled
 //! reconciliation poll (`date_upd` filters) keeps PrestaShop connections in step.
 //!
-//! The request XML travels in PrestaShop's `xml` request parameter, which the webservice
-//! dispatcher reads like a body: the crate's HTTP client sends JSON bodies only. Very long
-//! values (descriptions of many kilobytes) may meet a host's URL length limit; a raw-body
-//! variant of `http::Call` would lift that.
+//! Writes send the resource XML as the request body (`Content-Type: application/xml`), as the
+//! webservice documents; answers are read as JSON (`output_format=JSON`).
 //!
 //! | canonical | PrestaShop |
 //! | --- | --- |
@@ -441,7 +439,7 @@ impl PrestaShop {
         let xml = mapping::resource_xml(name, value)?;
         let call = Call::new(Method::PUT, self.url(&format!("{resource}/{rid}")))
             .query("output_format", "JSON")
-            .query("xml", xml);
+            .body("application/xml", xml);
         self.http.send::<Value>(&call).await?;
         Ok(())
     }
@@ -493,7 +491,7 @@ impl PrestaShop {
         let xml = mapping::resource_xml("manufacturer", &m)?;
         let call = Call::new(Method::POST, self.url("manufacturers"))
             .query("output_format", "JSON")
-            .query("xml", xml);
+            .body("application/xml", xml);
         let created = self.fetch(call).await?;
         let id = text(&created["manufacturer"], "id");
         if id.is_empty() {
@@ -562,7 +560,7 @@ impl PrestaShop {
                 let xml = mapping::resource_xml("order_history", &history)?;
                 let call = Call::new(Method::POST, self.url("order_histories"))
                     .query("output_format", "JSON")
-                    .query("xml", xml);
+                    .body("application/xml", xml);
                 self.http.send::<Value>(&call).await?;
             }
         }

@@ -93,6 +93,32 @@ impl Client {
         })
     }
 
+    /// One page of a list with the totals WooCommerce sends beside it (`X-WP-Total`,
+    /// `X-WP-TotalPages`), when it sends them.
+    pub(crate) async fn fetch_page<T: DeserializeOwned>(
+        &self,
+        call: Call,
+    ) -> Result<(Vec<T>, Option<u64>, Option<u32>)> {
+        self.http
+            .send_with(&call, |what, reply| {
+                let items: Vec<T> = if reply.body.iter().all(u8::is_ascii_whitespace) {
+                    Vec::new()
+                } else {
+                    serde_json::from_slice(&reply.body).map_err(|e| {
+                        ConnectorError::Malformed(format!("{what}: HTTP {}: {e}", reply.status))
+                    })?
+                };
+                let number = |name: &str| {
+                    reply
+                        .header(name)
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                };
+                let pages = number("x-wp-totalpages").map(|p| p.min(u64::from(u32::MAX)) as u32);
+                Ok((items, number("x-wp-total"), pages))
+            })
+            .await
+    }
+
     /// Every item of a list, 100 per page, until a short page.
     pub(crate) async fn list_all<T: DeserializeOwned>(
         &self,

@@ -22,9 +22,9 @@
 //! call-budget test holds the connector to): a page of products or stock is one list call plus
 //! one variations call per variable product (100 variations a call); the store's settings (two
 //! calls) and categories (one call per 100) are read once per connection. A page of orders is
-//! one call plus one notes call per completed order. The last page of a list costs one extra
-//! call when the total is a multiple of the page size, because the shared HTTP client returns
-//! bodies only and `X-WP-TotalPages` cannot be read. `verify_webhook` reports product topics
+//! one call plus one notes call per completed order. Paging follows `X-WP-TotalPages` (a full
+//! page is taken as "there may be more" only when the store sends no totals), and `X-WP-Total`
+//! is the sync's total. `verify_webhook` reports product topics
 //! (stock changes included: WooCommerce has no stock topic) as kind `products` with the
 //! product's id (a variation's parent) and the sku; `sent_at` is the resource's
 //! `date_modified_gmt`, since WooCommerce sends no timestamp header.
@@ -274,19 +274,21 @@ impl WooCommerce {
     }
 
     /// One page of products (variations found by a sku search are left out).
-    async fn product_page(&self, query: &ImportQuery) -> Result<(Vec<WcProduct>, Option<String>)> {
+    async fn product_page(
+        &self,
+        query: &ImportQuery,
+    ) -> Result<(Vec<WcProduct>, Option<String>, Option<u64>)> {
         let page = page_number(query.page.as_deref())?;
         let per_page = page_size(query, self.client.cfg.page_size);
-        let list: Vec<WcProduct> = self
+        let (list, total, pages): (Vec<WcProduct>, _, _) = self
             .client
-            .fetch(self.products_call(query, page, per_page))
+            .fetch_page(self.products_call(query, page, per_page))
             .await?;
-        // X-WP-TotalPages is not readable through the shared HTTP client: a full page means
-        // there may be more.
-        let next = (list.len() as u32 >= per_page).then(|| (page + 1).to_string());
+        let next = next_page(page, per_page, list.len(), pages);
         Ok((
             list.into_iter().filter(|p| p.kind != "variation").collect(),
             next,
+            total,
         ))
     }
 
@@ -469,7 +471,7 @@ impl Connector for WooCommerce {
     }
 
     async fn products_page(&self, query: &ImportQuery) -> Result<Page<Product>> {
-        let (list, next) = self.product_page(query).await?;
+        let (list, next, total) = self.product_page(query).await?;
         let settings = self.client.settings().await?;
         let empty = HashMap::new();
         let categories = if list.iter().any(|p| !p.categories.is_empty()) {
@@ -500,15 +502,11 @@ impl Connector for WooCommerce {
                 mapping::product(p, &vs, &lookups)
             })
             .collect();
-        Ok(Page {
-            items,
-            next,
-            total: None,
-        })
+        Ok(Page { items, next, total })
     }
 
     async fn stock_page(&self, query: &ImportQuery) -> Result<Page<StockLevel>> {
-        let (list, next) = self.product_page(query).await?;
+        let (list, next, total) = self.product_page(query).await?;
         let mut variations = self.variations_of(&list).await?;
         let warehouse = self.client.cfg.warehouse();
         let mut items = Vec::new();
@@ -527,11 +525,7 @@ impl Connector for WooCommerce {
                 }
             }
         }
-        Ok(Page {
-            items,
-            next,
-            total: None,
-        })
+        Ok(Page { items, next, total })
     }
 
     async fn orders_page(&self, query: &ImportQuery) -> Result<Page<Order>> {
@@ -559,8 +553,8 @@ impl Connector for WooCommerce {
         if !query.ids.is_empty() {
             call = call.query("include", query.ids.join(","));
         }
-        let orders: Vec<WcOrder> = self.client.fetch(call).await?;
-        let next = (orders.len() as u32 >= per_page).then(|| (page + 1).to_string());
+        let (orders, total, pages): (Vec<WcOrder>, _, _) = self.client.fetch_page(call).await?;
+        let next = next_page(page, per_page, orders.len(), pages);
         let default_currency = if orders.iter().any(|o| o.currency.is_empty()) {
             self.client.settings().await?.currency.clone()
         } else {
@@ -589,11 +583,7 @@ impl Connector for WooCommerce {
                 wanted.is_empty() || o.lines.iter().any(|l| wanted.contains(l.sku.as_str()))
             })
             .collect();
-        Ok(Page {
-            items,
-            next,
-            total: None,
-        })
+        Ok(Page { items, next, total })
     }
 
     async fn export_stock(&self, levels: &[StockLevel]) -> Result<ExportReport> {
@@ -897,6 +887,16 @@ impl Connector for WooCommerce {
         }
         Ok(WEBHOOK_TOPICS.iter().map(|t| (*t).to_string()).collect())
     }
+}
+
+/// The next page number: from `X-WP-TotalPages` when the store sent it, else a full page means
+/// there may be more.
+fn next_page(page: u32, per_page: u32, got: usize, total_pages: Option<u32>) -> Option<String> {
+    let more = match total_pages {
+        Some(pages) => page < pages,
+        None => got as u32 >= per_page,
+    };
+    more.then(|| (page + 1).to_string())
 }
 
 #[cfg(test)]

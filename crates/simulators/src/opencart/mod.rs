@@ -796,6 +796,29 @@ async fn api(
     }
 }
 
+/// One `application/x-www-form-urlencoded` key or value, decoded.
+fn form_decode(text: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn login(sim: &Sim, body: &[u8]) -> Response {
     relock(&sim.stats).logins += 1;
     // JSON, or OpenCart's form encoding.
@@ -807,7 +830,7 @@ fn login(sim: &Sim, body: &[u8]) -> Response {
         _ => String::from_utf8_lossy(body)
             .split('&')
             .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (form_decode(k), form_decode(v)))
             .collect(),
     };
     let user_ok = fields.get("username").map(String::as_str) == Some(&sim.config.api_username);
