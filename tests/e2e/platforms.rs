@@ -205,152 +205,78 @@ async fn system(name: &str) -> anyhow::Result<System> {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opencart_flow() -> anyhow::Result<()> {
-    use marketsync_simulators::opencart::{self, SimConfig};
-    let cfg = SimConfig {
-        products: 30,
-        orders: 3,
-        seed: 5,
-        ..SimConfig::default()
+/// A channel-flow test for a platform whose simulator lives in `marketsync_simulators::$p`:
+/// `|cfg, base| json!(credentials)` and the credential that must stay secret.
+macro_rules! flow_test {
+    ($name:ident, $p:ident, |$cfg:ident, $base:ident| $creds:expr, $secret:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() -> anyhow::Result<()> {
+            use marketsync_simulators::$p::{self, SimConfig};
+            let $cfg = SimConfig {
+                products: 30,
+                orders: 3,
+                seed: 5,
+                ..SimConfig::default()
+            };
+            let sys = system(concat!("pf-", stringify!($p))).await?;
+            let sim = $p::start("127.0.0.1:0".parse()?, $cfg.clone()).await?;
+            let $base = sim.base_url();
+            let case = Case {
+                platform: stringify!($p),
+                credentials: $creds,
+                settings: json!({ "base_url": $base }),
+                secret: &$cfg.$secret,
+                products: $cfg.products,
+                seed: $cfg.seed,
+            };
+            let admin = sim.admin_url();
+            channel_flow(&sys, case, |sku| get_json(format!("{admin}/products/{sku}"))).await?;
+            sys.stop().await;
+            sim.stop().await;
+            Ok(())
+        }
     };
-    let sys = system("pf-opencart").await?;
-    let sim = opencart::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
-    let case = Case {
-        platform: "opencart",
-        credentials: json!({"store_url": sim.base_url(), "api_username": cfg.api_username,
-                            "api_key": cfg.api_key}),
-        settings: json!({"base_url": sim.base_url()}),
-        secret: &cfg.api_key,
-        products: cfg.products,
-        seed: cfg.seed,
-    };
-    let admin = sim.admin_url();
-    channel_flow(&sys, case, |sku| {
-        get_json(format!("{admin}/products/{sku}"))
-    })
-    .await?;
-    sys.stop().await;
-    sim.stop().await;
-    Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shopify_flow() -> anyhow::Result<()> {
-    use marketsync_simulators::shopify::{self, SimConfig};
-    let cfg = SimConfig {
-        products: 30,
-        orders: 3,
-        seed: 5,
-        ..SimConfig::default()
-    };
-    let sys = system("pf-shopify").await?;
-    let sim = shopify::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
-    let case = Case {
-        platform: "shopify",
-        credentials: json!({"shop_domain": cfg.shop_domain, "access_token": cfg.access_token,
-                            "api_key": "pf-api-key", "api_secret": cfg.api_secret}),
-        settings: json!({"base_url": sim.base_url()}),
-        secret: &cfg.access_token,
-        products: cfg.products,
-        seed: cfg.seed,
-    };
-    let admin = sim.admin_url();
-    channel_flow(&sys, case, |sku| {
-        get_json(format!("{admin}/products/{sku}"))
-    })
-    .await?;
-    sys.stop().await;
-    sim.stop().await;
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn woocommerce_flow() -> anyhow::Result<()> {
-    use marketsync_simulators::woocommerce::{self, SimConfig};
-    let cfg = SimConfig {
-        products: 30,
-        orders: 3,
-        seed: 5,
-        ..SimConfig::default()
-    };
-    let sys = system("pf-woocommerce").await?;
-    let sim = woocommerce::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
-    let case = Case {
-        platform: "woocommerce",
-        credentials: json!({"store_url": sim.base_url(), "consumer_key": cfg.consumer_key,
-                            "consumer_secret": cfg.consumer_secret}),
-        settings: json!({"base_url": sim.base_url()}),
-        secret: &cfg.consumer_secret,
-        products: cfg.products,
-        seed: cfg.seed,
-    };
-    let admin = sim.admin_url();
-    channel_flow(&sys, case, |sku| {
-        get_json(format!("{admin}/products/{sku}"))
-    })
-    .await?;
-    sys.stop().await;
-    sim.stop().await;
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prestashop_flow() -> anyhow::Result<()> {
-    use marketsync_simulators::prestashop::{self, SimConfig};
-    let cfg = SimConfig {
-        products: 30,
-        orders: 3,
-        seed: 5,
-        ..SimConfig::default()
-    };
-    let sys = system("pf-prestashop").await?;
-    let sim = prestashop::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
-    let case = Case {
-        platform: "prestashop",
-        credentials: json!({"store_url": sim.base_url(), "webservice_key": cfg.webservice_key}),
-        settings: json!({"base_url": sim.base_url()}),
-        secret: &cfg.webservice_key,
-        products: cfg.products,
-        seed: cfg.seed,
-    };
-    let admin = sim.admin_url();
-    channel_flow(&sys, case, |sku| {
-        get_json(format!("{admin}/products/{sku}"))
-    })
-    .await?;
-    sys.stop().await;
-    sim.stop().await;
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn magento_flow() -> anyhow::Result<()> {
-    use marketsync_simulators::magento::{self, SimConfig};
-    let cfg = SimConfig {
-        products: 30,
-        orders: 3,
-        seed: 5,
-        ..SimConfig::default()
-    };
-    let sys = system("pf-magento").await?;
-    let sim = magento::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
-    let case = Case {
-        platform: "magento",
-        credentials: json!({"store_url": sim.base_url(), "access_token": cfg.access_token,
-                            "consumer_key": cfg.consumer_key,
-                            "consumer_secret": cfg.consumer_secret}),
-        settings: json!({"base_url": sim.base_url()}),
-        secret: &cfg.access_token,
-        products: cfg.products,
-        seed: cfg.seed,
-    };
-    let admin = sim.admin_url();
-    channel_flow(&sys, case, |sku| {
-        get_json(format!("{admin}/products/{sku}"))
-    })
-    .await?;
-    sys.stop().await;
-    sim.stop().await;
-    Ok(())
-}
+flow_test!(
+    opencart_flow,
+    opencart,
+    |cfg, base| json!({
+        "store_url": base, "api_username": cfg.api_username, "api_key": cfg.api_key
+    }),
+    api_key
+);
+flow_test!(
+    shopify_flow,
+    shopify,
+    |cfg, base| json!({
+        "shop_domain": cfg.shop_domain, "access_token": cfg.access_token,
+        "api_key": "pf-api-key", "api_secret": cfg.api_secret
+    }),
+    access_token
+);
+flow_test!(
+    woocommerce_flow,
+    woocommerce,
+    |cfg, base| json!({
+        "store_url": base, "consumer_key": cfg.consumer_key, "consumer_secret": cfg.consumer_secret
+    }),
+    consumer_secret
+);
+flow_test!(
+    prestashop_flow,
+    prestashop,
+    |cfg, base| json!({
+        "store_url": base, "webservice_key": cfg.webservice_key
+    }),
+    webservice_key
+);
+flow_test!(
+    magento_flow,
+    magento,
+    |cfg, base| json!({
+        "store_url": base, "access_token": cfg.access_token,
+        "consumer_key": cfg.consumer_key, "consumer_secret": cfg.consumer_secret
+    }),
+    access_token
+);
