@@ -14,5 +14,6 @@ pub mod magento;
 pub mod opencart;
 pub mod prestashop;
 mod rng;
+mod server;
 pub mod shopify;
 pub mod woocommerce;

@@ -22,8 +22,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::faults::{Fault, FaultKind, FaultQueue};
 use store::Store;
@@ -77,8 +75,7 @@ pub struct RunningSimulator {
     /// Address it listens on.
     pub addr: SocketAddr,
     store_hash: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: crate::server::Server,
 }
 
 impl RunningSimulator {
@@ -103,30 +100,8 @@ impl RunningSimulator {
     }
 
     /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
-    }
-}
-
-impl Drop for RunningSimulator {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -137,23 +112,11 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let store_hash = config.store_hash.clone();
     let sim = Arc::new(Sim::new(config));
     let app = router(sim);
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::warn!(error = %e, "bigcommerce simulator stopped with an error");
-        }
-    });
-    tracing::info!(%addr, store_hash = %store_hash, "bigcommerce simulator listening");
+    let server = crate::server::Server::serve(listener, app, "bigcommerce");
     Ok(RunningSimulator {
         addr,
         store_hash,
-        shutdown: Some(tx),
-        task: Some(task),
+        server,
     })
 }
 

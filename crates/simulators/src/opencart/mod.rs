@@ -30,8 +30,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::demo::{self, DemoParty};
 use crate::faults::{Fault, FaultKind, FaultQueue};
@@ -96,8 +94,7 @@ impl Default for SimConfig {
 pub struct RunningSimulator {
     /// Address it listens on.
     pub addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: crate::server::Server,
 }
 
 impl RunningSimulator {
@@ -111,31 +108,9 @@ impl RunningSimulator {
         format!("{}/__admin", self.base_url())
     }
 
-    /// Stops serving.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
-    }
-}
-
-impl Drop for RunningSimulator {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    /// Stops serving and waits (briefly) for the server task to end.
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -161,23 +136,8 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
         .route("/__admin/orders", post(admin_add_order))
         .route("/__admin/orders/{id}", get(admin_order))
         .with_state(sim);
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::warn!(error = %e, "opencart simulator stopped with an error");
-        }
-    });
-    tracing::info!(%addr, "opencart simulator listening");
-    Ok(RunningSimulator {
-        addr,
-        shutdown: Some(tx),
-        task: Some(task),
-    })
+    let server = crate::server::Server::serve(listener, app, "opencart");
+    Ok(RunningSimulator { addr, server })
 }
 
 #[derive(Debug, Clone)]

@@ -29,8 +29,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::faults::{Fault, FaultKind, FaultQueue};
 use store::Store;
@@ -99,8 +97,7 @@ impl Default for SimConfig {
 pub struct RunningSimulator {
     /// Address it listens on.
     pub addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: crate::server::Server,
 }
 
 impl RunningSimulator {
@@ -120,30 +117,8 @@ impl RunningSimulator {
     }
 
     /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
-    }
-}
-
-impl Drop for RunningSimulator {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -153,23 +128,8 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config, format!("http://{addr}")));
     let app = router(sim);
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::warn!(error = %e, "woocommerce simulator stopped with an error");
-        }
-    });
-    tracing::info!(%addr, "woocommerce simulator listening");
-    Ok(RunningSimulator {
-        addr,
-        shutdown: Some(tx),
-        task: Some(task),
-    })
+    let server = crate::server::Server::serve(listener, app, "woocommerce");
+    Ok(RunningSimulator { addr, server })
 }
 
 /// Request counters served by `GET /__admin/stats`.
