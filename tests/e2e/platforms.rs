@@ -26,6 +26,8 @@ pub struct Case<'a> {
     pub settings: Value,
     /// A credential value that must never come back or reach a log.
     pub secret: &'a str,
+    /// Whether the platform has webhooks (PrestaShop and OpenCart have none).
+    pub webhooks: bool,
     /// Demo catalog the simulator serves.
     pub products: usize,
     pub seed: u64,
@@ -97,6 +99,24 @@ where
         .await?;
     }
 
+    // Webhooks, registered through the gateway at its own per-connection URL.
+    let (s, reg) = sys
+        .api(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/webhooks"),
+            Some(json!({ "url": format!("{}/api/v1/webhooks/{id}", sys.gateway) })),
+        )
+        .await?;
+    if case.webhooks {
+        assert_eq!(s, 200, "{}: {reg}", case.platform);
+        assert!(!reg["topics"].as_array().unwrap().is_empty(), "{reg}");
+    } else {
+        assert_eq!(s, 409, "{}: {reg}", case.platform);
+    }
+    let syncs_before = sys.get(&format!("/api/v1/connections/{id}/syncs")).await?["items"]
+        .as_array()
+        .map_or(0, Vec::len);
+
     // Approve one missing description: the suggestion reaches the platform.
     let issue = pending(sys, "missing_description")
         .await?
@@ -144,6 +164,29 @@ where
         },
     )
     .await?;
+    if case.webhooks {
+        // The platform notifies the change the correction made: a webhook-started sync reads
+        // the product back.
+        sys.eventually(
+            &format!("a webhook-started sync on {}", case.platform),
+            Duration::from_secs(60),
+            || async {
+                let runs = sys.get(&format!("/api/v1/connections/{id}/syncs")).await?;
+                let runs = runs["items"].as_array().cloned().unwrap_or_default();
+                Ok((runs.len() > syncs_before
+                    && runs.iter().take(runs.len() - syncs_before).any(|r| {
+                        r["status"] == "completed" && r["counts"]["products"].as_i64() >= Some(1)
+                    }))
+                .then_some(()))
+            },
+        )
+        .await?;
+        assert!(
+            !sys.log("connector").contains("webhook rejected"),
+            "a genuine delivery was rejected:\n{}",
+            sys.log("connector")
+        );
+    }
     let corrections = sys.get("/api/v1/corrections").await?;
     let c = corrections["items"]
         .as_array()
@@ -179,6 +222,7 @@ async fn bigcommerce_flow() -> anyhow::Result<()> {
                             "client_id": "pf", "client_secret": "pf-secret-value-991"}),
         settings: json!({"base_url": sys.sim.base_url()}),
         secret: "pf-secret-value-991",
+        webhooks: true,
         products: cfg.products,
         seed: cfg.seed,
     };
@@ -208,7 +252,7 @@ async fn system(name: &str) -> anyhow::Result<System> {
 /// A channel-flow test for a platform whose simulator lives in `marketsync_simulators::$p`:
 /// `|cfg, base| json!(credentials)` and the credential that must stay secret.
 macro_rules! flow_test {
-    ($name:ident, $p:ident, |$cfg:ident, $base:ident| $creds:expr, $secret:ident) => {
+    ($name:ident, $p:ident, |$cfg:ident, $base:ident| $creds:expr, $secret:ident, $hooks:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() -> anyhow::Result<()> {
             use marketsync_simulators::$p::{self, SimConfig};
@@ -226,6 +270,7 @@ macro_rules! flow_test {
                 credentials: $creds,
                 settings: json!({ "base_url": $base }),
                 secret: &$cfg.$secret,
+                webhooks: $hooks,
                 products: $cfg.products,
                 seed: $cfg.seed,
             };
@@ -244,7 +289,8 @@ flow_test!(
     |cfg, base| json!({
         "store_url": base, "api_username": cfg.api_username, "api_key": cfg.api_key
     }),
-    api_key
+    api_key,
+    false
 );
 flow_test!(
     shopify_flow,
@@ -253,7 +299,8 @@ flow_test!(
         "shop_domain": cfg.shop_domain, "access_token": cfg.access_token,
         "api_key": "pf-api-key", "api_secret": cfg.api_secret
     }),
-    access_token
+    access_token,
+    true
 );
 flow_test!(
     woocommerce_flow,
@@ -261,7 +308,8 @@ flow_test!(
     |cfg, base| json!({
         "store_url": base, "consumer_key": cfg.consumer_key, "consumer_secret": cfg.consumer_secret
     }),
-    consumer_secret
+    consumer_secret,
+    true
 );
 flow_test!(
     prestashop_flow,
@@ -269,14 +317,17 @@ flow_test!(
     |cfg, base| json!({
         "store_url": base, "webservice_key": cfg.webservice_key
     }),
-    webservice_key
+    webservice_key,
+    false
 );
 flow_test!(
     magento_flow,
     magento,
     |cfg, base| json!({
         "store_url": base, "access_token": cfg.access_token,
-        "consumer_key": cfg.consumer_key, "consumer_secret": cfg.consumer_secret
+        "consumer_key": cfg.consumer_key, "consumer_secret": cfg.consumer_secret,
+        "webhook_secret": cfg.webhook_secret
     }),
-    access_token
+    access_token,
+    true
 );

@@ -99,6 +99,18 @@ pub async fn receive(
             ));
         }
     }
+    if event.kind == "ping" {
+        tracing::info!(connection = %connection, platform = %platform, "webhook ping acknowledged");
+        return Ok(ReceiveWebhookResponse {
+            tenant_id: tenant.to_string(),
+            platform,
+            delivery_id: event.id,
+            topic: event.topic,
+            kind: event.kind,
+            duplicate: false,
+            sync_id: String::new(),
+        });
+    }
     if !enabled {
         return Err(Error::new(
             ErrorCode::FailedPrecondition,

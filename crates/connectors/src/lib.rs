@@ -255,7 +255,8 @@ pub struct WebhookEvent {
     pub id: String,
     /// The platform's topic (`products/update`, `store/product/updated`, `product.updated`, …).
     pub topic: String,
-    /// What changed: `products`, `stock` or `orders`.
+    /// What changed: `products`, `stock` or `orders`; `ping` for a platform's check that the
+    /// URL answers (acknowledged, starts nothing).
     pub kind: String,
     /// Platform ids of the changed records (empty: unknown, poll).
     pub external_ids: Vec<String>,

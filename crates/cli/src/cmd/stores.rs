@@ -161,7 +161,8 @@ pub async fn start(
             let (n, creds) = (
                 c.products,
                 json!({"store_url": "{base}", "access_token": c.access_token,
-                       "consumer_key": c.consumer_key, "consumer_secret": c.consumer_secret}),
+                       "consumer_key": c.consumer_key, "consumer_secret": c.consumer_secret,
+                       "webhook_secret": c.webhook_secret}),
             );
             store!("magento", magento::start(addr, c), n, creds)
         }

@@ -778,6 +778,22 @@ impl Connector for WooCommerce {
     }
 
     fn verify_webhook(&self, call: &WebhookCall) -> Result<WebhookEvent> {
+        // WooCommerce pings a new webhook's URL with `webhook_id=<id>`, unsigned: acknowledged,
+        // and it starts nothing.
+        if call.header("x-wc-webhook-signature").is_none() {
+            let body = String::from_utf8_lossy(&call.body);
+            if let Some(id) = body.trim().strip_prefix("webhook_id=")
+                && !id.is_empty()
+                && id.chars().all(|c| c.is_ascii_digit())
+            {
+                return Ok(WebhookEvent {
+                    id: format!("ping:{id}"),
+                    topic: "ping".into(),
+                    kind: "ping".into(),
+                    ..WebhookEvent::default()
+                });
+            }
+        }
         let signature = call
             .header("x-wc-webhook-signature")
             .map(str::trim)
