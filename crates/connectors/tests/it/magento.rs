@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::support::{all_pages, init, orders, pages_of, products, stock};
+use crate::support::{Admin, all_pages, init, orders, pages_of, products, stock};
 
 fn config(products: usize, orders: usize) -> SimConfig {
     SimConfig {
@@ -76,64 +76,6 @@ fn mapped_settings(sim: &RunningSimulator) -> Settings {
             .insert(w.to_ascii_lowercase(), w.to_string());
     }
     s
-}
-
-/// The simulator's `/__admin/` API.
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Admin {
-    fn of(sim: &RunningSimulator) -> Self {
-        init();
-        Self {
-            http: reqwest::Client::new(),
-            base: sim.admin_url(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn fault(&self, fault: Value) {
-        self.send(reqwest::Method::POST, "/faults", Some(fault))
-            .await;
-    }
-
-    async fn stats(&self) -> Value {
-        self.send(reqwest::Method::GET, "/stats", None).await
-    }
-
-    async fn product(&self, sku: &str) -> Value {
-        self.send(reqwest::Method::GET, &format!("/products/{sku}"), None)
-            .await
-    }
-
-    async fn edit(&self, sku: &str, edit: Value) -> Value {
-        self.send(
-            reqwest::Method::PATCH,
-            &format!("/products/{sku}"),
-            Some(edit),
-        )
-        .await
-    }
-
-    async fn order(&self, id: &str) -> Value {
-        self.send(reqwest::Method::GET, &format!("/orders/{id}"), None)
-            .await
-    }
 }
 
 fn custom(p: &Value, code: &str) -> Value {
@@ -1216,4 +1158,20 @@ async fn a_failed_bulk_operation_rejects_its_items() {
         .send(reqwest::Method::GET, "/bulk", None)
         .await;
     assert_eq!(bulks[0]["items"], json!([2, 1]));
+}
+
+/// Magento's simulator edits a product with PATCH.
+trait MagentoAdmin {
+    async fn edit(&self, sku: &str, edit: Value) -> Value;
+}
+
+impl MagentoAdmin for Admin {
+    async fn edit(&self, sku: &str, edit: Value) -> Value {
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/products/{sku}"),
+            Some(edit),
+        )
+        .await
+    }
 }

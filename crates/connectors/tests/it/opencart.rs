@@ -16,7 +16,7 @@ use marketsync_simulators::opencart::{self as sim, RunningSimulator, SimConfig};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::support::{all_pages, init, pages_of};
+use crate::support::{Admin, all_pages, init, pages_of};
 
 fn config(products: usize, orders: usize) -> SimConfig {
     SimConfig {
@@ -59,65 +59,6 @@ fn connector_with(cfg: &SimConfig, key: &str, settings: Settings) -> OpenCart {
 
 fn connector(sim: &RunningSimulator, cfg: &SimConfig) -> OpenCart {
     connector_with(cfg, &cfg.api_key, settings_for(sim))
-}
-
-/// The simulator's `/__admin/` API.
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Admin {
-    fn of(sim: &RunningSimulator) -> Self {
-        init();
-        Self {
-            http: reqwest::Client::new(),
-            base: sim.admin_url(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.send(reqwest::Method::POST, path, body).await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap()
-    }
-
-    async fn stats(&self) -> Value {
-        self.get("/stats").await
-    }
-
-    async fn product(&self, sku: &str) -> Value {
-        self.get(&format!("/products/{sku}")).await
-    }
 }
 
 async fn products(c: &OpenCart, q: ImportQuery) -> (Vec<marketsync_proto::v1::Product>, usize) {
@@ -306,7 +247,7 @@ async fn incremental_import_and_sku_and_id_filters() {
         .send(
             reqwest::Method::PATCH,
             &format!("/products/{edited}"),
-            json!({"name": "Renamed"}),
+            Some(json!({"name": "Renamed"})),
         )
         .await;
     let (changed, _) = products(

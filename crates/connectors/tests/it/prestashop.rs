@@ -15,7 +15,7 @@ use marketsync_simulators::demo::{self, DefectCounts};
 use marketsync_simulators::prestashop::{self as sim, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
 
-use crate::support::{init, orders, pages_of, products, stock};
+use crate::support::{Admin, init, orders, pages_of, products, stock};
 
 fn config(products: usize, orders: usize) -> SimConfig {
     SimConfig {
@@ -57,64 +57,6 @@ fn connector_with(key: &str, settings: Settings) -> PrestaShop {
 
 fn connector(sim: &RunningSimulator, cfg: &SimConfig) -> PrestaShop {
     connector_with(&cfg.webservice_key, settings_for(sim))
-}
-
-/// The simulator's `/__admin/` API.
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Admin {
-    fn of(sim: &RunningSimulator) -> Self {
-        init();
-        Self {
-            http: reqwest::Client::new(),
-            base: sim.admin_url(),
-        }
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder, path: &str) -> Value {
-        let resp = req.send().await.unwrap();
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let req = self.http.post(format!("{}{path}", self.base)).json(&body);
-        self.send(req, path).await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let req = self.http.get(format!("{}{path}", self.base));
-        self.send(req, path).await
-    }
-
-    async fn fault(&self, fault: Value) {
-        self.post("/faults", fault).await;
-    }
-
-    async fn stats(&self) -> Value {
-        self.get("/stats").await
-    }
-
-    async fn product(&self, sku: &str) -> Value {
-        self.get(&format!("/products/{sku}")).await
-    }
-
-    async fn edit_product(&self, sku: &str, edit: Value) -> Value {
-        let path = format!("/products/{sku}");
-        let req = self.http.put(format!("{}{path}", self.base)).json(&edit);
-        self.send(req, &path).await
-    }
-
-    async fn order(&self, id: &str) -> Value {
-        self.get(&format!("/orders/{id}")).await
-    }
 }
 
 /// Units of every sku of the demo catalog (variants, or the product itself), summed over the

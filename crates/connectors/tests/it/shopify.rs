@@ -17,7 +17,7 @@ use marketsync_simulators::demo::{self, DefectCounts};
 use marketsync_simulators::shopify::{self as sim, Plan, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
 
-use crate::support::{all_pages, init, orders, pages_of, products, stock};
+use crate::support::{Admin, all_pages, init, orders, pages_of, products, stock};
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -69,56 +69,6 @@ fn connector_with(cfg: &SimConfig, token: &str, settings: Settings) -> Shopify {
 
 fn connector(sim: &RunningSimulator, cfg: &SimConfig) -> Shopify {
     connector_with(cfg, &cfg.access_token, settings_for(sim))
-}
-
-/// The simulator's `/__admin/` API.
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Admin {
-    fn of(sim: &RunningSimulator) -> Self {
-        init();
-        Self {
-            http: reqwest::Client::new(),
-            base: sim.admin_url(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn fault(&self, fault: Value) {
-        self.send(reqwest::Method::POST, "/faults", Some(fault))
-            .await;
-    }
-
-    async fn stats(&self) -> Value {
-        self.send(reqwest::Method::GET, "/stats", None).await
-    }
-
-    async fn product(&self, sku: &str) -> Value {
-        self.send(reqwest::Method::GET, &format!("/products/{sku}"), None)
-            .await
-    }
-
-    async fn order(&self, id: &str) -> Value {
-        let n = id.rsplit('/').next().unwrap();
-        self.send(reqwest::Method::GET, &format!("/orders/{n}"), None)
-            .await
-    }
 }
 
 fn on_hand(product: &Value, sku: &str, location: &str) -> i64 {

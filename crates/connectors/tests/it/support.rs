@@ -102,7 +102,31 @@ pub fn pages_of(size: u32) -> ImportQuery {
     }
 }
 
-/// The simulator's `/__admin/` API.
+/// A simulator with `/__admin/` endpoints.
+pub trait Simulated {
+    /// `http://<addr>/__admin`.
+    fn admin_url(&self) -> String;
+}
+
+macro_rules! simulated {
+    ($($p:ident),*) => {$(
+        impl Simulated for marketsync_simulators::$p::RunningSimulator {
+            fn admin_url(&self) -> String {
+                marketsync_simulators::$p::RunningSimulator::admin_url(self)
+            }
+        }
+    )*};
+}
+simulated!(
+    bigcommerce,
+    shopify,
+    woocommerce,
+    magento,
+    prestashop,
+    opencart
+);
+
+/// A simulator's `/__admin/` API (the same surface on every platform's simulator).
 pub struct Admin {
     http: reqwest::Client,
     base: String,
@@ -110,7 +134,7 @@ pub struct Admin {
 
 impl Admin {
     /// Admin client of `sim`.
-    pub fn of(sim: &RunningSimulator) -> Self {
+    pub fn of(sim: &impl Simulated) -> Self {
         init();
         Self {
             http: reqwest::Client::new(),
@@ -118,14 +142,13 @@ impl Admin {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+    /// Sends an admin request; asserts success; the answer's JSON (null when it has none).
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
         assert!(
             resp.status().is_success(),
             "admin {path}: {}",
@@ -134,19 +157,14 @@ impl Admin {
         resp.json().await.unwrap_or(Value::Null)
     }
 
-    async fn get(&self, path: &str) -> Value {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap()
+    /// POSTs `body`.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// GETs a path.
+    pub async fn get(&self, path: &str) -> Value {
+        self.send(reqwest::Method::GET, path, None).await
     }
 
     /// Injects a fault (`{kind, status?, count?, path_contains?, delay_ms?, reset_ms?}`).
@@ -154,12 +172,12 @@ impl Admin {
         self.post("/faults", fault).await;
     }
 
-    /// Invalidates the access token.
+    /// Invalidates the credentials.
     pub async fn revoke_token(&self) {
         self.post("/revoke-token", Value::Null).await;
     }
 
-    /// Makes the access token valid again.
+    /// Makes the credentials valid again.
     pub async fn restore_token(&self) {
         self.post("/restore-token", Value::Null).await;
     }
@@ -174,8 +192,19 @@ impl Admin {
         self.get(&format!("/products/{sku}")).await
     }
 
-    /// An order as stored, with products and shipments.
+    /// Edits a product as the merchant would (PUT).
+    pub async fn edit_product(&self, sku: &str, body: Value) -> Value {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/products/{sku}"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// An order as stored (a GraphQL global id names it by its last segment).
     pub async fn order(&self, id: &str) -> Value {
+        let id = id.rsplit('/').next().unwrap_or(id);
         self.get(&format!("/orders/{id}")).await
     }
 

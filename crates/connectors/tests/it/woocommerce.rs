@@ -16,7 +16,7 @@ use marketsync_simulators::woocommerce::{self as sim, RunningSimulator, SimConfi
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{init, orders, pages_of, products, stock};
+use crate::support::{Admin, init, orders, pages_of, products, stock};
 
 fn config(products: usize, orders: usize) -> SimConfig {
     SimConfig {
@@ -61,69 +61,6 @@ fn creds(cfg: &SimConfig) -> Value {
 
 fn connector(sim: &RunningSimulator, cfg: &SimConfig) -> WooCommerce {
     connector_with(creds(cfg), settings_for(sim))
-}
-
-/// The simulator's `/__admin/` API.
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Admin {
-    fn of(sim: &RunningSimulator) -> Self {
-        init();
-        Self {
-            http: reqwest::Client::new(),
-            base: sim.admin_url(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn fault(&self, fault: Value) {
-        self.send(reqwest::Method::POST, "/faults", Some(fault))
-            .await;
-    }
-
-    async fn stats(&self) -> Value {
-        self.send(reqwest::Method::GET, "/stats", None).await
-    }
-
-    async fn product(&self, sku: &str) -> Value {
-        self.send(reqwest::Method::GET, &format!("/products/{sku}"), None)
-            .await
-    }
-
-    async fn edit_product(&self, sku: &str, body: Value) -> Value {
-        self.send(
-            reqwest::Method::PUT,
-            &format!("/products/{sku}"),
-            Some(body),
-        )
-        .await
-    }
-
-    async fn order(&self, id: &str) -> Value {
-        self.send(reqwest::Method::GET, &format!("/orders/{id}"), None)
-            .await
-    }
-
-    async fn add_order(&self, body: Value) -> Value {
-        self.send(reqwest::Method::POST, "/orders", Some(body))
-            .await
-    }
 }
 
 /// Demo stock of every sku: WooCommerce holds one stock, the sum of the demo warehouses.
