@@ -650,47 +650,12 @@ async fn one_rate_budget_is_shared_by_concurrent_calls() {
     assert_eq!((items.len(), pages), (6, 3));
 }
 
-/// A subscriber: an HTTP server that keeps every webhook call it receives.
-async fn webhook_receiver() -> (
-    String,
-    std::sync::Arc<tokio::sync::Mutex<Vec<marketsync_connectors::WebhookCall>>>,
-) {
-    use axum::body::Bytes;
-    use axum::http::HeaderMap;
-    let calls: std::sync::Arc<tokio::sync::Mutex<Vec<marketsync_connectors::WebhookCall>>> =
-        Default::default();
-    let store = calls.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let store = store.clone();
-            async move {
-                let headers = headers
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.into())))
-                    .collect();
-                store.lock().await.push(marketsync_connectors::WebhookCall {
-                    headers,
-                    body: body.to_vec(),
-                });
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, calls)
-}
-
 #[tokio::test]
 async fn webhooks_are_registered_delivered_and_verified() {
     let cfg = config(6, 1);
     let sim = start_bigcommerce(cfg.clone()).await;
     let c = bigcommerce(&sim, &cfg);
-    let (url, calls) = webhook_receiver().await;
+    let (url, mut calls) = crate::support::webhook_receiver().await;
     let topics = c.register_webhooks(&url).await.unwrap();
     assert!(
         topics.contains(&"store/product/updated".to_string()),
@@ -730,14 +695,7 @@ async fn webhooks_are_registered_delivered_and_verified() {
     })
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let call = loop {
-        if let Some(c) = calls.lock().await.first().cloned() {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "no webhook delivered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let call = crate::support::next_call(&mut calls).await;
     let event = c.verify_webhook(&call).unwrap();
     assert_eq!(event.topic, "store/product/updated");
     assert_eq!(event.kind, "products");
@@ -773,19 +731,11 @@ async fn webhooks_are_registered_delivered_and_verified() {
     }])
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
     let stock_call = loop {
-        let found = calls
-            .lock()
-            .await
-            .iter()
-            .find(|c| String::from_utf8_lossy(&c.body).contains("inventory"))
-            .cloned();
-        if let Some(c) = found {
+        let c = crate::support::next_call(&mut calls).await;
+        if String::from_utf8_lossy(&c.body).contains("inventory") {
             break c;
         }
-        assert!(Instant::now() < deadline, "no stock webhook delivered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let event = c.verify_webhook(&stock_call).unwrap();
     assert_eq!(event.kind, "stock");

@@ -8,16 +8,16 @@ use chrono::Utc;
 use marketsync_connectors::magento::{Magento, SIGNATURE_HEADER};
 use marketsync_connectors::{
     ConnectionConfig, Connector, ConnectorError, Credentials, FieldUpdate, ImportQuery,
-    OrderUpdate, Settings, WebhookCall,
+    OrderUpdate, Settings,
 };
 use marketsync_proto::v1::StockLevel;
 use marketsync_simulators::demo::{self, DefectCounts};
 use marketsync_simulators::magento::{self as sim, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 
-use crate::support::{Admin, all_pages, init, orders, pages_of, products, stock};
+use crate::support::{
+    Admin, all_pages, init, next_call, orders, pages_of, products, stock, webhook_receiver,
+};
 
 fn config(products: usize, orders: usize) -> SimConfig {
     SimConfig {
@@ -747,72 +747,13 @@ async fn full_import_stays_within_the_call_budget() {
     assert_eq!(after - before, 1 + configurables);
 }
 
-/// A one-shot HTTP receiver of webhook deliveries: (lower-case headers, body).
-async fn receiver() -> (String, mpsc::UnboundedReceiver<WebhookCall>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks/magento", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head_end, len) = loop {
-                    let n = s.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        break (i + 4, len);
-                    }
-                };
-                while buf.len() < head_end + len {
-                    let n = s.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let headers = head
-                    .lines()
-                    .skip(1)
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                    .collect();
-                let body = buf[head_end..(head_end + len).min(buf.len())].to_vec();
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
-                let _ = tx.send(WebhookCall { headers, body });
-            });
-        }
-    });
-    (url, rx)
-}
-
-async fn next_call(rx: &mut mpsc::UnboundedReceiver<WebhookCall>) -> WebhookCall {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("a delivery within 5 s")
-        .expect("receiver open")
-}
-
 #[tokio::test]
 async fn webhooks_are_registered_signed_and_verified() {
     let cfg = config(6, 1);
     let sim = start(cfg.clone()).await;
     let c = connector(&sim, &cfg);
     let admin = Admin::of(&sim);
-    let (url, mut rx) = receiver().await;
+    let (url, mut rx) = webhook_receiver().await;
     let topics = c.register_webhooks(&url).await.unwrap();
     assert_eq!(topics.len(), 3);
     // Idempotent: a second registration subscribes nothing new.

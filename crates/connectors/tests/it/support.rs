@@ -213,3 +213,47 @@ impl Admin {
         self.post("/orders", order).await
     }
 }
+
+/// A webhook subscriber: an HTTP server on port 0 that passes on every call it receives, in
+/// order (header names lower case, the body byte for byte). Returns its URL.
+pub async fn webhook_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<marketsync_connectors::WebhookCall>,
+) {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let headers = headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.into())))
+                    .collect();
+                let _ = tx.send(marketsync_connectors::WebhookCall {
+                    headers,
+                    body: body.to_vec(),
+                });
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, rx)
+}
+
+/// The next webhook call the receiver got, within 5 s.
+pub async fn next_call(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<marketsync_connectors::WebhookCall>,
+) -> marketsync_connectors::WebhookCall {
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a delivery within 5 s")
+        .expect("receiver open")
+}

@@ -14,9 +14,8 @@ use marketsync_proto::v1::StockLevel;
 use marketsync_simulators::demo::{self, DefectCounts};
 use marketsync_simulators::woocommerce::{self as sim, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Admin, init, orders, pages_of, products, stock};
+use crate::support::{Admin, init, next_call, orders, pages_of, products, stock, webhook_receiver};
 
 fn config(products: usize, orders: usize) -> SimConfig {
     SimConfig {
@@ -963,68 +962,10 @@ async fn a_full_import_stays_within_its_call_budget() {
     assert_eq!(again - budget, 1 + variable);
 }
 
-/// A one-shot webhook receiver on loopback: every POST is answered 200 and handed over.
-async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<WebhookCall>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/hooks/woocommerce",
-        listener.local_addr().unwrap()
-    );
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head_end, length) = loop {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        break (i + 4, len);
-                    }
-                };
-                while buf.len() < head_end + length {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let headers = head
-                    .lines()
-                    .skip(1)
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                    .collect();
-                let body = buf[head_end..(head_end + length).min(buf.len())].to_vec();
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
-                let _ = tx.send(WebhookCall { headers, body });
-            });
-        }
-    });
-    (url, rx)
-}
-
 /// The next signed delivery (pings carry no signature and are skipped).
 async fn next_delivery(rx: &mut tokio::sync::mpsc::UnboundedReceiver<WebhookCall>) -> WebhookCall {
     loop {
-        let call = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-            .await
-            .expect("a delivery within 5 s")
-            .expect("receiver open");
+        let call = next_call(rx).await;
         if call.header("x-wc-webhook-signature").is_some() {
             return call;
         }
@@ -1036,7 +977,7 @@ async fn webhooks_are_registered_once_and_verified() {
     let cfg = config(6, 2);
     let sim = start(cfg.clone()).await;
     let admin = Admin::of(&sim);
-    let (url, mut rx) = receiver().await;
+    let (url, mut rx) = webhook_receiver().await;
     let mut creds = creds(&cfg);
     creds["webhook_secret"] = json!("whsec_marketsync_test");
     let c = connector_with(creds, settings_for(&sim));
