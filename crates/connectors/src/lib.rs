@@ -68,6 +68,12 @@ impl ConnectorError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::RateLimited(_) | Self::Transient(_))
     }
+
+    /// Whether an export error concerns only the record (the export goes on with the others)
+    /// rather than the whole connection.
+    pub fn is_record_level(&self) -> bool {
+        matches!(self, Self::Rejected { .. } | Self::NotFound(_))
+    }
 }
 
 /// Credentials of a connection, by the seed's names. Debug never shows values.

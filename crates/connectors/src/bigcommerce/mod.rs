@@ -151,14 +151,6 @@ fn rejected(message: String) -> ConnectorError {
     }
 }
 
-/// Whether an export error concerns only the record (keep going) or the whole connection.
-fn record_level(e: &ConnectorError) -> bool {
-    matches!(
-        e,
-        ConnectorError::Rejected { .. } | ConnectorError::NotFound(_)
-    )
-}
-
 #[derive(Serialize)]
 struct Adjustment<'a> {
     location_id: i64,
@@ -695,7 +687,7 @@ impl Connector for BigCommerce {
             .json(&body)?;
             match self.client.send::<serde_json::Value>(call).await {
                 Ok(_) => report.accepted += items.len() as u64,
-                Err(e) if record_level(&e) => {
+                Err(e) if e.is_record_level() => {
                     let message = e.to_string();
                     report
                         .rejected
@@ -712,7 +704,7 @@ impl Connector for BigCommerce {
         for u in updates {
             match self.export_order(u).await {
                 Ok(()) => report.accepted += 1,
-                Err(e) if record_level(&e) => {
+                Err(e) if e.is_record_level() => {
                     report.rejected.push((u.external_id.clone(), e.to_string()));
                 }
                 Err(e) => return Err(e),

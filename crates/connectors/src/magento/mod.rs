@@ -244,14 +244,6 @@ fn filter(field: &str, value: impl Into<String>, cond: &'static str) -> Vec<Filt
     vec![(field.to_string(), value.into(), cond)]
 }
 
-/// Errors that concern one record (reported, the export goes on).
-fn record_level(e: &ConnectorError) -> bool {
-    matches!(
-        e,
-        ConnectorError::Rejected { .. } | ConnectorError::NotFound(_)
-    )
-}
-
 #[derive(Debug, Deserialize)]
 struct BulkAccepted {
     bulk_uuid: String,
@@ -725,7 +717,7 @@ impl Connector for Magento {
                 let body: Vec<Value> = chunk.iter().map(|(_, v)| v.clone()).collect();
                 match self.save_source_items(&body).await {
                     Ok(()) => report.accepted += chunk.len() as u64,
-                    Err(e) if record_level(&e) => {
+                    Err(e) if e.is_record_level() => {
                         let msg = self.client.redact(&e.to_string());
                         report
                             .rejected
@@ -761,7 +753,7 @@ impl Connector for Magento {
         for u in updates {
             match self.export_order(u).await {
                 Ok(()) => report.accepted += 1,
-                Err(e) if record_level(&e) => report
+                Err(e) if e.is_record_level() => report
                     .rejected
                     .push((u.external_id.clone(), self.client.redact(&e.to_string()))),
                 Err(e) => return Err(e),

@@ -158,13 +158,6 @@ fn rejected(message: String) -> ConnectorError {
     }
 }
 
-fn record_level(e: &ConnectorError) -> bool {
-    matches!(
-        e,
-        ConnectorError::Rejected { .. } | ConnectorError::NotFound(_)
-    )
-}
-
 /// OpenCart's datetime text for a filter.
 fn oc_date(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
@@ -562,7 +555,7 @@ impl Connector for OpenCart {
                         }
                     }
                 }
-                Err(e) if record_level(&e) => {
+                Err(e) if e.is_record_level() => {
                     let message = e.to_string();
                     report
                         .rejected
@@ -579,7 +572,7 @@ impl Connector for OpenCart {
         for u in updates {
             match self.export_order(u).await {
                 Ok(()) => report.accepted += 1,
-                Err(e) if record_level(&e) => {
+                Err(e) if e.is_record_level() => {
                     report.rejected.push((u.external_id.clone(), e.to_string()));
                 }
                 Err(e) => return Err(e),

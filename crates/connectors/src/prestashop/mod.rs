@@ -149,14 +149,6 @@ fn rejected(message: String) -> ConnectorError {
     }
 }
 
-/// Whether an export error concerns only the record (keep going) or the whole connection.
-fn record_level(e: &ConnectorError) -> bool {
-    matches!(
-        e,
-        ConnectorError::Rejected { .. } | ConnectorError::NotFound(_)
-    )
-}
-
 /// Fields of a product PrestaShop refuses in a PUT (computed or read-only).
 const READ_ONLY_PRODUCT_FIELDS: [&str; 3] =
     ["manufacturer_name", "quantity", "position_in_category"];
@@ -848,7 +840,7 @@ impl Connector for PrestaShop {
             row["quantity"] = json!(qty.to_string());
             match self.put("stock_availables", "stock_available", &row).await {
                 Ok(()) => report.accepted += 1,
-                Err(e) if record_level(&e) => report.rejected.push((sku, e.to_string())),
+                Err(e) if e.is_record_level() => report.rejected.push((sku, e.to_string())),
                 Err(e) => return Err(e),
             }
         }
@@ -864,7 +856,7 @@ impl Connector for PrestaShop {
         for u in updates {
             match self.export_one_order(u, &lk).await {
                 Ok(()) => report.accepted += 1,
-                Err(e) if record_level(&e) => {
+                Err(e) if e.is_record_level() => {
                     report.rejected.push((u.external_id.clone(), e.to_string()))
                 }
                 Err(e) => return Err(e),

@@ -218,14 +218,6 @@ fn rejected(message: String) -> ConnectorError {
     }
 }
 
-/// Whether an export error concerns only the record (keep going) or the whole connection.
-fn record_level(e: &ConnectorError) -> bool {
-    matches!(
-        e,
-        ConnectorError::Rejected { .. } | ConnectorError::NotFound(_)
-    )
-}
-
 /// A mutation payload's `userErrors`.
 #[derive(Debug, Default, Deserialize)]
 struct UserError {
@@ -1162,7 +1154,7 @@ impl Connector for Shopify {
                     .await;
                 let errors = match result {
                     Ok(d) => d.inventory_set_quantities.user_errors,
-                    Err(e) if record_level(&e) => {
+                    Err(e) if e.is_record_level() => {
                         let m = e.to_string();
                         report
                             .rejected
@@ -1200,7 +1192,7 @@ impl Connector for Shopify {
         for u in updates {
             match self.export_order(u).await {
                 Ok(()) => report.accepted += 1,
-                Err(e) if record_level(&e) => {
+                Err(e) if e.is_record_level() => {
                     report.rejected.push((u.external_id.clone(), e.to_string()));
                 }
                 Err(e) => return Err(e),

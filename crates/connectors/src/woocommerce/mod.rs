@@ -186,14 +186,6 @@ fn rejected(message: String) -> ConnectorError {
     }
 }
 
-/// Whether an export error concerns only the record (keep going) or the whole connection.
-fn record_level(e: &ConnectorError) -> bool {
-    matches!(
-        e,
-        ConnectorError::Rejected { .. } | ConnectorError::NotFound(_)
-    )
-}
-
 #[derive(Serialize)]
 struct StockUpdate {
     id: i64,
@@ -438,7 +430,7 @@ impl WooCommerce {
                 }
                 Ok(())
             }
-            Err(e) if record_level(&e) => {
+            Err(e) if e.is_record_level() => {
                 let message = e.to_string();
                 report
                     .rejected
@@ -674,7 +666,7 @@ impl Connector for WooCommerce {
         for u in updates {
             match self.export_order(u).await {
                 Ok(()) => report.accepted += 1,
-                Err(e) if record_level(&e) => {
+                Err(e) if e.is_record_level() => {
                     report.rejected.push((u.external_id.clone(), e.to_string()));
                 }
                 Err(e) => return Err(e),
