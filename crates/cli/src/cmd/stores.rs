@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 
 use super::simulators::{DEMO_BIGCOMMERCE_CLIENT_ID, DEMO_BIGCOMMERCE_CLIENT_SECRET, reachable};
 
-/// Every platform with a simulator: (id, name, default port).
-pub const PLATFORMS: [(&str, &str, u16); 6] = [
-    ("bigcommerce", "BigCommerce", 8801),
-    ("shopify", "Shopify", 8802),
-    ("woocommerce", "WooCommerce", 8803),
-    ("magento", "Magento", 8804),
-    ("prestashop", "PrestaShop", 8805),
-    ("opencart", "OpenCart", 8806),
+/// Every platform with a simulator: (id, name). Their ports are `cli::SimPorts`.
+pub const PLATFORMS: [(&str, &str); 6] = [
+    ("bigcommerce", "BigCommerce"),
+    ("shopify", "Shopify"),
+    ("woocommerce", "WooCommerce"),
+    ("magento", "Magento"),
+    ("prestashop", "PrestaShop"),
+    ("opencart", "OpenCart"),
 ];
 
 /// A running simulated store and the connection that reaches it.
@@ -96,12 +96,11 @@ pub async fn start(
     demo: Demo,
 ) -> anyhow::Result<DemoStore> {
     let addr = SocketAddr::new(listen, port);
-    let (name, default_port) = PLATFORMS
+    let name = PLATFORMS
         .iter()
-        .find(|(id, _, _)| *id == platform)
-        .map(|(_, n, p)| (*n, *p))
+        .find(|(id, _)| *id == platform)
+        .map(|(_, n)| *n)
         .ok_or_else(|| anyhow::anyhow!("no simulator for platform `{platform}`"))?;
-    let _ = default_port;
     let fail = || format!("cannot start the {name} simulator on {addr}");
     macro_rules! store {
         ($platform:literal, $sim:expr, $products:expr, $creds:expr) => {{
