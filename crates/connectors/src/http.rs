@@ -80,6 +80,8 @@ struct Budget {
     reset_at: Instant,
     /// The platform said nothing is left (or answered 429): nothing is sent before this.
     blocked_until: Option<Instant>,
+    /// Token bucket mode (Amazon's usage plans): tokens per second, tokens now, last refill.
+    bucket: Option<(f64, f64, Instant)>,
 }
 
 /// A request budget per fixed window kept by the client (the connection's own quota), plus
@@ -103,8 +105,19 @@ impl RateLimiter {
                 remaining: quota,
                 reset_at: Instant::now() + window,
                 blocked_until: None,
+                bucket: None,
             }),
         }
+    }
+
+    /// A token bucket: `rate` requests per second on average, at most `burst` at once (the
+    /// shape of Amazon SP-API usage plans), refined by `headers` like [`RateLimiter::new`].
+    #[allow(dead_code)] // used by the marketplace connectors as they land
+    pub(crate) fn token_bucket(rate: f64, burst: u32, headers: Option<RateLimitHeaders>) -> Self {
+        let burst = burst.max(1);
+        let limiter = Self::new(burst, Duration::from_secs(1), headers);
+        limiter.lock().bucket = Some((rate.max(1e-6), f64::from(burst), Instant::now()));
+        limiter
     }
 
     fn lock(&self) -> MutexGuard<'_, Budget> {
@@ -120,6 +133,19 @@ impl RateLimiter {
                 let now = Instant::now();
                 match b.blocked_until {
                     Some(until) if until > now => until - now,
+                    _ if b.bucket.is_some() => {
+                        b.blocked_until = None;
+                        let (rate, tokens, last) = b.bucket.expect("checked");
+                        let cap = f64::from(b.quota);
+                        let tokens =
+                            (tokens + now.duration_since(last).as_secs_f64() * rate).min(cap);
+                        if tokens >= 1.0 {
+                            b.bucket = Some((rate, tokens - 1.0, now));
+                            return;
+                        }
+                        b.bucket = Some((rate, tokens, now));
+                        Duration::from_secs_f64((1.0 - tokens) / rate)
+                    }
                     _ => {
                         b.blocked_until = None;
                         if now >= b.reset_at {
@@ -190,6 +216,9 @@ pub(crate) struct Call {
     body: Option<Vec<u8>>,
     /// Headers of this call only (a body's content type, a per-request signature).
     headers: Vec<(String, String)>,
+    /// The budget of this operation when it has its own (per-operation rate limits); the
+    /// client's otherwise.
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 /// A successful answer as the platform sent it.
@@ -219,7 +248,23 @@ impl Call {
             query: Vec::new(),
             body: None,
             headers: Vec::new(),
+            limiter: None,
         }
+    }
+
+    /// Adds a header of this call only (a fresh OAuth bearer token, a signature). Its value
+    /// is sent marked sensitive and never logged.
+    #[allow(dead_code)] // used by the marketplace connectors as they land
+    pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// Spends this operation's own budget instead of the client's.
+    #[allow(dead_code)] // used by the marketplace connectors as they land
+    pub(crate) fn limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// A GET.
@@ -393,9 +438,10 @@ impl HttpClient {
         // (larger) allowance so a busy window does not eat the transient-error retries.
         let max_limited = attempts.saturating_mul(4).max(8);
         let (mut failures, mut limited) = (0u32, 0u32);
+        let limiter = call.limiter.as_ref().unwrap_or(&self.limiter);
         loop {
-            self.limiter.acquire().await;
-            let outcome = match self.attempt(call).await {
+            limiter.acquire().await;
+            let outcome = match self.attempt(call, limiter).await {
                 Ok((what, reply)) => match read(&what, &reply) {
                     Ok(v) => Ok(v),
                     Err(e @ ConnectorError::Malformed(_)) => Err(Failure::Retry(e)),
@@ -417,7 +463,7 @@ impl HttpClient {
                         wait_ms = wait.as_millis() as u64,
                         "rate limited by the platform, waiting for the reset"
                     );
-                    self.limiter.block_for(wait + RESET_MARGIN);
+                    limiter.block_for(wait + RESET_MARGIN);
                 }
                 Err(Failure::Retry(e)) => {
                     failures += 1;
@@ -438,7 +484,11 @@ impl HttpClient {
         }
     }
 
-    async fn attempt(&self, call: &Call) -> Result<(String, Reply), Failure> {
+    async fn attempt(
+        &self,
+        call: &Call,
+        limiter: &RateLimiter,
+    ) -> Result<(String, Reply), Failure> {
         let what = format!("{} {}", call.method, self.redact(call.path()));
         let mut req = self
             .client
@@ -452,6 +502,8 @@ impl HttpClient {
                     reqwest::header::HeaderName::from_bytes(name.as_bytes()),
                     reqwest::header::HeaderValue::from_str(value),
                 ) {
+                    let mut v = v;
+                    v.set_sensitive(true);
                     own.append(n, v);
                 }
             }
@@ -485,7 +537,7 @@ impl HttpClient {
         let resp = req.send().await.map_err(|e| self.transport(&what, &e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        self.limiter.observe(&headers);
+        limiter.observe(&headers);
         let bytes = resp.bytes().await.map_err(|e| self.transport(&what, &e))?;
         if self.policy.debug {
             tracing::debug!(
@@ -515,7 +567,7 @@ impl HttpClient {
         Err(match status.as_u16() {
             401 | 403 => Failure::Fatal(ConnectorError::Auth(message)),
             404 => Failure::Fatal(ConnectorError::NotFound(message)),
-            429 => Failure::Limited(self.limiter.reset_hint(&headers), message),
+            429 => Failure::Limited(limiter.reset_hint(&headers), message),
             408 | 500..=599 => Failure::Retry(ConnectorError::Transient(message)),
             code => Failure::Fatal(ConnectorError::Rejected {
                 status: code,

@@ -9,6 +9,8 @@
 pub mod bigcommerce;
 mod http;
 pub mod magento;
+#[allow(dead_code)] // used by the marketplace connectors (amazon, ebay) as they land
+mod oauth;
 pub mod opencart;
 pub mod prestashop;
 pub mod shopify;
@@ -227,6 +229,42 @@ pub struct OrderUpdate {
     pub lines: Vec<(String, i64)>,
 }
 
+/// New stock and/or price of one marketplace offer (bulk export).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OfferUpdate {
+    /// Seller sku of the offer.
+    pub sku: String,
+    /// The marketplace's id of the offer or listing, when known (empty: by sku).
+    pub external_id: String,
+    /// New quantity to list, if it changes.
+    pub quantity: Option<i64>,
+    /// New price (decimal text and currency), if it changes.
+    pub price: Option<marketsync_proto::v1::Money>,
+}
+
+/// Canonical order statuses every connector maps to.
+pub mod order_status {
+    /// The marketplace waits for the seller to accept (Mirakl WAITING_ACCEPTANCE, BackMarket
+    /// state 1, …): the connector accepts it with [`Connector::acknowledge_orders`](super::Connector::acknowledge_orders).
+    pub const AWAITING_ACCEPTANCE: &str = "awaiting_acceptance";
+    /// Paid (or accepted) and waiting to be shipped.
+    pub const PROCESSING: &str = "processing";
+    /// Some lines shipped.
+    pub const PARTIALLY_SHIPPED: &str = "partially_shipped";
+    /// Every line shipped.
+    pub const SHIPPED: &str = "shipped";
+    /// Delivered or closed.
+    pub const COMPLETED: &str = "completed";
+    /// Cancelled (by buyer, seller or marketplace).
+    pub const CANCELLED: &str = "cancelled";
+    /// Refunded in full.
+    pub const REFUNDED: &str = "refunded";
+    /// Refunded in part.
+    pub const PARTIALLY_REFUNDED: &str = "partially_refunded";
+    /// Waiting for payment.
+    pub const PENDING: &str = "pending";
+}
+
 /// Outcome of a bulk export.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExportReport {
@@ -299,6 +337,26 @@ pub trait Connector: Send + Sync {
     async fn export_orders(&self, updates: &[OrderUpdate]) -> Result<ExportReport>;
     /// Writes one field of one product (a correction or its undo).
     async fn update_field(&self, update: &FieldUpdate) -> Result<()>;
+    /// Sets stock and/or price of many offers at once, through the marketplace's bulk
+    /// endpoint (feeds, bulk calls, import files), keeping inside its batch sizes and rate
+    /// limits and waiting for asynchronous imports to finish; per-offer refusals come back in
+    /// the report, keyed by sku.
+    async fn export_offers(&self, offers: &[OfferUpdate]) -> Result<ExportReport> {
+        let _ = offers;
+        Err(ConnectorError::Unsupported(format!(
+            "{} bulk offer export",
+            self.platform()
+        )))
+    }
+    /// Accepts orders the marketplace holds in [`order_status::AWAITING_ACCEPTANCE`]
+    /// (idempotent: an order already accepted counts as accepted).
+    async fn acknowledge_orders(&self, external_ids: &[String]) -> Result<ExportReport> {
+        let _ = external_ids;
+        Err(ConnectorError::Unsupported(format!(
+            "{} order acceptance",
+            self.platform()
+        )))
+    }
     /// Checks a webhook call's signature against the connection's secret and reads what it
     /// says changed. A missing or wrong signature is [`ConnectorError::Auth`].
     fn verify_webhook(&self, call: &WebhookCall) -> Result<WebhookEvent> {

@@ -738,3 +738,141 @@ mod tests {
         }
     }
 }
+
+/// Refurbished grades marketplaces for refurbished goods (BackMarket, Refurbed) list, in the
+/// canonical spelling the monitor's grade rule accepts, best first.
+pub const GRADES: [&str; 4] = ["premium", "excellent", "very_good", "good"];
+
+/// Listing errors a marketplace may report, as (code, message, field).
+const LISTING_ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "MISSING_IMAGE",
+        "The listing needs at least one main image.",
+        "images",
+    ),
+    (
+        "INVALID_GTIN",
+        "The GTIN is not registered for this brand.",
+        "gtin",
+    ),
+    (
+        "PRICE_OUT_OF_RANGE",
+        "The price is far from the reference price of this product.",
+        "price",
+    ),
+];
+
+/// One product as offered on a marketplace: what the seller lists there besides the catalog
+/// record (one offer per demo product, under the product's sku).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoOffer {
+    /// Index of the product in the catalog.
+    pub product: usize,
+    /// Seller sku (the product's).
+    pub sku: String,
+    /// Listed price (the product's).
+    pub price: String,
+    /// Listed quantity: every unit of the product and its variants in every warehouse.
+    pub quantity: i64,
+    /// Refurbished grade (one of [`GRADES`]); empty when missing (a defect on refurbished
+    /// marketplaces, about 5%).
+    pub grade: String,
+    /// Days to dispatch; `None` when missing (a defect on Mirakl, about 5%).
+    pub lead_time_days: Option<i32>,
+    /// Whether the offer names a return policy (missing is a defect on eBay, about 5%).
+    pub return_policy: bool,
+    /// The marketplace's complaint about the listing, as (code, message, field) (about 6%).
+    pub listing_error: Option<(String, String, String)>,
+}
+
+/// How many offers carry each kind of marketplace defect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OfferDefects {
+    /// Offers in all.
+    pub offers: usize,
+    /// Offers with a listing error of the marketplace.
+    pub listing_errors: usize,
+    /// Offers without a refurbished grade.
+    pub missing_grade: usize,
+    /// Offers without a lead time.
+    pub missing_lead_time: usize,
+    /// Offers without a return policy.
+    pub missing_return_policy: usize,
+}
+
+impl OfferDefects {
+    /// Counts the defects of `offers`.
+    pub fn of(offers: &[DemoOffer]) -> Self {
+        let count = |f: &dyn Fn(&DemoOffer) -> bool| offers.iter().filter(|o| f(o)).count();
+        Self {
+            offers: offers.len(),
+            listing_errors: count(&|o| o.listing_error.is_some()),
+            missing_grade: count(&|o| o.grade.is_empty()),
+            missing_lead_time: count(&|o| o.lead_time_days.is_none()),
+            missing_return_policy: count(&|o| !o.return_policy),
+        }
+    }
+}
+
+/// The offers of a catalog on a marketplace, generated from `seed`: exact shares of defects
+/// (listing errors 6%, missing grade, lead time and return policy 5% each, rounded half up).
+pub fn offers(seed: u64, catalog: &[DemoProduct]) -> Vec<DemoOffer> {
+    let mut rng = Rng::new(seed ^ 0x0FFE_25EE_D5EE_D000);
+    let n = catalog.len();
+    let share = |percent: usize| (n * percent + 50) / 100;
+    let pick = |rng: &mut Rng, k: usize| -> std::collections::BTreeSet<usize> {
+        rng.sample(n, k.min(n)).into_iter().collect()
+    };
+    let errors = pick(&mut rng, share(6));
+    let no_grade = pick(&mut rng, share(5));
+    let no_lead = pick(&mut rng, share(5));
+    let no_policy = pick(&mut rng, share(5));
+    catalog
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let quantity = p.stock.iter().map(|s| s.on_hand).sum::<i64>()
+                + p.variants
+                    .iter()
+                    .flat_map(|v| v.stock.iter())
+                    .map(|s| s.on_hand)
+                    .sum::<i64>();
+            DemoOffer {
+                product: i,
+                sku: p.sku.clone(),
+                price: p.price.clone(),
+                quantity,
+                grade: if no_grade.contains(&i) {
+                    String::new()
+                } else {
+                    (*rng.pick(&GRADES)).to_string()
+                },
+                lead_time_days: (!no_lead.contains(&i)).then(|| rng.range(1, 5) as i32),
+                return_policy: !no_policy.contains(&i),
+                listing_error: errors.contains(&i).then(|| {
+                    let (c, m, f) = *rng.pick(LISTING_ERRORS);
+                    (c.to_string(), m.to_string(), f.to_string())
+                }),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod offer_tests {
+    use super::*;
+
+    #[test]
+    fn offers_carry_exact_defect_shares() {
+        let cat = catalog(7, 100);
+        let offers = offers(7, &cat);
+        let d = OfferDefects::of(&offers);
+        assert_eq!(d.offers, 100);
+        assert_eq!(d.listing_errors, 6);
+        assert_eq!(d.missing_grade, 5);
+        assert_eq!(d.missing_lead_time, 5);
+        assert_eq!(d.missing_return_policy, 5);
+        assert_eq!(offers, super::offers(7, &cat), "deterministic");
+        assert!(offers.iter().all(|o| o.quantity >= 0));
+    }
+}

@@ -103,24 +103,32 @@ pub async fn start(
         .ok_or_else(|| anyhow::anyhow!("no simulator for platform `{platform}`"))?;
     let fail = || format!("cannot start the {name} simulator on {addr}");
     macro_rules! store {
-        ($platform:literal, $sim:expr, $products:expr, $creds:expr) => {{
+        ($platform:literal, $sim:expr, $products:expr, $creds:expr) => {
+            store!($platform, $sim, $products, $creds, json!({ "base_url": "{base}" }))
+        };
+        // `{base}` in a credential or setting value (whole or in part) becomes the
+        // simulator's URL, e.g. `"auth_url": "{base}/auth/o2/token"`.
+        ($platform:literal, $sim:expr, $products:expr, $creds:expr, $settings:expr) => {{
             let sim = $sim.await.with_context(fail)?;
             let addr = sim.addr;
             let base = format!("http://{}", reachable(addr));
-            let mut credentials: Value = $creds;
-            if let Some(o) = credentials.as_object_mut() {
-                for v in o.values_mut() {
-                    if v.as_str() == Some("{base}") {
-                        *v = Value::String(base.clone());
+            let fill = |mut value: Value| {
+                if let Some(o) = value.as_object_mut() {
+                    for v in o.values_mut() {
+                        if let Some(s) = v.as_str().filter(|s| s.contains("{base}")) {
+                            *v = Value::String(s.replace("{base}", &base));
+                        }
                     }
                 }
-            }
+                value
+            };
+            let credentials = fill($creds);
             DemoStore {
                 platform: $platform,
                 name,
                 addr,
                 credentials,
-                settings: json!({ "base_url": base }),
+                settings: fill($settings),
                 products: $products,
                 stop: Some(Box::new(move || Box::pin(async move { sim.stop().await }))),
             }

@@ -553,6 +553,7 @@ pub(crate) fn product(p: BcProduct, l: &Lookups<'_>) -> Product {
         variants,
         raw_price,
         visible: p.is_visible,
+        ..Default::default()
     }
 }
 

@@ -368,6 +368,7 @@ pub(crate) fn product(p: MageProduct, children: &[MageProduct], l: &Lookups<'_>)
         raw_price,
         visible: p.status == 1,
         sku: p.sku,
+        ..Default::default()
     }
 }
 

@@ -418,6 +418,7 @@ pub(crate) fn product(p: OcProduct, categories: &HashMap<i64, String>, currency:
         variants,
         raw_price: p.price.trim().to_string(),
         visible: p.status.trim() == "1" || p.status.trim() == "true",
+        ..Default::default()
     }
 }
 

@@ -228,6 +228,7 @@ pub(crate) fn product(
         variants,
         raw_price: amount(&price_text).unwrap_or(price_text),
         visible: text(p, "active") == "1",
+        ..Default::default()
     }
 }
 

@@ -470,6 +470,7 @@ pub(crate) fn product(p: ShProduct, currency: &str) -> Product {
         variants,
         raw_price,
         visible: p.status == "ACTIVE",
+        ..Default::default()
     }
 }
 

@@ -455,6 +455,7 @@ pub(crate) fn product(p: WcProduct, variations: &[WcVariation], l: &Lookups<'_>)
         variants,
         raw_price,
         visible: p.status == "publish" && p.catalog_visibility != "hidden",
+        ..Default::default()
     }
 }
 

@@ -23,15 +23,15 @@ use crate::support::{bigcommerce_with, orders, pages_of, products, start_bigcomm
 const INSTALL_HINT: &str = "Prism is missing: run `npm install --prefix .tools @stoplight/prism-cli@5` \
      in the workspace root (scripts/test does it), or set MARKETSYNC_PRISM to a prism binary";
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn shared_dir() -> PathBuf {
+pub(crate) fn shared_dir() -> PathBuf {
     workspace_root().join("../shared")
 }
 
-fn prism_binary() -> PathBuf {
+pub(crate) fn prism_binary() -> PathBuf {
     let path = std::env::var_os("MARKETSYNC_PRISM")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(".tools/node_modules/.bin/prism"));
@@ -43,7 +43,7 @@ fn prism_binary() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -51,7 +51,7 @@ fn free_port() -> u16 {
 }
 
 /// One running `prism proxy`, its output collected line by line.
-struct Prism {
+pub(crate) struct Prism {
     spec: String,
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
@@ -59,7 +59,7 @@ struct Prism {
 }
 
 impl Prism {
-    async fn start(bin: &Path, spec: &Path, upstream: &str) -> Prism {
+    pub(crate) async fn start(bin: &Path, spec: &Path, upstream: &str) -> Prism {
         let port = free_port();
         let mut child = Command::new(bin)
             .arg("proxy")
@@ -113,12 +113,12 @@ impl Prism {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Lines reporting a violation (error or warning) or a request Prism terminated.
-    fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         self.log
             .lock()
             .unwrap()
@@ -129,7 +129,7 @@ impl Prism {
     }
 
     /// How many requests it forwarded to the simulator.
-    fn forwarded(&self) -> usize {
+    pub(crate) fn forwarded(&self) -> usize {
         self.log
             .lock()
             .unwrap()
