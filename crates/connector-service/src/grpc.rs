@@ -273,6 +273,18 @@ impl ConnectorService for Api {
         ))
     }
 
+    async fn list_orders(&self, req: Request<ListOrdersRequest>) -> R<ListOrdersResponse> {
+        Ok(Response::new(
+            crate::orders::list(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn ship_order(&self, req: Request<ShipOrderRequest>) -> R<ShipOrderResponse> {
+        Ok(Response::new(
+            crate::orders::ship(&self.state, req.into_inner()).await?,
+        ))
+    }
+
     async fn list_products(&self, req: Request<ListProductsRequest>) -> R<ListProductsResponse> {
         let r = req.into_inner();
         let tenant = uuid(&r.tenant_id, "tenant_id")?;

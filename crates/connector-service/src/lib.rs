@@ -4,6 +4,7 @@
 
 mod corrections;
 mod grpc;
+mod orders;
 mod store;
 mod sync;
 mod webhooks;

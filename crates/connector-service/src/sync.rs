@@ -414,6 +414,21 @@ impl Run {
             OrdersCommit,
         )
         .await?;
+        // Orders the marketplace holds until the seller accepts them are accepted once they
+        // are committed here (again on a resumed run: only those still awaiting are sent).
+        let accepted = crate::orders::accept_waiting(&self.state, self.tenant, self.connection, c)
+            .await
+            .map_err(|e| match e {
+                crate::orders::AcceptFailure::Db(e) => Stop::from(e),
+                crate::orders::AcceptFailure::Platform(e) => Stop::from(e),
+            })?;
+        if accepted.accepted > 0 || !accepted.refused.is_empty() {
+            self.bump("orders_accepted", accepted.accepted);
+            self.bump("orders_refused", accepted.refused.len() as i64);
+            for why in &accepted.refused {
+                tracing::warn!(connection = %self.connection, refusal = %why, "the marketplace refused an order acceptance");
+            }
+        }
         self.advance("import_orders", started).await
     }
 
@@ -437,6 +452,9 @@ impl Run {
                 available: r.get(4),
             })
             .collect();
+        if self.export_offers(c, &levels).await? {
+            return Ok(());
+        }
         let total = levels.len() as i64;
         let mut done = 0;
         for chunk in levels.chunks(self.page_size as usize) {
@@ -448,6 +466,61 @@ impl Run {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Marketplaces take stock and price of their offers in bulk: one update per sku with the
+    /// quantity available over every warehouse and the catalog price. `false` when the
+    /// platform has no bulk offer export (shops: stock levels go out per warehouse).
+    async fn export_offers(&mut self, c: &dyn Connector, levels: &[StockLevel]) -> Result<bool, Stop> {
+        let mut by_sku: BTreeMap<&str, i64> = BTreeMap::new();
+        for l in levels {
+            *by_sku.entry(l.sku.as_str()).or_insert(0) += l.available.max(0);
+        }
+        let skus: Vec<&str> = by_sku.keys().copied().collect();
+        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT sku, external_id, record FROM products WHERE connection_id = $1 AND sku = ANY($2)",
+        )
+        .bind(self.connection)
+        .bind(&skus)
+        .fetch_all(&self.state.pool)
+        .await?;
+        let known: HashMap<String, (String, Option<marketsync_proto::v1::Money>)> = rows
+            .into_iter()
+            .map(|(sku, ext, rec)| {
+                let price = Product::decode(rec.as_slice()).ok().and_then(|p| p.price);
+                (sku, (ext, price))
+            })
+            .collect();
+        let offers: Vec<marketsync_connectors::OfferUpdate> = by_sku
+            .iter()
+            .map(|(sku, qty)| {
+                let (external_id, price) = known.get(*sku).cloned().unwrap_or_default();
+                marketsync_connectors::OfferUpdate {
+                    sku: (*sku).to_string(),
+                    external_id,
+                    quantity: Some(*qty),
+                    price: price.filter(|m| !m.amount.is_empty()),
+                }
+            })
+            .collect();
+        let total = offers.len() as i64;
+        let mut done = 0;
+        // Large slices: the connector splits them by the marketplace's own batch maximum.
+        for chunk in offers.chunks(25_000) {
+            let report = match c.export_offers(chunk).await {
+                Err(ConnectorError::Unsupported(_)) if done == 0 => return Ok(false),
+                other => other?,
+            };
+            self.bump("stock_exported", report.accepted as i64);
+            self.bump("stock_rejected", report.rejected.len() as i64);
+            for (sku, why) in report.rejected.iter().take(20) {
+                tracing::warn!(connection = %self.connection, sku = %sku, reason = %why, "the marketplace refused an offer update");
+            }
+            done += chunk.len() as i64;
+            self.event("progress", "export_inventory", done, total, vec![])
+                .await?;
+        }
+        Ok(true)
     }
 
     async fn publish_batch(

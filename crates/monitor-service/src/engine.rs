@@ -113,6 +113,143 @@ pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
     (findings, passed)
 }
 
+/// Every marketplace rule id, by the platforms it applies to (seed 004: "Amazon: Brand
+/// registry required, eBay: Return policy mandatory, Mirakl: Lead time requirements";
+/// refurbished marketplaces list graded goods only). The marketplace's own listing errors
+/// apply to every platform that reports them.
+pub const MARKETPLACE_RULES: &[(&str, &[&str])] = &[
+    ("channel:listing_error", &[]),
+    ("marketplace:ebay:return_policy", &["ebay"]),
+    ("marketplace:mirakl:lead_time", &["mirakl"]),
+    ("marketplace:refurbished:grade", &["backmarket", "refurbed"]),
+];
+
+/// Refurbished grades the grade rule accepts (the canonical spelling connectors map to).
+pub const GRADES: &[&str] = &["premium", "excellent", "very_good", "good"];
+
+/// Longest lead time to ship, in days, the lead-time rule accepts (Mirakl operators commonly
+/// require at most a few days; 30 is the outer bound of any operator's setting).
+pub const MAX_LEAD_TIME_DAYS: i32 = 30;
+
+/// Validates a product as listed on `platform`: the starter rules, then the rules of that
+/// marketplace. Amazon's brand requirement raises the brand rule's severity.
+pub fn validate_on(p: &Product, platform: &str) -> (Vec<Finding>, Vec<&'static str>) {
+    let (mut findings, mut passed) = validate(p);
+    if platform == "amazon" {
+        for f in findings.iter_mut().filter(|f| f.issue_type == "missing_brand") {
+            f.severity = "high";
+            f.description = format!(
+                "listing {} has no brand: Amazon requires one (Brand Registry) to list it",
+                p.sku
+            );
+        }
+    }
+    let mut check = |ok: bool, rule: &'static str, f: &dyn Fn() -> Finding| {
+        if ok {
+            passed.push(rule);
+        } else {
+            findings.push(f());
+        }
+    };
+    let errors: Vec<_> = p
+        .listing_errors
+        .iter()
+        .filter(|e| e.severity != "warning")
+        .collect();
+    check(errors.is_empty(), "channel:listing_error", &|| Finding {
+        issue_type: "listing_error",
+        field: "listing",
+        rule: "channel:listing_error",
+        severity: "high",
+        description: format!(
+            "{platform} reports a problem with listing {}: {}",
+            p.sku,
+            errors
+                .iter()
+                .map(|e| if e.field.is_empty() {
+                    format!("{} ({})", e.message, e.code)
+                } else {
+                    format!("{} ({}, {})", e.message, e.code, e.field)
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        current_value: errors
+            .iter()
+            .map(|e| e.code.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    });
+    let applies = |rule: &str| {
+        MARKETPLACE_RULES
+            .iter()
+            .any(|(r, platforms)| *r == rule && platforms.contains(&platform))
+    };
+    if applies("marketplace:ebay:return_policy") {
+        check(
+            !p.return_policy.trim().is_empty(),
+            "marketplace:ebay:return_policy",
+            &|| Finding {
+                issue_type: "missing_return_policy",
+                field: "return_policy",
+                rule: "marketplace:ebay:return_policy",
+                severity: "high",
+                description: format!(
+                    "offer {} has no return policy: eBay requires one to publish it",
+                    p.sku
+                ),
+                current_value: String::new(),
+            },
+        );
+    }
+    if applies("marketplace:mirakl:lead_time") {
+        let ok = p
+            .lead_time_days
+            .is_some_and(|d| (0..=MAX_LEAD_TIME_DAYS).contains(&d));
+        check(ok, "marketplace:mirakl:lead_time", &|| Finding {
+            issue_type: "invalid_lead_time",
+            field: "lead_time_days",
+            rule: "marketplace:mirakl:lead_time",
+            severity: "medium",
+            description: match p.lead_time_days {
+                None => format!("offer {} has no lead time to ship", p.sku),
+                Some(d) => format!(
+                    "offer {} promises dispatch in {d} days, outside 0 to {MAX_LEAD_TIME_DAYS}",
+                    p.sku
+                ),
+            },
+            current_value: p
+                .lead_time_days
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        });
+    }
+    if applies("marketplace:refurbished:grade") {
+        check(
+            GRADES.contains(&p.condition.as_str()),
+            "marketplace:refurbished:grade",
+            &|| Finding {
+                issue_type: "invalid_grade",
+                field: "condition",
+                rule: "marketplace:refurbished:grade",
+                severity: "high",
+                description: format!(
+                    "offer {} has no refurbished grade{} (one of {})",
+                    p.sku,
+                    if p.condition.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" but `{}`", p.condition)
+                    },
+                    GRADES.join(", ")
+                ),
+                current_value: p.condition.clone(),
+            },
+        );
+    }
+    (findings, passed)
+}
+
 fn price_ok(raw: &str) -> bool {
     let raw = raw.trim();
     let (int, frac) = raw.split_once('.').unwrap_or((raw, ""));
@@ -439,6 +576,102 @@ pub fn replay(model: &Model, strategy: &str, p: &Product, current_value: &str) -
             .find(|s| s.strategy == strategy)
             .map(|s| s.value),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod marketplace_tests {
+    use marketsync_proto::v1::{ListingError, Money, Product};
+
+    use super::*;
+
+    fn offer() -> Product {
+        Product {
+            sku: "S-1".into(),
+            title: "Aurora Merino Hoodie".into(),
+            description: "<p>Warm.</p>".into(),
+            brand: "Aurora".into(),
+            categories: vec!["Men/Tops".into()],
+            weight: Some(0.5),
+            price: Some(Money {
+                amount: "49.90".into(),
+                currency: "EUR".into(),
+            }),
+            condition: "excellent".into(),
+            lead_time_days: Some(2),
+            return_policy: "30 days".into(),
+            ..Default::default()
+        }
+    }
+
+    fn types(p: &Product, platform: &str) -> Vec<&'static str> {
+        validate_on(p, platform)
+            .0
+            .iter()
+            .map(|f| f.issue_type)
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_offer_passes_every_marketplace() {
+        for platform in ["amazon", "ebay", "mirakl", "cdiscount", "backmarket", "refurbed"] {
+            assert!(types(&offer(), platform).is_empty(), "{platform}");
+        }
+    }
+
+    #[test]
+    fn each_marketplace_applies_its_own_rules() {
+        let mut p = offer();
+        p.return_policy.clear();
+        p.lead_time_days = None;
+        p.condition.clear();
+        assert_eq!(types(&p, "ebay"), vec!["missing_return_policy"]);
+        assert_eq!(types(&p, "mirakl"), vec!["invalid_lead_time"]);
+        assert_eq!(types(&p, "backmarket"), vec!["invalid_grade"]);
+        assert_eq!(types(&p, "refurbed"), vec!["invalid_grade"]);
+        assert!(types(&p, "amazon").is_empty());
+        assert!(types(&p, "bigcommerce").is_empty());
+        let (_, passed) = validate_on(&offer(), "mirakl");
+        assert!(passed.contains(&"marketplace:mirakl:lead_time"));
+        assert!(!passed.contains(&"marketplace:ebay:return_policy"));
+        p = offer();
+        p.lead_time_days = Some(45);
+        let (f, _) = validate_on(&p, "mirakl");
+        assert!(f[0].description.contains("45 days"), "{:?}", f[0]);
+        p.condition = "B".into();
+        let (f, _) = validate_on(&p, "refurbed");
+        assert!(f[0].description.contains("`B`"), "{:?}", f[0]);
+    }
+
+    #[test]
+    fn amazon_requires_a_brand_and_listing_errors_become_one_issue() {
+        let mut p = offer();
+        p.brand.clear();
+        let (f, _) = validate_on(&p, "amazon");
+        assert_eq!(f[0].issue_type, "missing_brand");
+        assert_eq!(f[0].severity, "high");
+        assert!(f[0].description.contains("Amazon"));
+        p = offer();
+        p.listing_errors = vec![
+            ListingError {
+                code: "MISSING_IMAGE".into(),
+                message: "needs a main image".into(),
+                field: "images".into(),
+                severity: "error".into(),
+            },
+            ListingError {
+                code: "W1".into(),
+                message: "just a warning".into(),
+                field: String::new(),
+                severity: "warning".into(),
+            },
+        ];
+        let (f, _) = validate_on(&p, "cdiscount");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].issue_type, "listing_error");
+        assert_eq!(f[0].current_value, "MISSING_IMAGE");
+        assert!(f[0].description.contains("needs a main image (MISSING_IMAGE, images)"));
+        assert!(!f[0].description.contains("warning"));
     }
 }
 

@@ -261,7 +261,7 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     {
         let m = model.lock().await;
         for (i, p) in batch.products.iter().enumerate() {
-            let (findings, ok) = engine::validate(p);
+            let (findings, ok) = engine::validate_on(p, &batch.platform);
             passed.extend(ok.into_iter().map(|r| (i, r)));
             if findings.is_empty() {
                 continue;

@@ -5,6 +5,7 @@ pub(crate) mod connections;
 pub(crate) mod events;
 pub(crate) mod issues;
 pub(crate) mod knowledge;
+pub(crate) mod orders;
 pub(crate) mod webhooks;
 
 use std::time::Instant;
@@ -201,6 +202,15 @@ pub(crate) fn router(state: AppState) -> Router {
             post(webhooks::register),
         )
         .route("/api/v1/webhooks/{connection_id}", post(webhooks::receive))
+        .route("/api/v1/connections/{id}/orders", get(orders::list_orders))
+        .route(
+            "/api/v1/connections/{id}/orders/{order_id}",
+            get(orders::get_order),
+        )
+        .route(
+            "/api/v1/connections/{id}/orders/{order_id}/shipments",
+            post(orders::ship_order),
+        )
         .route("/api/v1/issues", get(issues::list_issues))
         .route("/api/v1/issues/{id}", get(issues::get_issue))
         .route("/api/v1/issues/{id}/decision", post(issues::decide))
