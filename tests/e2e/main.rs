@@ -5,6 +5,8 @@
 
 mod bad_input;
 mod flow;
+#[allow(unused_macros, dead_code)] // cases join as the marketplaces land
+mod marketplaces;
 mod platforms;
 mod telemetry;
 mod webhooks;

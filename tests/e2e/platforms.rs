@@ -236,7 +236,7 @@ async fn bigcommerce_flow() -> anyhow::Result<()> {
 }
 
 /// A System whose own BigCommerce store is tiny (the platform under test brings its own).
-async fn system(name: &str) -> anyhow::Result<System> {
+pub async fn system(name: &str) -> anyhow::Result<System> {
     use marketsync_simulators::bigcommerce::SimConfig;
     System::start(
         name,

@@ -273,6 +273,15 @@ impl ConnectorService for Api {
         ))
     }
 
+    async fn answer_webhook_challenge(
+        &self,
+        req: Request<WebhookChallengeRequest>,
+    ) -> R<WebhookChallengeResponse> {
+        Ok(Response::new(
+            crate::webhooks::challenge(&self.state, req.into_inner()).await?,
+        ))
+    }
+
     async fn list_orders(&self, req: Request<ListOrdersRequest>) -> R<ListOrdersResponse> {
         Ok(Response::new(
             crate::orders::list(&self.state, req.into_inner()).await?,

@@ -6,7 +6,7 @@
 use marketsync_common::{Error, ErrorCode};
 use marketsync_connectors::{Connector, ConnectorError, OrderUpdate, order_status};
 use marketsync_proto::v1::{
-    ListOrdersRequest, ListOrdersResponse, Order, Shipment, ShipOrderRequest, ShipOrderResponse,
+    ListOrdersRequest, ListOrdersResponse, Order, ShipOrderRequest, ShipOrderResponse, Shipment,
     StoredOrder,
 };
 use prost::Message as _;
@@ -108,7 +108,10 @@ pub async fn ship(state: &State, r: ShipOrderRequest) -> Result<ShipOrderRespons
     ) {
         return Err(Error::new(
             ErrorCode::FailedPrecondition,
-            format!("order {} is {}: nothing to ship", order.external_id, order.status),
+            format!(
+                "order {} is {}: nothing to ship",
+                order.external_id, order.status
+            ),
         ));
     }
     let cfg = store::connection_config(state, tenant, connection).await?;
@@ -129,7 +132,11 @@ pub async fn ship(state: &State, r: ShipOrderRequest) -> Result<ShipOrderRespons
         status: Some(status.to_string()),
         carrier: Some(carrier.clone()),
         tracking_number: Some(tracking.clone()),
-        lines: r.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect(),
+        lines: r
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.quantity))
+            .collect(),
     };
     let report = connector
         .export_orders(std::slice::from_ref(&update))

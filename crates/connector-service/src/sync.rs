@@ -471,7 +471,11 @@ impl Run {
     /// Marketplaces take stock and price of their offers in bulk: one update per sku with the
     /// quantity available over every warehouse and the catalog price. `false` when the
     /// platform has no bulk offer export (shops: stock levels go out per warehouse).
-    async fn export_offers(&mut self, c: &dyn Connector, levels: &[StockLevel]) -> Result<bool, Stop> {
+    async fn export_offers(
+        &mut self,
+        c: &dyn Connector,
+        levels: &[StockLevel],
+    ) -> Result<bool, Stop> {
         let mut by_sku: BTreeMap<&str, i64> = BTreeMap::new();
         for l in levels {
             *by_sku.entry(l.sku.as_str()).or_insert(0) += l.available.max(0);

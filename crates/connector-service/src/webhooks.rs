@@ -16,7 +16,8 @@ use marketsync_common::{Error, ErrorCode};
 use marketsync_connectors::{ConnectorError, WebhookCall};
 use marketsync_proto::v1::{
     ReceiveWebhookRequest, ReceiveWebhookResponse, RegisterWebhooksRequest,
-    RegisterWebhooksResponse, SyncCommand, SyncFilters,
+    RegisterWebhooksResponse, SyncCommand, SyncFilters, WebhookChallengeRequest,
+    WebhookChallengeResponse,
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -53,6 +54,33 @@ fn rejected(connection: Uuid, platform: &str, reason: &str) -> Error {
 }
 
 /// Verifies, deduplicates and acts on one webhook call.
+/// Answers a platform's challenge GET on a connection's webhook URL.
+pub async fn challenge(
+    state: &Arc<State>,
+    r: WebhookChallengeRequest,
+) -> Result<WebhookChallengeResponse, Error> {
+    let connection = uuid(&r.connection_id, "connection_id")?;
+    let tenant: Uuid = sqlx::query_scalar("SELECT tenant_id FROM connections WHERE id = $1")
+        .bind(connection)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("connection not found"))?;
+    let cfg = store::connection_config(state, tenant, connection).await?;
+    let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    let query = r.query.into_iter().collect();
+    match connector.answer_challenge(&query, &r.endpoint) {
+        Ok((content_type, body)) => {
+            tracing::info!(connection = %connection, "webhook challenge answered");
+            Ok(WebhookChallengeResponse { content_type, body })
+        }
+        Err(ConnectorError::Unsupported(what)) => Err(Error::new(
+            ErrorCode::FailedPrecondition,
+            format!("{what} are not supported"),
+        )),
+        Err(e) => Err(Error::invalid(e.to_string())),
+    }
+}
+
 pub async fn receive(
     state: &Arc<State>,
     r: ReceiveWebhookRequest,

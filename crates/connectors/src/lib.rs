@@ -366,6 +366,20 @@ pub trait Connector: Send + Sync {
             self.platform()
         )))
     }
+    /// Answers a platform's check that the webhook URL belongs to this subscriber (eBay sends
+    /// a GET with `challenge_code`): `(content type, body)`. `query` holds the GET's query
+    /// parameters, `endpoint` the URL exactly as subscribed.
+    fn answer_challenge(
+        &self,
+        query: &BTreeMap<String, String>,
+        endpoint: &str,
+    ) -> Result<(String, String)> {
+        let _ = (query, endpoint);
+        Err(ConnectorError::Unsupported(format!(
+            "{} webhook challenges",
+            self.platform()
+        )))
+    }
     /// Subscribes `url` to the platform's product, stock and order change notifications
     /// (idempotent: an existing subscription to `url` is kept). Returns the topics subscribed.
     async fn register_webhooks(&self, url: &str) -> Result<Vec<String>> {

@@ -60,6 +60,7 @@ impl Modify for BearerAuth {
         api::connections::get_sync,
         api::connections::list_syncs,
         api::webhooks::receive,
+        api::webhooks::challenge,
         api::webhooks::register,
         api::orders::list_orders,
         api::orders::get_order,

@@ -124,6 +124,11 @@ pub const MARKETPLACE_RULES: &[(&str, &[&str])] = &[
     ("marketplace:refurbished:grade", &["backmarket", "refurbed"]),
 ];
 
+/// Marketplaces where a seller lists offers on the marketplace's own catalog products
+/// (matched by EAN/GTIN): title, description, brand, category and weight are the
+/// marketplace's, so the catalog rules do not apply to their records; price format does.
+pub const OFFER_ONLY: &[&str] = &["mirakl", "cdiscount", "backmarket", "refurbed"];
+
 /// Refurbished grades the grade rule accepts (the canonical spelling connectors map to).
 pub const GRADES: &[&str] = &["premium", "excellent", "very_good", "good"];
 
@@ -135,8 +140,17 @@ pub const MAX_LEAD_TIME_DAYS: i32 = 30;
 /// marketplace. Amazon's brand requirement raises the brand rule's severity.
 pub fn validate_on(p: &Product, platform: &str) -> (Vec<Finding>, Vec<&'static str>) {
     let (mut findings, mut passed) = validate(p);
+    if OFFER_ONLY.contains(&platform) {
+        // The product's content is the marketplace's catalog entry, not the seller's: only
+        // the offer's own terms are the seller's to fix.
+        findings.retain(|f| f.rule == "format:price_decimals");
+        passed.retain(|r| *r == "format:price_decimals");
+    }
     if platform == "amazon" {
-        for f in findings.iter_mut().filter(|f| f.issue_type == "missing_brand") {
+        for f in findings
+            .iter_mut()
+            .filter(|f| f.issue_type == "missing_brand")
+        {
             f.severity = "high";
             f.description = format!(
                 "listing {} has no brand: Amazon requires one (Brand Registry) to list it",
@@ -218,10 +232,7 @@ pub fn validate_on(p: &Product, platform: &str) -> (Vec<Finding>, Vec<&'static s
                     p.sku
                 ),
             },
-            current_value: p
-                .lead_time_days
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
+            current_value: p.lead_time_days.map(|d| d.to_string()).unwrap_or_default(),
         });
     }
     if applies("marketplace:refurbished:grade") {
@@ -614,7 +625,14 @@ mod marketplace_tests {
 
     #[test]
     fn a_clean_offer_passes_every_marketplace() {
-        for platform in ["amazon", "ebay", "mirakl", "cdiscount", "backmarket", "refurbed"] {
+        for platform in [
+            "amazon",
+            "ebay",
+            "mirakl",
+            "cdiscount",
+            "backmarket",
+            "refurbed",
+        ] {
             assert!(types(&offer(), platform).is_empty(), "{platform}");
         }
     }
@@ -625,7 +643,18 @@ mod marketplace_tests {
         p.return_policy.clear();
         p.lead_time_days = None;
         p.condition.clear();
-        assert_eq!(types(&p, "ebay"), vec!["missing_return_policy"]);
+        p.description.clear();
+        p.brand.clear();
+        assert_eq!(
+            types(&p, "ebay"),
+            vec![
+                "missing_description",
+                "missing_brand",
+                "missing_return_policy"
+            ]
+        );
+        p.brand = "Aurora".into();
+        p.description = "<p>Warm.</p>".into();
         assert_eq!(types(&p, "mirakl"), vec!["invalid_lead_time"]);
         assert_eq!(types(&p, "backmarket"), vec!["invalid_grade"]);
         assert_eq!(types(&p, "refurbed"), vec!["invalid_grade"]);
@@ -670,7 +699,10 @@ mod marketplace_tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].issue_type, "listing_error");
         assert_eq!(f[0].current_value, "MISSING_IMAGE");
-        assert!(f[0].description.contains("needs a main image (MISSING_IMAGE, images)"));
+        assert!(
+            f[0].description
+                .contains("needs a main image (MISSING_IMAGE, images)")
+        );
         assert!(!f[0].description.contains("warning"));
     }
 }

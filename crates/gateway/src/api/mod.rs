@@ -201,7 +201,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/api/v1/connections/{id}/webhooks",
             post(webhooks::register),
         )
-        .route("/api/v1/webhooks/{connection_id}", post(webhooks::receive))
+        .route(
+            "/api/v1/webhooks/{connection_id}",
+            post(webhooks::receive).get(webhooks::challenge),
+        )
         .route("/api/v1/connections/{id}/orders", get(orders::list_orders))
         .route(
             "/api/v1/connections/{id}/orders/{order_id}",

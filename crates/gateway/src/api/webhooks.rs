@@ -6,9 +6,14 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use marketsync_proto::v1::{ReceiveWebhookRequest, RegisterWebhooksRequest};
+use axum::http::header;
+use axum::response::IntoResponse;
+use marketsync_proto::v1::{
+    ReceiveWebhookRequest, RegisterWebhooksRequest, WebhookChallengeRequest,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -77,6 +82,55 @@ pub(crate) async fn receive(
         duplicate: resp.duplicate,
         sync_id: (!resp.sync_id.is_empty()).then_some(resp.sync_id),
     }))
+}
+
+/// Answers a platform's check that this URL is the subscriber's (eBay's `challenge_code`
+/// GET: the answer is the SHA-256 of the code, the connection's verification token and this
+/// endpoint). The endpoint is `$MARKETSYNC_PUBLIC_URL/api/v1/webhooks/{id}` when that is set,
+/// else built from the request's Host.
+#[utoipa::path(get, path = "/api/v1/webhooks/{connection_id}", tag = "webhooks",
+    params(("connection_id" = String, Path, description = "connection id"),
+           ("challenge_code" = Option<String>, Query, description = "the platform's challenge")),
+    responses(
+        (status = 200, description = "the challenge answered", body = Object),
+        (status = 400, description = "not a challenge this platform sends", body = ErrorBody),
+        (status = 404, description = "no such connection", body = ErrorBody),
+        (status = 409, description = "the platform has no webhook challenge", body = ErrorBody),
+        (status = 503, description = "a service behind the gateway is unavailable; retry later", body = ErrorBody),
+    ),
+    security(()))]
+pub(crate) async fn challenge(
+    State(state): State<AppState>,
+    ApiPath(connection_id): ApiPath<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    if uuid::Uuid::parse_str(&connection_id).is_err() {
+        return Err(ApiError::not_found("connection not found"));
+    }
+    let path = format!("/api/v1/webhooks/{connection_id}");
+    let endpoint = match marketsync_common::config::var("MARKETSYNC_PUBLIC_URL") {
+        Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}{path}")
+        }
+    };
+    let resp = state
+        .connector
+        .clone()
+        .answer_webhook_challenge(WebhookChallengeRequest {
+            connection_id,
+            query,
+            endpoint,
+        })
+        .await
+        .map_err(ApiError::grpc(CONNECTOR))?
+        .into_inner();
+    Ok(([(header::CONTENT_TYPE, resp.content_type)], resp.body).into_response())
 }
 
 /// Where the platform should send webhooks.
