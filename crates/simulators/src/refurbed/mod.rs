@@ -353,7 +353,8 @@ pub(crate) type Shared = Arc<Sim>;
 
 fn router(sim: Shared) -> Router {
     let api = Router::new()
-        .route("/{method}", post(rpc))
+        .route("/{service}/{method}", post(rpc))
+        .fallback(unknown)
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
     Router::new()
         .nest("/__admin", admin::routes())
@@ -505,7 +506,19 @@ async fn guard(State(sim): State<Shared>, req: Request, next: Next) -> Response 
 
 type RpcResult = Result<Value, ApiError>;
 
-async fn rpc(State(sim): State<Shared>, Path(method): Path<String>, body: Bytes) -> Response {
+async fn unknown(req: Request) -> ApiError {
+    rpc_error(
+        code::UNIMPLEMENTED,
+        &format!("unknown method {} {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn rpc(
+    State(sim): State<Shared>,
+    Path((service, method)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let method = format!("{service}/{method}");
     let req: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
