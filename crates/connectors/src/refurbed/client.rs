@@ -3,7 +3,7 @@
 //! `X-RateLimit-*` window.
 //!
 //! Why a pacer of its own: Refurbed's `X-RateLimit-Reset` is a unix timestamp, while the shared
-//! [`RateLimitHeaders`](crate::http) reads a reset header as milliseconds from now. The shared
+//! `RateLimitHeaders` of `crate::http` reads a reset header as milliseconds from now. The shared
 //! client keeps retries, 429 handling (`Retry-After`), redaction and logging; this pacer keeps
 //! the window: it spends one request of the window per call, takes the remaining count the API
 //! reports, and when nothing is left waits for the reported reset.

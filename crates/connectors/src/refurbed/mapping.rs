@@ -312,7 +312,12 @@ pub(crate) fn stock_level(o: &RfOffer, warehouse: &str) -> StockLevel {
 fn cents(text: &str) -> i64 {
     rust_decimal::Decimal::from_str_exact(text.trim())
         .ok()
-        .and_then(|d| (d * rust_decimal::Decimal::ONE_HUNDRED).round().try_into().ok())
+        .and_then(|d| {
+            (d * rust_decimal::Decimal::ONE_HUNDRED)
+                .round()
+                .try_into()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
@@ -395,13 +400,19 @@ pub(crate) fn order(o: &RfOrder) -> Order {
     }
     let addr = o.shipping_address.as_ref();
     let name = addr
-        .map(|a| format!("{} {}", a.first_name, a.family_name).trim().to_string())
+        .map(|a| {
+            format!("{} {}", a.first_name, a.family_name)
+                .trim()
+                .to_string()
+        })
         .unwrap_or_default();
     let shipping = addr.map(|a| Party {
         name: name.clone(),
         email: o.customer_email.clone(),
         phone: a.phone_number.clone(),
-        street: format!("{} {}", a.street_name, a.house_no).trim().to_string(),
+        street: format!("{} {}", a.street_name, a.house_no)
+            .trim()
+            .to_string(),
         city: a.town.clone(),
         zip: a.post_code.clone(),
         country: a.country_code.clone(),
@@ -427,7 +438,10 @@ pub(crate) fn order(o: &RfOrder) -> Order {
             })
             .collect(),
         created_at: o.released_at.clone(),
-        updated_at: o.updated_at.clone().unwrap_or_else(|| o.released_at.clone()),
+        updated_at: o
+            .updated_at
+            .clone()
+            .unwrap_or_else(|| o.released_at.clone()),
     }
 }
 
@@ -493,14 +507,35 @@ mod tests {
     #[test]
     fn statuses_from_item_states() {
         let s = |states: &[&str], r: &str| order_status(&order_with(states, "20.00", r));
-        assert_eq!(s(&["NEW", "NEW"], "0.00"), order_status::AWAITING_ACCEPTANCE);
-        assert_eq!(s(&["ACCEPTED", "NEW"], "0.00"), order_status::AWAITING_ACCEPTANCE);
-        assert_eq!(s(&["ACCEPTED", "ACCEPTED"], "0.00"), order_status::PROCESSING);
-        assert_eq!(s(&["SHIPPED", "ACCEPTED"], "0.00"), order_status::PARTIALLY_SHIPPED);
+        assert_eq!(
+            s(&["NEW", "NEW"], "0.00"),
+            order_status::AWAITING_ACCEPTANCE
+        );
+        assert_eq!(
+            s(&["ACCEPTED", "NEW"], "0.00"),
+            order_status::AWAITING_ACCEPTANCE
+        );
+        assert_eq!(
+            s(&["ACCEPTED", "ACCEPTED"], "0.00"),
+            order_status::PROCESSING
+        );
+        assert_eq!(
+            s(&["SHIPPED", "ACCEPTED"], "0.00"),
+            order_status::PARTIALLY_SHIPPED
+        );
         assert_eq!(s(&["SHIPPED", "CANCELLED"], "0.00"), order_status::SHIPPED);
-        assert_eq!(s(&["CANCELLED", "REJECTED"], "0.00"), order_status::CANCELLED);
-        assert_eq!(s(&["RETURNED", "RETURNED"], "20.00"), order_status::REFUNDED);
-        assert_eq!(s(&["SHIPPED", "SHIPPED"], "5.00"), order_status::PARTIALLY_REFUNDED);
+        assert_eq!(
+            s(&["CANCELLED", "REJECTED"], "0.00"),
+            order_status::CANCELLED
+        );
+        assert_eq!(
+            s(&["RETURNED", "RETURNED"], "20.00"),
+            order_status::REFUNDED
+        );
+        assert_eq!(
+            s(&["SHIPPED", "SHIPPED"], "5.00"),
+            order_status::PARTIALLY_REFUNDED
+        );
     }
 
     #[test]

@@ -246,7 +246,10 @@ impl Refurbed {
         let skus: Vec<String> = chunk.iter().map(|c| c.identifier.sku.clone()).collect();
         let res: Result<BatchResults> = self
             .client
-            .rpc("OfferService/BatchUpdateOffers", &json!({ "offers": chunk }))
+            .rpc(
+                "OfferService/BatchUpdateOffers",
+                &json!({ "offers": chunk }),
+            )
             .await;
         let res = match res {
             Ok(r) => r,
@@ -559,7 +562,10 @@ impl Connector for Refurbed {
                     })
                     .collect()
             } else {
-                let Some(number) = u.tracking_number.as_deref().filter(|n| !n.trim().is_empty())
+                let Some(number) = u
+                    .tracking_number
+                    .as_deref()
+                    .filter(|n| !n.trim().is_empty())
                 else {
                     report.rejected.push((
                         u.external_id.clone(),
@@ -579,7 +585,12 @@ impl Connector for Refurbed {
                         parcel_carrier_tracking_number: None,
                     })
                     .collect();
-                if let Some(msg) = self.set_item_states(accept).await?.into_iter().flatten().next()
+                if let Some(msg) = self
+                    .set_item_states(accept)
+                    .await?
+                    .into_iter()
+                    .flatten()
+                    .next()
                 {
                     report.rejected.push((u.external_id.clone(), msg));
                     continue;
@@ -598,7 +609,13 @@ impl Connector for Refurbed {
                     })
                     .collect()
             };
-            match self.set_item_states(changes).await?.into_iter().flatten().next() {
+            match self
+                .set_item_states(changes)
+                .await?
+                .into_iter()
+                .flatten()
+                .next()
+            {
                 Some(msg) => report.rejected.push((u.external_id.clone(), msg)),
                 None => report.accepted += 1,
             }

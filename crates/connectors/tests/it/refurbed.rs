@@ -114,7 +114,10 @@ async fn listings_import_with_grades_stock_and_listing_errors() {
     let c = connector(&sim, &cfg);
     let first = c.products_page(&pages_of(10)).await.unwrap();
     assert_eq!(first.items.len(), 10);
-    assert_eq!(first.next.as_deref(), Some(first.items[9].external_id.as_str()));
+    assert_eq!(
+        first.next.as_deref(),
+        Some(first.items[9].external_id.as_str())
+    );
     let (all, pages) = products(&c, pages_of(10)).await.unwrap();
     assert_eq!((all.len(), pages), (45, 5));
 
@@ -154,9 +157,7 @@ async fn listings_import_with_grades_stock_and_listing_errors() {
         d.listing_errors
     );
     for p in &all {
-        assert!(
-            ["", "premium", "excellent", "very_good", "good"].contains(&p.condition.as_str())
-        );
+        assert!(["", "premium", "excellent", "very_good", "good"].contains(&p.condition.as_str()));
     }
 
     // Stock: one level per offer, in the marketplace's warehouse.
@@ -200,7 +201,10 @@ async fn page_limit_above_the_documented_maximum_is_refused_by_the_api() {
     assert_eq!(body["code"], 3);
     // The connector clamps to 100.
     let c = connector(&sim, &cfg);
-    assert_eq!(c.products_page(&pages_of(500)).await.unwrap().items.len(), 3);
+    assert_eq!(
+        c.products_page(&pages_of(500)).await.unwrap().items.len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -255,10 +259,16 @@ async fn orders_import_full_then_incremental_with_cancellations_and_refunds() {
         .find(|o| o.status == order_status::SHIPPED)
         .unwrap();
     admin
-        .post(&format!("/orders/{}/cancel", processing.external_id), json!({}))
+        .post(
+            &format!("/orders/{}/cancel", processing.external_id),
+            json!({}),
+        )
         .await;
     admin
-        .post(&format!("/orders/{}/refund", shipped.external_id), json!({}))
+        .post(
+            &format!("/orders/{}/refund", shipped.external_id),
+            json!({}),
+        )
         .await;
     let changed = orders(&c, q).await.unwrap();
     let status: BTreeMap<_, _> = changed
@@ -316,12 +326,18 @@ async fn acknowledge_accepts_new_orders_idempotently() {
         .unwrap();
     assert_eq!(imported.items[0].status, order_status::PROCESSING);
     // Again: already accepted counts as accepted.
-    let again = c.acknowledge_orders(&[a.clone()]).await.unwrap();
+    let again = c
+        .acknowledge_orders(std::slice::from_ref(&a))
+        .await
+        .unwrap();
     assert_eq!((again.accepted, again.rejected.len()), (1, 0));
     // A cancelled order cannot be accepted.
     let d = place_order(&admin, &sku, 1).await;
     admin.post(&format!("/orders/{d}/cancel"), json!({})).await;
-    let r = c.acknowledge_orders(&[d.clone()]).await.unwrap();
+    let r = c
+        .acknowledge_orders(std::slice::from_ref(&d))
+        .await
+        .unwrap();
     assert_eq!(r.rejected.len(), 1);
 }
 
@@ -334,7 +350,9 @@ async fn shipment_export_sets_carrier_and_tracking_and_cancellations() {
     let sku = demo::catalog(cfg.seed, cfg.products)[1].sku.clone();
     let a = place_order(&admin, &sku, 2).await;
     let b = place_order(&admin, &sku, 1).await;
-    c.acknowledge_orders(&[a.clone()]).await.unwrap();
+    c.acknowledge_orders(std::slice::from_ref(&a))
+        .await
+        .unwrap();
 
     let report = c
         .export_orders(&[
@@ -356,7 +374,11 @@ async fn shipment_export_sets_carrier_and_tracking_and_cancellations() {
         ])
         .await
         .unwrap();
-    assert_eq!((report.accepted, report.rejected.len()), (2, 0), "{report:?}");
+    assert_eq!(
+        (report.accepted, report.rejected.len()),
+        (2, 0),
+        "{report:?}"
+    );
     let o = admin.get(&format!("/orders/{a}")).await;
     assert_eq!(o["status"], "SHIPPED");
     assert_eq!(
@@ -421,7 +443,10 @@ async fn shipment_export_sets_carrier_and_tracking_and_cancellations() {
         .await
         .unwrap();
     assert_eq!(r.accepted, 1);
-    assert_eq!(admin.get(&format!("/orders/{d}")).await["status"], "REJECTED");
+    assert_eq!(
+        admin.get(&format!("/orders/{d}")).await["status"],
+        "REJECTED"
+    );
 }
 
 fn updates(offers: &[demo::DemoOffer], bump: i64) -> Vec<OfferUpdate> {
@@ -464,7 +489,10 @@ async fn export_offers_in_batches_of_fifty_with_per_offer_refusals() {
     assert!(rejected["NO-SUCH-SKU"].contains("not found"));
 
     let stats = admin.stats().await;
-    assert_eq!(stats["largest_batch"], 50, "chunked at the documented maximum");
+    assert_eq!(
+        stats["largest_batch"], 50,
+        "chunked at the documented maximum"
+    );
     assert_eq!(
         stats["by_method"]["/refb.merchant.v1.OfferService/BatchUpdateOffers"],
         3
@@ -572,7 +600,9 @@ async fn server_errors_timeouts_and_malformed_answers_are_retried() {
         .fault(json!({"kind": "malformed", "count": 1, "path_contains": "ListOffers"}))
         .await;
     admin
-        .fault(json!({"kind": "timeout", "delay_ms": 1500, "count": 1, "path_contains": "ListOffers"}))
+        .fault(
+            json!({"kind": "timeout", "delay_ms": 1500, "count": 1, "path_contains": "ListOffers"}),
+        )
         .await;
     let (all, _) = products(&c, pages_of(100)).await.unwrap();
     assert_eq!(all.len(), 12);
@@ -603,7 +633,10 @@ async fn update_field_sets_price_only() {
     let err = c.update_field(&update("title", "x")).await.unwrap_err();
     assert!(matches!(err, ConnectorError::Unsupported(_)));
     let err = c.update_field(&update("price", "1.234")).await.unwrap_err();
-    assert!(matches!(err, ConnectorError::Rejected { status: 400, .. }), "{err:?}");
+    assert!(
+        matches!(err, ConnectorError::Rejected { status: 400, .. }),
+        "{err:?}"
+    );
 }
 
 /// Every event's fields as text, for checking what debug logs contain.
@@ -652,7 +685,10 @@ async fn secrets_are_absent_from_debug_logs_and_errors() {
         .await;
     c.products_page(&pages_of(5)).await.unwrap();
     let lines = capture.0.lock().unwrap().clone();
-    assert!(lines.iter().any(|l| l.contains("http request")), "debug logging is on");
+    assert!(
+        lines.iter().any(|l| l.contains("http request")),
+        "debug logging is on"
+    );
     assert!(lines.iter().any(|l| l.contains("ListOffers")));
     for l in &lines {
         assert!(!l.contains(&cfg.api_token), "token in a log line: {l}");

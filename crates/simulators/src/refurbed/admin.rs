@@ -121,11 +121,7 @@ async fn offer(State(sim): State<Shared>, Path(sku): Path<String>) -> AdminResul
     ok(v)
 }
 
-async fn set_offer(
-    State(sim): State<Shared>,
-    Path(sku): Path<String>,
-    body: Bytes,
-) -> AdminResult {
+async fn set_offer(State(sim): State<Shared>, Path(sku): Path<String>, body: Bytes) -> AdminResult {
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| admin_error(StatusCode::BAD_REQUEST, &e.to_string()))?;
     let mut store = sim.store();
@@ -188,7 +184,13 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> AdminResult {
         let p = &store.offers[i].price;
         super::money(demo::to_units(p))
     });
-    let id = store.orders.iter().map(|o| o.id).max().unwrap_or(70_000_000) + 1;
+    let id = store
+        .orders
+        .iter()
+        .map(|o| o.id)
+        .max()
+        .unwrap_or(70_000_000)
+        + 1;
     let mut items = Vec::new();
     for _ in 0..quantity {
         let item_id = store.next_item;
@@ -218,7 +220,11 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> AdminResult {
         shipping: buyer,
         items,
     });
-    Ok((StatusCode::CREATED, axum::Json(json!({ "id": id.to_string() }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "id": id.to_string() })),
+    )
+        .into_response())
 }
 
 async fn cancel(State(sim): State<Shared>, Path(id): Path<String>) -> AdminResult {

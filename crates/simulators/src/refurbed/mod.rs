@@ -500,7 +500,12 @@ async fn guard(State(sim): State<Shared>, req: Request, next: Next) -> Response 
         },
         None => next.run(req).await,
     };
-    set_rate_headers(resp.headers_mut(), limit, remaining, reset_abs.div_ceil(1000));
+    set_rate_headers(
+        resp.headers_mut(),
+        limit,
+        remaining,
+        reset_abs.div_ceil(1000),
+    );
     resp
 }
 
@@ -588,7 +593,10 @@ fn pagination(req: &Value) -> Result<(usize, Option<i64>), ApiError> {
     let after = match &p["starting_after"] {
         Value::Null => None,
         v => Some(int64(v).ok_or_else(|| {
-            rpc_error(code::INVALID_ARGUMENT, "pagination.starting_after is invalid")
+            rpc_error(
+                code::INVALID_ARGUMENT,
+                "pagination.starting_after is invalid",
+            )
         })?),
     };
     Ok((limit.max(1), after))
@@ -689,7 +697,7 @@ fn valid_amount(text: &str) -> bool {
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.len() <= 2
         && frac.bytes().all(|b| b.is_ascii_digit())
-        && (text.contains('.') == !frac.is_empty())
+        && text.contains('.') != frac.is_empty()
 }
 
 /// Applies one offer update; the offer's JSON, or the per-entry status.
@@ -789,7 +797,10 @@ fn sum(items: &[Item], f: impl Fn(&Item) -> &str) -> String {
 
 pub(crate) fn order_json(o: &Order) -> Value {
     let states: std::collections::BTreeSet<&str> = o.items.iter().map(|i| i.state).collect();
-    let state = if states.iter().all(|s| matches!(*s, "CANCELLED" | "REJECTED")) {
+    let state = if states
+        .iter()
+        .all(|s| matches!(*s, "CANCELLED" | "REJECTED"))
+    {
         "CANCELLED"
     } else if states.contains("NEW") {
         "NEW"
@@ -869,7 +880,8 @@ fn list_orders(sim: &Sim, req: &Value) -> RpcResult {
 }
 
 fn get_order(sim: &Sim, req: &Value) -> RpcResult {
-    let id = int64(&req["id"]).ok_or_else(|| rpc_error(code::INVALID_ARGUMENT, "id is required"))?;
+    let id =
+        int64(&req["id"]).ok_or_else(|| rpc_error(code::INVALID_ARGUMENT, "id is required"))?;
     let store = sim.store();
     let o = store
         .orders
