@@ -13,6 +13,7 @@ pub mod magento;
 mod oauth;
 pub mod opencart;
 pub mod prestashop;
+pub mod refurbed;
 pub mod shopify;
 pub mod woocommerce;
 
@@ -411,6 +412,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         woocommerce::platform_info(),
         prestashop::platform_info(),
         magento::platform_info(),
+        refurbed::platform_info(),
     ]
 }
 
@@ -423,6 +425,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         woocommerce::PLATFORM => Ok(Box::new(woocommerce::WooCommerce::new(config)?)),
         prestashop::PLATFORM => Ok(Box::new(prestashop::PrestaShop::new(config)?)),
         magento::PLATFORM => Ok(Box::new(magento::Magento::new(config)?)),
+        refurbed::PLATFORM => Ok(Box::new(refurbed::Refurbed::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

@@ -13,6 +13,7 @@ pub mod faults;
 pub mod magento;
 pub mod opencart;
 pub mod prestashop;
+pub mod refurbed;
 mod rng;
 mod server;
 pub mod shopify;

@@ -9,6 +9,7 @@ mod magento;
 mod opencart;
 mod prestashop;
 mod prism;
+mod refurbed;
 mod shopify;
 mod support;
 mod woocommerce;
