@@ -5,7 +5,7 @@
 
 mod bad_input;
 mod flow;
-#[allow(unused_macros, dead_code)] // cases join as the marketplaces land
+#[macro_use]
 mod marketplaces;
 mod platforms;
 mod telemetry;

@@ -299,3 +299,15 @@ macro_rules! market_test {
         }
     };
 }
+
+market_test!(
+    refurbed_flow,
+    refurbed,
+    |cfg, base| (
+        json!({"api_token": cfg.api_token, "merchant_id": cfg.merchant_id}),
+        json!({"base_url": base})
+    ),
+    api_token,
+    true,
+    |_catalog, offers| vec![("invalid_grade", offers.missing_grade)]
+);
