@@ -376,18 +376,22 @@ pub struct SimPorts {
     /// Port of the OpenCart simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8806)]
     pub opencart_port: u16,
+    /// Port of the Refurbed simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8812)]
+    pub refurbed_port: u16,
 }
 
 impl SimPorts {
     /// (platform, port) of every simulator.
-    pub fn all(&self) -> [(&'static str, u16); 6] {
-        [
+    pub fn all(&self) -> Vec<(&'static str, u16)> {
+        vec![
             ("bigcommerce", self.bigcommerce_port),
             ("shopify", self.shopify_port),
             ("woocommerce", self.woocommerce_port),
             ("magento", self.magento_port),
             ("prestashop", self.prestashop_port),
             ("opencart", self.opencart_port),
+            ("refurbed", self.refurbed_port),
         ]
     }
 }

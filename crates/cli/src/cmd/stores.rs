@@ -4,19 +4,22 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
 use futures::future::BoxFuture;
-use marketsync_simulators::{bigcommerce, magento, opencart, prestashop, shopify, woocommerce};
+use marketsync_simulators::{
+    bigcommerce, magento, opencart, prestashop, refurbed, shopify, woocommerce,
+};
 use serde_json::{Value, json};
 
 use super::simulators::{DEMO_BIGCOMMERCE_CLIENT_ID, DEMO_BIGCOMMERCE_CLIENT_SECRET, reachable};
 
 /// Every platform with a simulator: (id, name). Their ports are `cli::SimPorts`.
-pub const PLATFORMS: [(&str, &str); 6] = [
+pub const PLATFORMS: &[(&str, &str)] = &[
     ("bigcommerce", "BigCommerce"),
     ("shopify", "Shopify"),
     ("woocommerce", "WooCommerce"),
     ("magento", "Magento"),
     ("prestashop", "PrestaShop"),
     ("opencart", "OpenCart"),
+    ("refurbed", "Refurbed"),
 ];
 
 /// A running simulated store and the connection that reaches it.
@@ -189,6 +192,14 @@ pub async fn start(
                        "api_key": c.api_key}),
             );
             store!("opencart", opencart::start(addr, c), n, creds)
+        }
+        "refurbed" => {
+            let c = sized!(refurbed::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"api_token": c.api_token, "merchant_id": c.merchant_id}),
+            );
+            store!("refurbed", refurbed::start(addr, c), n, creds)
         }
         other => anyhow::bail!("no simulator for platform `{other}`"),
     })

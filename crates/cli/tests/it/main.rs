@@ -343,6 +343,17 @@ async fn sync_accepts_a_connection_name() {
     );
 }
 
+/// Every platform `marketsync up` simulates, BigCommerce first.
+const SIMULATED: &[&str] = &[
+    "bigcommerce",
+    "shopify",
+    "woocommerce",
+    "magento",
+    "prestashop",
+    "opencart",
+    "refurbed",
+];
+
 /// A port free at the time of asking.
 /// A free port below the kernel's ephemeral range (32768 and up), handed out once per process,
 /// so no port-0 listener or outgoing connection can take it before `up` binds it.
@@ -476,17 +487,11 @@ async fn up_runs_everything_and_a_sync_completes() {
         }
     }
     let sim = sim_port.to_string();
-    // Every other simulator on a free port too (the defaults 8802-8806 may be taken).
-    let others: Vec<(String, String)> = [
-        "shopify",
-        "woocommerce",
-        "magento",
-        "prestashop",
-        "opencart",
-    ]
-    .iter()
-    .map(|p| (format!("--{p}-port"), free_port().to_string()))
-    .collect();
+    // Every other simulator on a free port too (the defaults 8802-8812 may be taken).
+    let others: Vec<(String, String)> = SIMULATED[1..]
+        .iter()
+        .map(|p| (format!("--{p}-port"), free_port().to_string()))
+        .collect();
     let mut up_args: Vec<&str> = vec!["--bigcommerce-port", &sim, "--demo-products", "8"];
     for (flag, port) in &others {
         up_args.push(flag);
@@ -520,14 +525,7 @@ async fn up_runs_everything_and_a_sync_completes() {
         .await
         .expect("json");
     let text = list.to_string();
-    for platform in [
-        "bigcommerce",
-        "shopify",
-        "woocommerce",
-        "magento",
-        "prestashop",
-        "opencart",
-    ] {
+    for platform in SIMULATED {
         assert!(text.contains(&format!("demo-{platform}")), "{text}");
     }
     assert!(
