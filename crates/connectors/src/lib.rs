@@ -6,6 +6,7 @@
 //! of the proto crate. [`registry`] lists every platform; [`build`] makes a connector for a
 //! connection.
 
+pub mod backmarket;
 pub mod bigcommerce;
 mod http;
 pub mod magento;
@@ -413,6 +414,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         prestashop::platform_info(),
         magento::platform_info(),
         refurbed::platform_info(),
+        backmarket::platform_info(),
     ]
 }
 
@@ -426,6 +428,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         prestashop::PLATFORM => Ok(Box::new(prestashop::PrestaShop::new(config)?)),
         magento::PLATFORM => Ok(Box::new(magento::Magento::new(config)?)),
         refurbed::PLATFORM => Ok(Box::new(refurbed::Refurbed::new(config)?)),
+        backmarket::PLATFORM => Ok(Box::new(backmarket::BackMarket::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

@@ -391,7 +391,10 @@ impl Sim {
                 .iter()
                 .map(|l| {
                     let sku = catalog[l.product].sku.clone();
-                    let listing_id = account.by_sku.get(&sku).map_or(0, |&i| account.listings[i].id);
+                    let listing_id = account
+                        .by_sku
+                        .get(&sku)
+                        .map_or(0, |&i| account.listings[i].id);
                     account.next_line += 1;
                     Line {
                         id: account.next_line,
@@ -703,10 +706,18 @@ async fn update_order(
     body: Option<Json<OrderChange>>,
 ) -> Response {
     let Some(Json(change)) = body else {
-        return error(StatusCode::BAD_REQUEST, "invalid-body", "A JSON body is required.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            "A JSON body is required.",
+        );
     };
     let mut acc = relock(&sim.account);
-    let Some(order) = id.parse::<i64>().ok().and_then(|id| acc.orders.get_mut(&id)) else {
+    let Some(order) = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| acc.orders.get_mut(&id))
+    else {
         return error(StatusCode::NOT_FOUND, "not-found", "Order not found.");
     };
     match change.new_state {
@@ -719,7 +730,11 @@ async fn update_order(
                 );
             };
             let Some(line) = order.lines.iter_mut().find(|l| l.sku == sku) else {
-                return error(StatusCode::BAD_REQUEST, "unknown-sku", "No orderline has this sku.");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "unknown-sku",
+                    "No orderline has this sku.",
+                );
             };
             if line.state != 1 {
                 return error(
@@ -760,11 +775,9 @@ async fn update_order(
             if shipped == 0 {
                 return error(StatusCode::BAD_REQUEST, "invalid-state", "Nothing to ship.");
             }
-            order.shipments.push((
-                shipper,
-                tracking,
-                change.tracking_url.unwrap_or_default(),
-            ));
+            order
+                .shipments
+                .push((shipper, tracking, change.tracking_url.unwrap_or_default()));
             if order.lines.iter().all(|l| l.state >= 3) {
                 order.state = 9;
             }
@@ -834,7 +847,11 @@ async fn update_listing(
     body: Option<Json<ListingChange>>,
 ) -> Response {
     let Some(Json(change)) = body else {
-        return error(StatusCode::BAD_REQUEST, "invalid-body", "A JSON body is required.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            "A JSON body is required.",
+        );
     };
     let mut acc = relock(&sim.account);
     let Some(i) = find_listing(&acc, &id) else {
@@ -843,14 +860,22 @@ async fn update_listing(
     let quantity = match change.quantity.as_ref().map(|q| as_text(q).parse::<i64>()) {
         Some(Ok(q)) if q >= 0 => Some(q),
         Some(_) => {
-            return error(StatusCode::BAD_REQUEST, "invalid-quantity", "quantity must be an integer >= 0.");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid-quantity",
+                "quantity must be an integer >= 0.",
+            );
         }
         None => None,
     };
     let price = match change.price.as_ref().map(as_text) {
         Some(p) if valid_price(&p) => Some(p),
         Some(_) => {
-            return error(StatusCode::BAD_REQUEST, "invalid-price", "price must be a positive amount with at most 2 decimals.");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid-price",
+                "price must be a positive amount with at most 2 decimals.",
+            );
         }
         None => None,
     };
@@ -932,31 +957,58 @@ fn one_char(v: Option<&str>, default: char) -> Option<char> {
 
 async fn upload_catalog(State(sim): State<Shared>, body: Option<Json<Upload>>) -> Response {
     let Some(Json(up)) = body else {
-        return error(StatusCode::BAD_REQUEST, "invalid-body", "A JSON body is required.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            "A JSON body is required.",
+        );
     };
     let Some(catalog) = up.catalog.filter(|c| !c.trim().is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "missing-catalog", "`catalog` (CSV text) is required.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing-catalog",
+            "`catalog` (CSV text) is required.",
+        );
     };
     let (Some(delim), Some(quote)) = (
         one_char(up.delimiter.as_deref(), ';'),
         one_char(up.quotechar.as_deref(), '"'),
     ) else {
-        return error(StatusCode::BAD_REQUEST, "invalid-csv-options", "delimiter and quotechar are single characters.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid-csv-options",
+            "delimiter and quotechar are single characters.",
+        );
     };
     if up
         .encoding
         .as_deref()
         .is_some_and(|e| !e.eq_ignore_ascii_case("utf-8") && !e.eq_ignore_ascii_case("utf8"))
     {
-        return error(StatusCode::BAD_REQUEST, "invalid-encoding", "Only utf-8 catalogs are accepted.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid-encoding",
+            "Only utf-8 catalogs are accepted.",
+        );
     }
     let rows = parse_csv(&catalog, delim, quote);
     let Some((head, body)) = rows.split_first() else {
-        return error(StatusCode::BAD_REQUEST, "missing-catalog", "The catalog is empty.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing-catalog",
+            "The catalog is empty.",
+        );
     };
-    let col = |name: &str| head.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
     let Some(sku_col) = col("sku") else {
-        return error(StatusCode::BAD_REQUEST, "missing-column", "The catalog needs a `sku` column.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing-column",
+            "The catalog needs a `sku` column.",
+        );
     };
     if body.len() > sim.config.max_upload_rows {
         return error(
@@ -971,16 +1023,28 @@ async fn upload_catalog(State(sim): State<Shared>, body: Option<Json<Upload>>) -
     let now = Utc::now();
     for (n, row) in body.iter().enumerate() {
         let line = n + 2;
-        let get = |c: Option<usize>| c.and_then(|c| row.get(c)).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let get = |c: Option<usize>| {
+            c.and_then(|c| row.get(c))
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+        };
         let sku = row.get(sku_col).map(|s| s.trim()).unwrap_or("");
         let Some(&i) = acc.by_sku.get(sku) else {
-            errors.push((line, sku.to_string(), "Unknown sku: create the listing in the back office first.".to_string()));
+            errors.push((
+                line,
+                sku.to_string(),
+                "Unknown sku: create the listing in the back office first.".to_string(),
+            ));
             continue;
         };
         let quantity = match get(qty_col).map(str::parse::<i64>) {
             Some(Ok(q)) if q >= 0 => Some(q),
             Some(_) => {
-                errors.push((line, sku.to_string(), "quantity must be an integer >= 0.".to_string()));
+                errors.push((
+                    line,
+                    sku.to_string(),
+                    "quantity must be an integer >= 0.".to_string(),
+                ));
                 continue;
             }
             None => None,
@@ -988,7 +1052,11 @@ async fn upload_catalog(State(sim): State<Shared>, body: Option<Json<Upload>>) -
         let price = match get(price_col) {
             Some(p) if valid_price(p) => Some(p.to_string()),
             Some(_) => {
-                errors.push((line, sku.to_string(), "price must be a positive amount with at most 2 decimals.".to_string()));
+                errors.push((
+                    line,
+                    sku.to_string(),
+                    "price must be a positive amount with at most 2 decimals.".to_string(),
+                ));
                 continue;
             }
             None => None,
@@ -1156,7 +1224,11 @@ async fn admin_new_order(State(sim): State<Shared>, Json(body): Json<NewOrder>) 
 
 async fn admin_cancel(State(sim): State<Shared>, Path(id): Path<String>) -> Response {
     let mut acc = relock(&sim.account);
-    let Some(o) = id.parse::<i64>().ok().and_then(|id| acc.orders.get_mut(&id)) else {
+    let Some(o) = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| acc.orders.get_mut(&id))
+    else {
         return error(StatusCode::NOT_FOUND, "not-found", "Order not found.");
     };
     o.state = 8;
@@ -1169,7 +1241,11 @@ async fn admin_cancel(State(sim): State<Shared>, Path(id): Path<String>) -> Resp
 
 async fn admin_refund(State(sim): State<Shared>, Path(id): Path<String>) -> Response {
     let mut acc = relock(&sim.account);
-    let Some(o) = id.parse::<i64>().ok().and_then(|id| acc.orders.get_mut(&id)) else {
+    let Some(o) = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| acc.orders.get_mut(&id))
+    else {
         return error(StatusCode::NOT_FOUND, "not-found", "Order not found.");
     };
     for l in o.lines.iter_mut() {
@@ -1245,7 +1321,11 @@ mod tests {
 
     #[test]
     fn csv_with_quotes_and_newlines() {
-        let rows = parse_csv("sku;quantity;price\n\"a;1\";2;3.50\r\n\"b\"\"x\";0;\n", ';', '"');
+        let rows = parse_csv(
+            "sku;quantity;price\n\"a;1\";2;3.50\r\n\"b\"\"x\";0;\n",
+            ';',
+            '"',
+        );
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1], vec!["a;1", "2", "3.50"]);
         assert_eq!(rows[2], vec!["b\"x", "0", ""]);
