@@ -118,6 +118,7 @@ macro_rules! simulated {
     )*};
 }
 simulated!(
+    backmarket,
     bigcommerce,
     shopify,
     woocommerce,
