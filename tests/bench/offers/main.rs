@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 mod refurbed;
+mod backmarket;
 
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,7 @@ fn markets() -> Vec<(&'static str, Run)> {
     vec![
         // marketplaces: one line each, `("name", |n| Box::pin(name::run(n)))`
         ("refurbed", |n| Box::pin(refurbed::run(n))),
+        ("backmarket", |n| Box::pin(backmarket::run(n))),
     ]
 }
 
