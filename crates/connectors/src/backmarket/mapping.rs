@@ -286,7 +286,6 @@ pub(crate) fn order(o: &Value) -> Result<Order> {
         shipments,
         created_at: text(&o["date_creation"]),
         updated_at: text(&o["date_modification"]),
-        ..Order::default()
     })
 }
 
@@ -423,6 +422,6 @@ mod tests {
             }),
             ..OfferUpdate::default()
         });
-        assert!(bad.unwrap_err().contains("2 decimals"));
+        assert!(bad.expect_err("3 decimals").contains("2 decimals"));
     }
 }

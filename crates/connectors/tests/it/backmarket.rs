@@ -321,7 +321,10 @@ async fn acknowledge_accepts_each_orderline_idempotently() {
     assert_eq!(o["status"], "3");
     // Again: already accepted counts as accepted, nothing sent but the read.
     let before = admin.stats().await["requests"].as_u64().unwrap();
-    let again = c.acknowledge_orders(&[a.clone()]).await.unwrap();
+    let again = c
+        .acknowledge_orders(std::slice::from_ref(&a))
+        .await
+        .unwrap();
     assert_eq!((again.accepted, again.rejected.len()), (1, 0));
     assert_eq!(
         admin.stats().await["requests"].as_u64().unwrap(),
