@@ -26,7 +26,9 @@
 //!   `quantity`, `condition` (the refurbished grade, empty when the listing has none so the
 //!   monitor's grade rule flags it), `listing_status` (from `publication_state`) and
 //!   `listing_errors`. Stock is the listing quantity in warehouse `backmarket` (or what
-//!   `settings.warehouse_mapping.backmarket` names).
+//!   `settings.warehouse_mapping.backmarket` names). Listings have no documented
+//!   modification filter: a listings import ignores `since` and reads every page (`skus`
+//!   and `ids` narrow it to `?sku=` and `/ws/listings/{id}` reads).
 //! - orders: incremental by `date_modification` (UTC, seconds; a page may repeat an order
 //!   modified in the same second: imports are upserts). States map to canonical statuses:
 //!   0 and 2 → `pending`, 1 → `awaiting_acceptance`, 3 → `processing` (`partially_shipped`
@@ -76,6 +78,12 @@
 //! 8. **Pages**: `page` and `page-size` (at most 100), answers `{count, next, previous,
 //!    results}`; the `date_modification` filter takes `YYYY-MM-DD HH:MM:SS` in UTC.
 //! 9. **Errors**: `{"code", "message"}` bodies.
+//!
+//! A known limit of assumption 3: the client's fixed windows start when its own request
+//! leaves, Back Market's when it arrives; the 250 ms margin absorbs the difference for
+//! requests sent in bursts at a window's start (how uploads and pages go), but a budget
+//! filled to the brim by requests spread right up to a window's end could still overlap
+//! Back Market's next window. A 429 is then waited out (its `Retry-After`), never lost.
 
 mod client;
 pub mod config;
