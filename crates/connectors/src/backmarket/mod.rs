@@ -367,7 +367,19 @@ impl BackMarket {
             "delimiter": mapping::DELIMITER.to_string(),
             "encoding": "utf-8",
         });
-        let answer = self.client.post("/ws/listings", &body).await?;
+        let answer = match self.client.post("/ws/listings", &body).await {
+            Ok(a) => a,
+            // Back Market refused this catalog as a whole (its size, a column): every row of
+            // it is refused, the other uploads go on.
+            Err(e) if e.is_record_level() => {
+                let why = e.to_string();
+                return Ok((
+                    0,
+                    rows.iter().map(|r| (r.sku.clone(), why.clone())).collect(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         let task = ["bodymessage", "task_id", "id"]
             .iter()
             .map(|k| mapping::text(&answer[*k]))

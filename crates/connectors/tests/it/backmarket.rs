@@ -753,3 +753,44 @@ async fn debug_logs_show_bodies_but_never_the_secrets() {
         assert!(!logs.contains(&secret), "{secret} leaked into the logs");
     }
 }
+
+#[tokio::test]
+async fn a_refused_upload_refuses_its_rows_and_the_others_go_on() {
+    // The account accepts 400 rows an upload; the connection uploads 1,000.
+    let cfg = SimConfig {
+        max_upload_rows: 400,
+        ..config(1_200, 1)
+    };
+    let sim = start(cfg.clone()).await;
+    let admin = Admin::of(&sim);
+    let settings = Settings {
+        batch_size: Some(400),
+        ..settings_for(&sim)
+    };
+    let fits = connector_with(creds(&cfg), settings);
+    let too_big = connector(&sim, &cfg);
+    let offers = demo::offers(cfg.seed, &demo::catalog(cfg.seed, cfg.products));
+    let updates: Vec<OfferUpdate> = offers
+        .iter()
+        .map(|o| OfferUpdate {
+            sku: o.sku.clone(),
+            quantity: Some(1),
+            ..OfferUpdate::default()
+        })
+        .collect();
+    let report = too_big.export_offers(&updates[..1_100]).await.unwrap();
+    // 1,000 rows refused with Back Market's reason, the last 100 in their own upload applied.
+    assert_eq!(report.accepted, 100);
+    assert_eq!(report.rejected.len(), 1_000);
+    assert!(
+        report.rejected[0].1.contains("At most 400 rows"),
+        "{:?}",
+        report.rejected[0]
+    );
+    admin.post("/stats/reset", Value::Null).await;
+    let report = fits.export_offers(&updates).await.unwrap();
+    assert_eq!((report.accepted, report.rejected.len()), (1_200, 0));
+    let stats = admin.stats().await;
+    assert_eq!(stats["uploads"], 3, "{stats}");
+    assert_eq!(stats["offers_applied_once"], 1_200, "{stats}");
+}
