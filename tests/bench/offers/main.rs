@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-mod refurbed;
 mod backmarket;
+mod refurbed;
 
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]
