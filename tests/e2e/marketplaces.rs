@@ -311,3 +311,15 @@ market_test!(
     true,
     |_catalog, offers| vec![("invalid_grade", offers.missing_grade)]
 );
+
+market_test!(
+    backmarket_flow,
+    backmarket,
+    |cfg, base| (
+        json!({"api_key": cfg.api_key, "api_secret": cfg.api_secret, "seller_id": cfg.seller_id}),
+        json!({"base_url": base})
+    ),
+    api_secret,
+    true,
+    |_catalog, offers| vec![("invalid_grade", offers.missing_grade)]
+);

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use marketsync_simulators::{
-    bigcommerce, magento, opencart, prestashop, refurbed, shopify, woocommerce,
+    backmarket, bigcommerce, magento, opencart, prestashop, refurbed, shopify, woocommerce,
 };
 use serde_json::{Value, json};
 
@@ -19,6 +19,7 @@ pub const PLATFORMS: &[(&str, &str)] = &[
     ("magento", "Magento"),
     ("prestashop", "PrestaShop"),
     ("opencart", "OpenCart"),
+    ("backmarket", "Back Market"),
     ("refurbed", "Refurbed"),
 ];
 
@@ -192,6 +193,15 @@ pub async fn start(
                        "api_key": c.api_key}),
             );
             store!("opencart", opencart::start(addr, c), n, creds)
+        }
+        "backmarket" => {
+            let c = sized!(backmarket::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"api_key": c.api_key, "api_secret": c.api_secret,
+                       "seller_id": c.seller_id}),
+            );
+            store!("backmarket", backmarket::start(addr, c), n, creds)
         }
         "refurbed" => {
             let c = sized!(refurbed::SimConfig::default(), demo);
