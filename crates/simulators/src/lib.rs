@@ -9,6 +9,7 @@
 
 pub mod bigcommerce;
 pub mod demo;
+pub mod ebay;
 pub mod faults;
 pub mod magento;
 pub mod opencart;

@@ -295,20 +295,21 @@ impl Ebay {
             return Ok((items, None, None));
         }
         let limit = page_size(query, self.cfg().page_size, MAX_ITEMS_LIMIT);
-        let from = offset(query.page.as_deref())?;
+        // getInventoryItems' `offset` is a page number (0-based), not a record offset.
+        let number = offset(query.page.as_deref())?;
         let url = format!("{base}/inventory_item");
         let page: InventoryItems = self
             .client
             .fetch(Family::Inventory, || {
-                Call::get(&url).query("limit", limit).query("offset", from)
+                Call::get(&url).query("limit", limit).query("offset", number)
             })
             .await?;
         let n = page.inventory_items.len() as u64;
         let more = match page.total {
-            Some(total) => from + n < total,
+            Some(total) => (number + 1) * u64::from(limit) < total,
             None => page.next.is_some(),
         };
-        let next = (more && n > 0).then(|| (from + n).to_string());
+        let next = (more && n > 0).then(|| (number + 1).to_string());
         Ok((page.inventory_items, next, page.total))
     }
 
