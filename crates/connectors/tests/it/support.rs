@@ -119,6 +119,7 @@ macro_rules! simulated {
 }
 simulated!(
     bigcommerce,
+    ebay,
     shopify,
     woocommerce,
     magento,

@@ -88,6 +88,8 @@ pub struct SimConfig {
     pub limits: bool,
     /// The daily limits enforced.
     pub daily_calls: DailyCalls,
+    /// Seconds' worth of a daily budget allowed at once (default [`BURST_SECONDS`]).
+    pub burst_secs: f64,
     /// Life of access tokens in seconds (eBay: 7,200).
     pub token_ttl_secs: u64,
     /// Faults active from the start.
@@ -106,16 +108,17 @@ impl Default for SimConfig {
             seed: 42,
             limits: true,
             daily_calls: DailyCalls::default(),
+            burst_secs: BURST_SECONDS,
             token_ttl_secs: 7200,
             faults: Vec::new(),
         }
     }
 }
 
-/// (calls per second, burst) of a daily budget.
-pub fn pace(daily: u32) -> (f64, f64) {
+/// (calls per second, burst) of a daily budget with `burst_secs` seconds' worth at once.
+pub fn pace(daily: u32, burst_secs: f64) -> (f64, f64) {
     let rate = f64::from(daily) / 86_400.0;
-    (rate, (rate * BURST_SECONDS).floor().max(1.0))
+    (rate, (rate * burst_secs).floor().max(1.0))
 }
 
 /// The least time eBay's limits allow to export stock and price of `offers` offers:
@@ -129,7 +132,7 @@ pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
         return Duration::ZERO;
     }
     let calls = offers.div_ceil(MAX_BULK) as f64;
-    let (rate, burst) = pace(cfg.daily_calls.inventory);
+    let (rate, burst) = pace(cfg.daily_calls.inventory, cfg.burst_secs);
     Duration::from_secs_f64(((calls - burst).max(0.0)) / rate)
 }
 
@@ -301,8 +304,8 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
-    fn new(daily: u32) -> Self {
-        let (rate, cap) = pace(daily);
+    fn new(daily: u32, burst_secs: f64) -> Self {
+        let (rate, cap) = pace(daily, burst_secs);
         Self {
             rate,
             cap,
@@ -480,10 +483,10 @@ impl Sim {
             })
             .collect();
         let buckets = HashMap::from([
-            ("inventory", Bucket::new(config.daily_calls.inventory)),
-            ("fulfillment", Bucket::new(config.daily_calls.fulfillment)),
-            ("account", Bucket::new(config.daily_calls.account)),
-            ("notification", Bucket::new(config.daily_calls.notification)),
+            ("inventory", Bucket::new(config.daily_calls.inventory, config.burst_secs)),
+            ("fulfillment", Bucket::new(config.daily_calls.fulfillment, config.burst_secs)),
+            ("account", Bucket::new(config.daily_calls.account, config.burst_secs)),
+            ("notification", Bucket::new(config.daily_calls.notification, config.burst_secs)),
         ]);
         Self {
             signing_key: signing_key(config.seed),
