@@ -43,8 +43,17 @@ pub(crate) struct Client {
     notification: Arc<RateLimiter>,
 }
 
+/// Calls of a burst kept in reserve: requests leave in budget order but reach eBay with some
+/// jitter; a reserve of a few calls absorbs `reserve / rate` seconds of it.
+const BURST_RESERVE: u32 = 2;
+
 fn bucket(p: Pace) -> Arc<RateLimiter> {
-    Arc::new(RateLimiter::token_bucket(p.rate, p.burst, None))
+    let burst = if p.burst > 2 * BURST_RESERVE {
+        p.burst - BURST_RESERVE
+    } else {
+        p.burst
+    };
+    Arc::new(RateLimiter::token_bucket(p.rate, burst, None))
 }
 
 impl Client {

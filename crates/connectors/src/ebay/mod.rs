@@ -35,7 +35,8 @@
 //! - Pacing: eBay documents only daily call limits. Each family's budget is spent as a token
 //!   bucket of `limit / 86,400` calls per second with one minute's worth as a burst (Inventory:
 //!   23.15/s, burst 1,388), so a busy day never runs out; `rate_limit_requests` (per
-//!   `rate_limit_window_ms`, default 1 s) overrides the Inventory budget.
+//!   `rate_limit_window_ms`, default 1 s) overrides the Inventory budget. The connector keeps
+//!   two calls of each burst in reserve, for network jitter between its clock and eBay's.
 //! - 429s carry no documented reset header: the shared client backs off exponentially.
 //! - getOffers carries no publish errors: an `UNPUBLISHED` offer is reported as the listing
 //!   error `UNPUBLISHED` and `listing.listingOnHold` as `LISTING_ON_HOLD`; per-offer errors of
