@@ -22,7 +22,12 @@ pub async fn run(n: usize) -> anyhow::Result<Outcome> {
     let admin = running.admin_url();
     let http = reqwest::Client::new();
     // The offer ids a sync would know from its last listings import.
-    let listed: Value = http.get(format!("{admin}/offers")).send().await?.json().await?;
+    let listed: Value = http
+        .get(format!("{admin}/offers"))
+        .send()
+        .await?
+        .json()
+        .await?;
     let offers: Vec<(String, String)> = listed["offers"]
         .as_array()
         .ok_or_else(|| anyhow::anyhow!("no offers"))?
@@ -70,7 +75,12 @@ pub async fn run(n: usize) -> anyhow::Result<Outcome> {
         report.rejected.len(),
         report.rejected.first()
     );
-    let stats: Value = http.get(format!("{admin}/stats")).send().await?.json().await?;
+    let stats: Value = http
+        .get(format!("{admin}/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
     running.stop().await;
     let calls = n.div_ceil(sim::MAX_BULK);
     let (rate, burst) = sim::pace(cfg.daily_calls.inventory, cfg.burst_secs);

@@ -43,13 +43,15 @@ pub(crate) struct Client {
     notification: Arc<RateLimiter>,
 }
 
-/// Calls of a burst kept in reserve: requests leave in budget order but reach eBay with some
-/// jitter; a reserve of a few calls absorbs `reserve / rate` seconds of it.
+/// Calls of a burst kept in reserve (at least this many, or 1% of the burst): requests leave
+/// in budget order but reach eBay with some jitter; the reserve absorbs `reserve / rate`
+/// seconds of it.
 const BURST_RESERVE: u32 = 2;
 
 fn bucket(p: Pace) -> Arc<RateLimiter> {
-    let burst = if p.burst > 2 * BURST_RESERVE {
-        p.burst - BURST_RESERVE
+    let reserve = BURST_RESERVE.max(p.burst / 100);
+    let burst = if p.burst > 2 * reserve {
+        p.burst - reserve
     } else {
         p.burst
     };
@@ -158,9 +160,9 @@ impl Client {
             .send(&call)
             .await
             .map_err(|e| match e {
-                ConnectorError::Rejected { message, .. } => ConnectorError::Auth(format!(
-                    "the client credentials were refused ({message})"
-                )),
+                ConnectorError::Rejected { message, .. } => {
+                    ConnectorError::Auth(format!("the client credentials were refused ({message})"))
+                }
                 other => other,
             })?
             .ok_or_else(|| ConnectorError::Malformed("empty token response".into()))?;

@@ -274,12 +274,7 @@ pub(crate) fn product(
         brand: p.brand.clone().unwrap_or_default(),
         attributes: aspects(p.aspects.as_ref()),
         images: p.image_urls.clone(),
-        gtin: p
-            .ean
-            .first()
-            .or(p.upc.first())
-            .cloned()
-            .unwrap_or_default(),
+        gtin: p.ean.first().or(p.upc.first()).cloned().unwrap_or_default(),
         visible: false,
         condition: condition(item.condition.as_deref()),
         quantity: item.quantity(),
@@ -427,9 +422,7 @@ pub(crate) fn status(o: &EbayOrder) -> &'static str {
         .map(|refunds| {
             refunds
                 .iter()
-                .filter(|r| {
-                    r.get("refundStatus").and_then(Value::as_str) != Some("FAILED")
-                })
+                .filter(|r| r.get("refundStatus").and_then(Value::as_str) != Some("FAILED"))
                 .filter_map(|r| r.pointer("/amount/value").and_then(Value::as_str))
                 .map(cents)
                 .sum()

@@ -36,7 +36,8 @@
 //!   bucket of `limit / 86,400` calls per second with one minute's worth as a burst (Inventory:
 //!   23.15/s, burst 1,388), so a busy day never runs out; `rate_limit_requests` (per
 //!   `rate_limit_window_ms`, default 1 s) overrides the Inventory budget. The connector keeps
-//!   two calls of each burst in reserve, for network jitter between its clock and eBay's.
+//!   1% of each burst (at least two calls) in reserve, for network jitter between its clock
+//!   and eBay's.
 //! - 429s carry no documented reset header: the shared client backs off exponentially.
 //! - getOffers carries no publish errors: an `UNPUBLISHED` offer is reported as the listing
 //!   error `UNPUBLISHED` and `listing.listingOnHold` as `LISTING_ON_HOLD`; per-offer errors of
@@ -97,8 +98,20 @@ pub fn platform_info() -> PlatformInfo {
         name: "eBay".into(),
         kind: "marketplace".into(),
         credentials: vec![
-            field("client_id", "App ID (Client ID)", false, true, "Application keys of developer.ebay.com"),
-            field("client_secret", "Cert ID (Client Secret)", true, true, "Application keys of developer.ebay.com"),
+            field(
+                "client_id",
+                "App ID (Client ID)",
+                false,
+                true,
+                "Application keys of developer.ebay.com",
+            ),
+            field(
+                "client_secret",
+                "Cert ID (Client Secret)",
+                true,
+                true,
+                "Application keys of developer.ebay.com",
+            ),
             field(
                 "refresh_token",
                 "User refresh token",
@@ -106,7 +119,13 @@ pub fn platform_info() -> PlatformInfo {
                 true,
                 "From the authorization code grant with scopes sell.inventory, sell.fulfillment, sell.account",
             ),
-            field("environment", "Environment", false, true, "`production` or `sandbox`"),
+            field(
+                "environment",
+                "Environment",
+                false,
+                true,
+                "`production` or `sandbox`",
+            ),
             field(
                 "verification_token",
                 "Notification verification token",
@@ -114,7 +133,13 @@ pub fn platform_info() -> PlatformInfo {
                 false,
                 "32–80 characters of [A-Za-z0-9_-]; needed for webhooks (the endpoint challenge)",
             ),
-            field("marketplace_id", "Marketplace", false, false, "eBay marketplace id (default EBAY_US)"),
+            field(
+                "marketplace_id",
+                "Marketplace",
+                false,
+                false,
+                "eBay marketplace id (default EBAY_US)",
+            ),
         ],
         settings: common_settings()
             .into_iter()
@@ -134,7 +159,13 @@ pub fn platform_info() -> PlatformInfo {
                     false,
                     "Overrides the budget derived from eBay's 2,000,000 calls/day",
                 ),
-                field("rate_limit_window_ms", "Rate-limit window (ms)", false, false, "Default 1000"),
+                field(
+                    "rate_limit_window_ms",
+                    "Rate-limit window (ms)",
+                    false,
+                    false,
+                    "Default 1000",
+                ),
             ])
             .collect(),
         docs_url: "https://developer.ebay.com/api-docs/sell/static/sell-landing.html".into(),
@@ -272,7 +303,10 @@ impl Ebay {
     }
 
     /// A page of inventory items, or the named skus.
-    async fn items_page(&self, query: &ImportQuery) -> Result<(Vec<InventoryItem>, Option<String>, Option<u64>)> {
+    async fn items_page(
+        &self,
+        query: &ImportQuery,
+    ) -> Result<(Vec<InventoryItem>, Option<String>, Option<u64>)> {
         let base = self.cfg().urls.inventory.clone();
         if !query.skus.is_empty() {
             let mut items = Vec::new();
@@ -302,7 +336,9 @@ impl Ebay {
         let page: InventoryItems = self
             .client
             .fetch(Family::Inventory, || {
-                Call::get(&url).query("limit", limit).query("offset", number)
+                Call::get(&url)
+                    .query("limit", limit)
+                    .query("offset", number)
             })
             .await?;
         let n = page.inventory_items.len() as u64;
@@ -325,12 +361,13 @@ impl Ebay {
             let call = Call::new(Method::POST, &url).json(&json!({ "requests": chunk }))?;
             chunks.push((skus, call));
         }
-        let mut results = futures::stream::iter(chunks.into_iter().map(|(skus, call)| async move {
-            let answer: Result<Option<BulkResponses>> =
-                self.client.send(Family::Inventory, || call.clone()).await;
-            (skus, answer)
-        }))
-        .buffer_unordered(BULK_CONCURRENCY);
+        let mut results =
+            futures::stream::iter(chunks.into_iter().map(|(skus, call)| async move {
+                let answer: Result<Option<BulkResponses>> =
+                    self.client.send(Family::Inventory, || call.clone()).await;
+                (skus, answer)
+            }))
+            .buffer_unordered(BULK_CONCURRENCY);
         let mut report = ExportReport::default();
         while let Some((skus, answer)) = results.next().await {
             match answer {
@@ -394,7 +431,9 @@ impl Ebay {
 
     async fn get_order(&self, id: &str) -> Result<EbayOrder> {
         let url = format!("{}/order/{}", self.cfg().urls.fulfillment, seg(id));
-        self.client.fetch(Family::Fulfillment, || Call::get(&url)).await
+        self.client
+            .fetch(Family::Fulfillment, || Call::get(&url))
+            .await
     }
 
     async fn ship(&self, u: &OrderUpdate) -> Result<()> {
@@ -715,7 +754,9 @@ impl Connector for Ebay {
                             .parse()
                             .ok()
                             .filter(|w: &f64| w.is_finite() && *w >= 0.0)
-                            .ok_or_else(|| rejected(format!("weight `{value}` is not a number ≥ 0")))?;
+                            .ok_or_else(|| {
+                                rejected(format!("weight `{value}` is not a number ≥ 0"))
+                            })?;
                         let mut pkg = item.package_weight_and_size.take().unwrap_or(json!({}));
                         pkg["weight"] = json!({"value": w, "unit": "KILOGRAM"});
                         item.package_weight_and_size = Some(pkg);

@@ -34,7 +34,11 @@ const DESTINATION_NAME: &str = "marketsync";
 /// The answer to eBay's endpoint challenge (`GET <endpoint>?challenge_code=…`): lowercase hex
 /// SHA-256 of `challenge_code + verification_token + endpoint`, to be returned as
 /// `{"challengeResponse": "<hex>"}` with `Content-Type: application/json`.
-pub fn challenge_response(challenge_code: &str, verification_token: &str, endpoint: &str) -> String {
+pub fn challenge_response(
+    challenge_code: &str,
+    verification_token: &str,
+    endpoint: &str,
+) -> String {
     let mut h = sha2::Sha256::new();
     sha2::Digest::update(&mut h, challenge_code.as_bytes());
     sha2::Digest::update(&mut h, verification_token.as_bytes());
@@ -149,7 +153,11 @@ fn key_for(ebay: &Ebay, kid: &str) -> Result<VerifyingKey> {
             })
         })
         .join()
-        .unwrap_or_else(|_| Err(ConnectorError::Transient("public key fetch panicked".into())))
+        .unwrap_or_else(|_| {
+            Err(ConnectorError::Transient(
+                "public key fetch panicked".into(),
+            ))
+        })
     })?;
     ebay.keys.put(kid, fetched);
     Ok(fetched)
@@ -217,14 +225,14 @@ fn event(body: &[u8]) -> Result<WebhookEvent> {
             })
             .collect()
     };
-    let kind = if topic.starts_with("ITEM_") && !topic.contains("SOLD") && !topic.contains("SHIPPED")
-    {
-        "products"
-    } else if topic.contains("ORDER") || topic.contains("SOLD") || topic.contains("SHIPPED") {
-        "orders"
-    } else {
-        "ping"
-    };
+    let kind =
+        if topic.starts_with("ITEM_") && !topic.contains("SOLD") && !topic.contains("SHIPPED") {
+            "products"
+        } else if topic.contains("ORDER") || topic.contains("SOLD") || topic.contains("SHIPPED") {
+            "orders"
+        } else {
+            "ping"
+        };
     let (external_ids, skus) = match kind {
         "orders" => (strings(&["orderId"]), strings(&["sku"])),
         "products" => (strings(&["offerId", "itemId"]), strings(&["sku"])),
@@ -268,7 +276,9 @@ pub(crate) async fn register(ebay: &Ebay, url: &str) -> Result<Vec<String>> {
                 .and_then(Value::as_array)
                 .and_then(|d| {
                     d.iter().find(|x| {
-                        x.pointer("/deliveryConfig/endpoint").and_then(Value::as_str) == Some(url)
+                        x.pointer("/deliveryConfig/endpoint")
+                            .and_then(Value::as_str)
+                            == Some(url)
                     })
                 })
                 .and_then(|x| x.get("destinationId").and_then(Value::as_str))

@@ -76,9 +76,16 @@ async fn test_connection_refreshes_a_token_and_reports_the_account() {
     let sim = start(cfg.clone()).await;
     let c = connector(&sim, &cfg);
     let msg = c.test_connection().await.unwrap();
-    assert_eq!(msg, "connected to eBay (sandbox, EBAY_US): 12 inventory items");
+    assert_eq!(
+        msg,
+        "connected to eBay (sandbox, EBAY_US): 12 inventory items"
+    );
     assert_eq!(c.platform(), "ebay");
-    assert!(marketsync_connectors::registry().iter().any(|p| p.id == "ebay"));
+    assert!(
+        marketsync_connectors::registry()
+            .iter()
+            .any(|p| p.id == "ebay")
+    );
 }
 
 #[tokio::test]
@@ -89,7 +96,10 @@ async fn bad_credentials_are_auth_errors_without_secrets() {
     let c = connector_with(&cfg, wrong_refresh, &cfg.client_secret, settings(&sim));
     let err = c.test_connection().await.unwrap_err();
     assert!(matches!(err, ConnectorError::Auth(_)), "{err:?}");
-    assert!(err.to_string().ends_with("re-authorize this connection"), "{err}");
+    assert!(
+        err.to_string().ends_with("re-authorize this connection"),
+        "{err}"
+    );
     let wrong_secret = "wrong-cert-id-77aa";
     let c2 = connector_with(&cfg, &cfg.refresh_token, wrong_secret, settings(&sim));
     let err2 = c2.test_connection().await.unwrap_err();
@@ -101,7 +111,10 @@ async fn bad_credentials_are_auth_errors_without_secrets() {
         format!("{err2:?}"),
         format!("{c:?}"),
     ] {
-        assert!(!text.contains(wrong_refresh), "refresh token leaked: {text}");
+        assert!(
+            !text.contains(wrong_refresh),
+            "refresh token leaked: {text}"
+        );
         assert!(!text.contains(wrong_secret), "secret leaked: {text}");
         assert!(!text.contains(VERIFICATION_TOKEN), "token leaked: {text}");
     }
@@ -142,7 +155,10 @@ async fn listings_come_with_offer_fields_errors_and_return_policies() {
     assert_eq!(pages, 4);
     let catalog = demo::catalog(cfg.seed, cfg.products);
     let defects = demo::OfferDefects::of(&demo::offers(cfg.seed, &catalog));
-    let with_errors = items.iter().filter(|p| !p.listing_errors.is_empty()).count();
+    let with_errors = items
+        .iter()
+        .filter(|p| !p.listing_errors.is_empty())
+        .count();
     assert_eq!(with_errors, defects.listing_errors);
     let no_policy = items.iter().filter(|p| p.return_policy.is_empty()).count();
     assert_eq!(no_policy, defects.missing_return_policy);
@@ -206,7 +222,9 @@ async fn orders_import_incrementally_with_cancellations_and_refunds() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let admin = Admin::of(&sim);
     let first = &all[0].lines[0].sku;
-    let placed = admin.post("/orders", json!({"sku": first, "quantity": 2})).await;
+    let placed = admin
+        .post("/orders", json!({"sku": first, "quantity": 2}))
+        .await;
     let id = placed["id"].as_str().unwrap().to_string();
     let q = ImportQuery {
         since: Some(since),
@@ -218,13 +236,21 @@ async fn orders_import_incrementally_with_cancellations_and_refunds() {
     assert_eq!(new[0].external_id, id);
     assert_eq!(new[0].status, "processing");
     // eBay has no acceptance step.
-    let ack = c.acknowledge_orders(std::slice::from_ref(&id)).await.unwrap();
+    let ack = c
+        .acknowledge_orders(std::slice::from_ref(&id))
+        .await
+        .unwrap();
     assert_eq!(ack.accepted, 1);
     let refunded = all.iter().find(|o| o.status == "processing").unwrap();
     admin
-        .post(&format!("/orders/{}/refund", refunded.external_id), Value::Null)
+        .post(
+            &format!("/orders/{}/refund", refunded.external_id),
+            Value::Null,
+        )
         .await;
-    admin.post(&format!("/orders/{id}/cancel"), Value::Null).await;
+    admin
+        .post(&format!("/orders/{id}/cancel"), Value::Null)
+        .await;
     let updated = orders(&c, q).await.unwrap();
     let status = |id: &str| {
         updated
@@ -254,7 +280,9 @@ async fn shipments_are_exported_once_with_carrier_and_tracking() {
     let admin = Admin::of(&sim);
     let listed = admin.get("/offers").await;
     let sku = listed["offers"][0]["sku"].as_str().unwrap().to_string();
-    let id = admin.post("/orders", json!({"sku": sku, "quantity": 1})).await["id"]
+    let id = admin
+        .post("/orders", json!({"sku": sku, "quantity": 1}))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -265,9 +293,15 @@ async fn shipments_are_exported_once_with_carrier_and_tracking() {
         tracking_number: Some("9400111899223100001234".into()),
         lines: Vec::new(),
     };
-    let r = c.export_orders(std::slice::from_ref(&update)).await.unwrap();
+    let r = c
+        .export_orders(std::slice::from_ref(&update))
+        .await
+        .unwrap();
     assert_eq!(r.accepted, 1, "{r:?}");
-    let again = c.export_orders(std::slice::from_ref(&update)).await.unwrap();
+    let again = c
+        .export_orders(std::slice::from_ref(&update))
+        .await
+        .unwrap();
     assert_eq!(again.accepted, 1);
     let o = admin.order(&id).await;
     assert_eq!(o["status"], "FULFILLED");
@@ -314,7 +348,11 @@ async fn export_offers_goes_in_bulk_calls_of_25_with_per_offer_refusals() {
         .map(|(i, (sku, id))| OfferUpdate {
             sku: sku.clone(),
             // Half carry the offer id, half are looked up by sku.
-            external_id: if i % 2 == 0 { id.clone() } else { String::new() },
+            external_id: if i % 2 == 0 {
+                id.clone()
+            } else {
+                String::new()
+            },
             quantity: Some(i as i64 + 1),
             price: money(&format!("{}.99", 10 + i)),
         })
@@ -330,7 +368,11 @@ async fn export_offers_goes_in_bulk_calls_of_25_with_per_offer_refusals() {
     let r = c.export_offers(&updates).await.unwrap();
     assert_eq!(r.accepted, 59, "{r:?}");
     assert_eq!(r.rejected.len(), 2, "{r:?}");
-    assert!(r.rejected.iter().any(|(s, m)| s == &offers[3].0 && m.contains("25711")));
+    assert!(
+        r.rejected
+            .iter()
+            .any(|(s, m)| s == &offers[3].0 && m.contains("25711"))
+    );
     assert!(r.rejected.iter().any(|(s, _)| s == "NO-SUCH-SKU"));
     let stats = admin.stats().await;
     let bulk = stats["by_path"]["POST /sell/inventory/v1/bulk_update_price_quantity"]
@@ -381,7 +423,9 @@ async fn update_field_writes_the_inventory_item_and_price() {
     c.update_field(&upd("title", "A new title")).await.unwrap();
     c.update_field(&upd("brand", "Acme")).await.unwrap();
     c.update_field(&upd("price", "12.50")).await.unwrap();
-    c.update_field(&upd("description", "Better words")).await.unwrap();
+    c.update_field(&upd("description", "Better words"))
+        .await
+        .unwrap();
     let o = Admin::of(&sim).get(&format!("/offers/{}", p.sku)).await;
     assert_eq!(o["product"]["title"], "A new title");
     assert_eq!(o["product"]["brand"], "Acme");
@@ -491,13 +535,20 @@ async fn webhooks_are_registered_signed_verified_and_keys_cached() {
     let topics = c.register_webhooks(&url).await.unwrap();
     assert_eq!(
         topics,
-        vec!["MARKETPLACE_ACCOUNT_DELETION", "ITEM_AVAILABILITY", "ITEM_PRICE_REVISION"]
+        vec![
+            "MARKETPLACE_ACCOUNT_DELETION",
+            "ITEM_AVAILABILITY",
+            "ITEM_PRICE_REVISION"
+        ]
     );
     // Idempotent.
     assert_eq!(c.register_webhooks(&url).await.unwrap(), topics);
     let admin = Admin::of(&sim);
     let subs = admin.stats().await;
-    assert_eq!(subs["by_path"]["POST /commerce/notification/v1/subscription"], 3);
+    assert_eq!(
+        subs["by_path"]["POST /commerce/notification/v1/subscription"],
+        3
+    );
     let sku = admin.get("/offers").await["offers"][0]["sku"]
         .as_str()
         .unwrap()
@@ -537,12 +588,18 @@ async fn webhooks_are_registered_signed_verified_and_keys_cached() {
         .unwrap()
         .replace("99", "98")
         .into_bytes();
-    assert!(matches!(c.verify_webhook(&tampered), Err(ConnectorError::Auth(_))));
+    assert!(matches!(
+        c.verify_webhook(&tampered),
+        Err(ConnectorError::Auth(_))
+    ));
     let bare = WebhookCall {
         headers: Default::default(),
         body: call.body.clone(),
     };
-    assert!(matches!(c.verify_webhook(&bare), Err(ConnectorError::Auth(_))));
+    assert!(matches!(
+        c.verify_webhook(&bare),
+        Err(ConnectorError::Auth(_))
+    ));
 }
 
 #[test]
@@ -554,5 +611,257 @@ fn the_challenge_answer_is_sha256_of_code_token_and_endpoint() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(challenge_response(code, VERIFICATION_TOKEN, endpoint), expected);
+    assert_eq!(
+        challenge_response(code, VERIFICATION_TOKEN, endpoint),
+        expected
+    );
+}
+
+/// The Inventory spec with the one documented exception made: `Product.aspects` typed as the
+/// live API has it (an object of string arrays) instead of `string`. Written to a temporary
+/// file at test time from the shared spec; nothing else changes.
+fn inventory_spec_with_aspects_object(original: &std::path::Path) -> std::path::PathBuf {
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(original).unwrap()).unwrap();
+    let aspects = spec
+        .pointer_mut("/components/schemas/Product/properties/aspects")
+        .expect("Product.aspects in the inventory spec");
+    assert_eq!(
+        aspects["type"], "string",
+        "the spec no longer types aspects as a string: drop the documented exception"
+    );
+    *aspects = json!({
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}}
+    });
+    let dir = std::env::temp_dir().join(format!("marketsync-ebay-prism-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sell_inventory_v1_oas3.aspects-object.json");
+    std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    path
+}
+
+/// Every eBay call the connector makes goes through `prism proxy --errors` on eBay's own specs
+/// (`../shared/specs/ebay-sell/`), one proxy per API family (Prism ignores the `{basePath}`
+/// server variable, so each family's base is its own proxy). The one tolerated violation is
+/// the documented `product.aspects` one; a second part proves it is the only one the
+/// unchanged spec reports for an inventory item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ebay_conforms_to_the_vendor_specs() {
+    use crate::prism::{Prism, prism_binary, shared_dir};
+    let bin = prism_binary();
+    let specs = shared_dir().join("specs/ebay-sell");
+    assert!(specs.is_dir(), "vendor specs not found at {}", specs.display());
+    let cfg = SimConfig {
+        verification_token: Some(VERIFICATION_TOKEN.into()),
+        ..config(9, 6)
+    };
+    let sim = start(cfg.clone()).await;
+    let inventory = inventory_spec_with_aspects_object(&specs.join("sell_inventory_v1_oas3.json"));
+    let families = [
+        ("inventory", inventory.clone()),
+        ("fulfillment", specs.join("sell_fulfillment_v1_oas3.json")),
+        ("account", specs.join("sell_account_v1_oas3.json")),
+        ("notification", specs.join("commerce_notification_v1_oas3.json")),
+    ];
+    let starts = families.iter().map(|(family, spec)| {
+        let bin = bin.clone();
+        let upstream = sim.family_url(family);
+        async move { Prism::start(&bin, spec, &upstream).await }
+    });
+    let prisms = futures::future::join_all(starts).await;
+    let mut s = settings(&sim);
+    s.retry_attempts = Some(2);
+    s.timeout_secs = Some(30);
+    for ((family, _), prism) in families.iter().zip(&prisms) {
+        s.api_urls.insert((*family).to_string(), prism.url());
+    }
+    let c = connector_with(&cfg, &cfg.refresh_token, &cfg.client_secret, s);
+    let mut failures: Vec<String> = Vec::new();
+    macro_rules! check {
+        ($what:expr, $result:expr) => {
+            match $result {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    failures.push(format!("{}: {e}", $what));
+                    None
+                }
+            }
+        };
+    }
+    check!("test_connection", c.test_connection().await);
+    let all = check!("listings import", products(&c, pages_of(4)).await)
+        .map(|(p, _)| p)
+        .unwrap_or_default();
+    assert_eq!(all.len(), 9, "listings through the proxies: {failures:?}");
+    check!("stock import", stock(&c, pages_of(5)).await);
+    let by_sku = ImportQuery {
+        skus: vec![all[0].sku.clone()],
+        ..ImportQuery::default()
+    };
+    check!("listing by sku", c.products_page(&by_sku).await);
+    let since = Utc::now() - chrono::Duration::days(3650);
+    let all_orders = check!(
+        "orders import",
+        orders(
+            &c,
+            ImportQuery {
+                since: Some(since),
+                ..pages_of(4)
+            }
+        )
+        .await
+    )
+    .unwrap_or_default();
+    assert_eq!(all_orders.len(), 6, "orders through the proxy: {failures:?}");
+    let p = all.iter().find(|p| p.listing_errors.is_empty()).unwrap();
+    for (field, value) in [
+        ("title", "Spec Checked Title"),
+        ("description", "Checked against eBay's spec."),
+        ("brand", "Conformance"),
+        ("weight", "1.25"),
+        ("price", "17.50"),
+    ] {
+        check!(
+            format!("update_field {field}"),
+            c.update_field(&FieldUpdate {
+                external_id: p.external_id.clone(),
+                sku: p.sku.clone(),
+                field: field.into(),
+                value: value.into(),
+            })
+            .await
+        );
+    }
+    let updates: Vec<OfferUpdate> = all
+        .iter()
+        .enumerate()
+        .map(|(i, p)| OfferUpdate {
+            sku: p.sku.clone(),
+            external_id: if i % 2 == 0 { p.external_id.clone() } else { String::new() },
+            quantity: Some(4),
+            price: money("9.99"),
+        })
+        .collect();
+    if let Some(r) = check!("export_offers", c.export_offers(&updates).await) {
+        assert!(r.rejected.is_empty(), "{r:?}");
+    }
+    check!(
+        "export_stock",
+        c.export_stock(&[StockLevel {
+            sku: p.sku.clone(),
+            warehouse: "EBAY_US".into(),
+            on_hand: 2,
+            reserved: 0,
+            available: 2,
+        }])
+        .await
+    );
+    if let Some(open) = all_orders.iter().find(|o| o.status == "processing") {
+        let r = check!(
+            "export_orders",
+            c.export_orders(&[OrderUpdate {
+                external_id: open.external_id.clone(),
+                status: Some("shipped".into()),
+                carrier: Some("UPS".into()),
+                tracking_number: Some("1Z999AA10123456784".into()),
+                lines: Vec::new(),
+            }])
+            .await
+        );
+        if let Some(r) = r {
+            assert_eq!(r.accepted, 1, "{r:?}");
+        }
+    } else {
+        failures.push("no processing order in the demo data".into());
+    }
+    let (url, mut rx) = webhook_receiver().await;
+    check!("register_webhooks", c.register_webhooks(&url).await);
+    check!("register_webhooks again", c.register_webhooks(&url).await);
+    check!(
+        "export to trigger a notification",
+        c.export_offers(&[OfferUpdate {
+            sku: p.sku.clone(),
+            quantity: Some(1),
+            ..OfferUpdate::default()
+        }])
+        .await
+    );
+    let call = next_call(&mut rx).await;
+    let (c, verified) = tokio::task::spawn_blocking(move || {
+        let v = c.verify_webhook(&call);
+        (c, v)
+    })
+    .await
+    .unwrap();
+    check!("verify_webhook (public key)", verified);
+    drop(c);
+
+    let mut problems: Vec<String> = prisms.iter().flat_map(Prism::problems).collect();
+    for (prism, (family, _)) in prisms.iter().zip(&families) {
+        if prism.forwarded() == 0 {
+            problems.push(format!("[{family}] no request went through this proxy"));
+        }
+    }
+    assert!(
+        failures.is_empty() && problems.is_empty(),
+        "spec conformance failed\n-- connector errors:\n{}\n-- prism:\n{}",
+        failures.join("\n"),
+        problems.join("\n")
+    );
+
+    // The exception, and nothing else: an inventory item read through the unchanged spec
+    // breaks exactly on `product.aspects`.
+    let original = Prism::start(
+        &bin,
+        &specs.join("sell_inventory_v1_oas3.json"),
+        &sim.family_url("inventory"),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/identity/v1/oauth2/token", sim.base_url()))
+        .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=refresh_token&refresh_token={}", cfg.refresh_token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let resp = http
+        .get(format!("{}/inventory_item/{}", original.url(), p.sku))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let violations = resp
+        .headers()
+        .get("sl-violations")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logged = original.problems();
+    assert!(
+        violations.contains("aspects") || logged.iter().any(|l| l.contains("aspects")),
+        "the unchanged spec rejects the object aspects: {violations} {logged:?}"
+    );
+    let parsed: Value = serde_json::from_str(&violations).unwrap_or(Value::Null);
+    if let Some(list) = parsed.as_array() {
+        for v in list {
+            assert!(
+                v.to_string().contains("aspects"),
+                "a violation other than the documented aspects one: {v}"
+            );
+        }
+    }
+    for l in &logged {
+        assert!(
+            l.contains("aspects") || !l.contains("Violation"),
+            "a violation other than the documented aspects one: {l}"
+        );
+    }
+    let _ = std::fs::remove_file(inventory);
 }

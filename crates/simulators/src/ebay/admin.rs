@@ -20,7 +20,10 @@ use crate::faults::Fault;
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
-        .route("/faults", get(list_faults).post(add_fault).delete(clear_faults))
+        .route(
+            "/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
         .route("/expire-tokens", post(expire_tokens))
         .route("/revoke-token", post(revoke))
         .route("/restore-token", post(restore))
@@ -36,7 +39,11 @@ pub(super) fn routes() -> Router<Shared> {
 }
 
 fn not_found(what: &str) -> Response {
-    (StatusCode::NOT_FOUND, axum::Json(json!({"error": format!("{what} not found")}))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": format!("{what} not found")})),
+    )
+        .into_response()
 }
 
 fn ok(v: Value) -> Response {
@@ -47,9 +54,17 @@ async fn add_fault(State(sim): State<Shared>, body: Bytes) -> Response {
     match serde_json::from_slice::<Fault>(&body) {
         Ok(f) => {
             sim.faults.push(f);
-            (StatusCode::CREATED, axum::Json(json!({"pending": sim.faults.pending()}))).into_response()
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({"pending": sim.faults.pending()})),
+            )
+                .into_response()
         }
-        Err(e) => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.to_string()}))).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 
@@ -152,7 +167,11 @@ struct SetQuantity {
 
 async fn set_quantity(State(sim): State<Shared>, Path(sku): Path<String>, body: Bytes) -> Response {
     let Ok(q) = serde_json::from_slice::<SetQuantity>(&body) else {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "{\"quantity\": int} expected"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "{\"quantity\": int} expected"})),
+        )
+            .into_response();
     };
     let idx = relock(&sim.by_sku).get(&sku).copied();
     let Some(i) = idx else {
@@ -174,11 +193,12 @@ fn admin_order(o: &SimOrder) -> Value {
     v["id"] = json!(o.id);
     v["status"] = json!(status);
     v["accepted"] = json!(true);
-    v["shipments"] = json!(o
-        .fulfillments
-        .iter()
-        .map(|f| json!({"carrier": f.carrier, "tracking_number": f.tracking}))
-        .collect::<Vec<_>>());
+    v["shipments"] = json!(
+        o.fulfillments
+            .iter()
+            .map(|f| json!({"carrier": f.carrier, "tracking_number": f.tracking}))
+            .collect::<Vec<_>>()
+    );
     v
 }
 
@@ -220,7 +240,11 @@ fn buyer() -> DemoParty {
 /// A new paid order placed now.
 async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
     let Ok(req) = serde_json::from_slice::<NewOrder>(&body) else {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "{\"sku\", \"quantity\"} expected"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "{\"sku\", \"quantity\"} expected"})),
+        )
+            .into_response();
     };
     let idx = relock(&sim.by_sku).get(&req.sku).copied();
     let Some(i) = idx else {
@@ -231,7 +255,11 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
         let l = &mut listings[i];
         l.quantity = (l.quantity - req.quantity).max(0);
         (
-            l.product.get("title").and_then(Value::as_str).unwrap_or_default().to_string(),
+            l.product
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             l.price.clone(),
         )
     };
@@ -295,5 +323,7 @@ async fn refund(State(sim): State<Shared>, Path(id): Path<String>) -> Response {
 
 async fn deliveries(State(sim): State<Shared>) -> Response {
     let n = relock(&sim.notifications);
-    ok(json!({"deliveries": n.deliveries.iter().map(|(t, e, s)| json!({"topic": t, "endpoint": e, "status": s})).collect::<Vec<_>>()}))
+    ok(
+        json!({"deliveries": n.deliveries.iter().map(|(t, e, s)| json!({"topic": t, "endpoint": e, "status": s})).collect::<Vec<_>>()}),
+    )
 }

@@ -24,7 +24,10 @@ pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route("/identity/v1/oauth2/token", post(token))
         .route("/sell/inventory/v1/inventory_item", get(items))
-        .route("/sell/inventory/v1/inventory_item/{sku}", get(item).put(put_item))
+        .route(
+            "/sell/inventory/v1/inventory_item/{sku}",
+            get(item).put(put_item),
+        )
         .route(
             "/sell/inventory/v1/bulk_update_price_quantity",
             post(bulk_price_quantity),
@@ -150,7 +153,9 @@ async fn token(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Re
         }
         Some("client_credentials") => {
             let t = sim.issue(true);
-            ok(json!({"access_token": t, "expires_in": ttl, "token_type": "Application Access Token"}))
+            ok(
+                json!({"access_token": t, "expires_in": ttl, "token_type": "Application Access Token"}),
+            )
         }
         _ => oauth_error(
             StatusCode::BAD_REQUEST,
@@ -219,7 +224,13 @@ fn int_param(p: &Params, name: &str, default: usize, domain: &str) -> Result<usi
 async fn items(State(sim): State<Shared>, Query(p): Query<Params>) -> Response {
     let limit = match int_param(&p, "limit", 25, "API_INVENTORY") {
         Ok(l) if (1..=MAX_LIMIT).contains(&l) => l,
-        Ok(_) => return bad(25709, "API_INVENTORY", "Invalid value for limit. The maximum is 200."),
+        Ok(_) => {
+            return bad(
+                25709,
+                "API_INVENTORY",
+                "Invalid value for limit. The maximum is 200.",
+            );
+        }
         Err(r) => return r,
     };
     let page = match int_param(&p, "offset", 0, "API_INVENTORY") {
@@ -234,7 +245,9 @@ async fn items(State(sim): State<Shared>, Query(p): Query<Params>) -> Response {
         .take(limit)
         .map(item_json)
         .collect();
-    let href = |o: usize| format!("https://api.ebay.com/sell/inventory/v1/inventory_item?limit={limit}&offset={o}");
+    let href = |o: usize| {
+        format!("https://api.ebay.com/sell/inventory/v1/inventory_item?limit={limit}&offset={o}")
+    };
     let mut body = json!({
         "href": href(page),
         "limit": limit,
@@ -269,7 +282,10 @@ async fn item(State(sim): State<Shared>, Path(sku): Path<String>) -> Response {
 }
 
 fn content_language(headers: &HeaderMap) -> Result<(), Response> {
-    match headers.get("content-language").and_then(|v| v.to_str().ok()) {
+    match headers
+        .get("content-language")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(l) if !l.trim().is_empty() => Ok(()),
         _ => Err(bad(
             25709,
@@ -366,7 +382,7 @@ async fn put_item(
         return bad(25002, "API_INVENTORY", &m);
     }
     if apply_item(&sim, &sku, &body) {
-        StatusCode::CREATED.into_response()
+        (StatusCode::CREATED, axum::Json(json!({}))).into_response()
     } else {
         StatusCode::NO_CONTENT.into_response()
     }
@@ -416,7 +432,11 @@ async fn bulk_items(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) 
             }
         })
         .collect();
-    let status = if all_ok { StatusCode::OK } else { StatusCode::MULTI_STATUS };
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
     (status, axum::Json(json!({"responses": responses}))).into_response()
 }
 
@@ -451,7 +471,11 @@ async fn bulk_price_quantity(State(sim): State<Shared>, body: Bytes) -> Response
     }
     let offer_count: usize = requests
         .iter()
-        .map(|r| r.get("offers").and_then(Value::as_array).map_or(0, Vec::len))
+        .map(|r| {
+            r.get("offers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        })
         .sum();
     if offer_count > MAX_BULK {
         return too_many();
@@ -463,8 +487,16 @@ async fn bulk_price_quantity(State(sim): State<Shared>, body: Bytes) -> Response
         let by_sku = relock(&sim.by_sku);
         let mut listings = relock(&sim.listings);
         for r in &requests {
-            let sku = r.get("sku").and_then(Value::as_str).unwrap_or_default().to_string();
-            let offers = r.get("offers").and_then(Value::as_array).cloned().unwrap_or_default();
+            let sku = r
+                .get("sku")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let offers = r
+                .get("offers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let Some(&i) = by_sku.get(&sku) else {
                 all_ok = false;
                 responses.push(json!({"sku": sku, "statusCode": 404,
@@ -478,13 +510,25 @@ async fn bulk_price_quantity(State(sim): State<Shared>, body: Bytes) -> Response
             // Validate everything first: a request is applied whole or not at all.
             let mut problem: Option<(Option<String>, u32, String)> = None;
             if let Some(None) = ship_to {
-                problem = Some((None, 25604, "Invalid quantity: it must be 0 or more.".into()));
+                problem = Some((
+                    None,
+                    25604,
+                    "Invalid quantity: it must be 0 or more.".into(),
+                ));
             }
             let mut changes = Vec::new();
             for o in &offers {
-                let id = o.get("offerId").and_then(Value::as_str).unwrap_or_default().to_string();
+                let id = o
+                    .get("offerId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 if id != l.offer_id {
-                    problem = Some((Some(id.clone()), 25713, format!("Offer {id} is not available for SKU {sku}.")));
+                    problem = Some((
+                        Some(id.clone()),
+                        25713,
+                        format!("Offer {id} is not available for SKU {sku}."),
+                    ));
                     break;
                 }
                 let q = match o.get("availableQuantity") {
@@ -492,7 +536,11 @@ async fn bulk_price_quantity(State(sim): State<Shared>, body: Bytes) -> Response
                     Some(q) => match q.as_i64().filter(|q| *q >= 0) {
                         Some(q) => Some(q),
                         None => {
-                            problem = Some((Some(id.clone()), 25604, "Invalid availableQuantity.".into()));
+                            problem = Some((
+                                Some(id.clone()),
+                                25604,
+                                "Invalid availableQuantity.".into(),
+                            ));
                             break;
                         }
                     },
@@ -503,8 +551,14 @@ async fn bulk_price_quantity(State(sim): State<Shared>, body: Bytes) -> Response
                         let value = p.get("value").and_then(Value::as_str).unwrap_or_default();
                         let currency = p.get("currency").and_then(Value::as_str).unwrap_or("USD");
                         if !valid_price(value) || currency != l.currency {
-                            problem = Some((Some(id.clone()), 25711,
-                                format!("Invalid price {value} {currency}: a positive amount with at most 2 decimals in {} is required.", l.currency)));
+                            problem = Some((
+                                Some(id.clone()),
+                                25711,
+                                format!(
+                                    "Invalid price {value} {currency}: a positive amount with at most 2 decimals in {} is required.",
+                                    l.currency
+                                ),
+                            ));
                             break;
                         }
                         Some(value.to_string())
@@ -514,7 +568,8 @@ async fn bulk_price_quantity(State(sim): State<Shared>, body: Bytes) -> Response
             }
             if let Some((offer, id, msg)) = problem {
                 all_ok = false;
-                let mut resp = json!({"sku": sku, "statusCode": 400, "errors": req_error(id, &msg)});
+                let mut resp =
+                    json!({"sku": sku, "statusCode": 400, "errors": req_error(id, &msg)});
                 if let Some(o) = offer {
                     resp["offerId"] = json!(o);
                 }
@@ -540,7 +595,10 @@ async fn bulk_price_quantity(State(sim): State<Shared>, body: Bytes) -> Response
                 responses.push(json!({"sku": sku, "offerId": id, "statusCode": 200}));
             }
             if changed {
-                events.push(("ITEM_AVAILABILITY", json!({"sku": sku, "offerId": l.offer_id, "availableQuantity": l.quantity})));
+                events.push((
+                    "ITEM_AVAILABILITY",
+                    json!({"sku": sku, "offerId": l.offer_id, "availableQuantity": l.quantity}),
+                ));
             }
             if offers.is_empty() {
                 responses.push(json!({"sku": sku, "statusCode": 200}));
@@ -553,28 +611,51 @@ async fn bulk_price_quantity(State(sim): State<Shared>, body: Bytes) -> Response
     for (topic, data) in events {
         sim.notify(topic, data);
     }
-    let status = if all_ok { StatusCode::OK } else { StatusCode::MULTI_STATUS };
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
     (status, axum::Json(json!({"responses": responses}))).into_response()
 }
 
 /// GET offer?sku=: the sku's offers (404 when it has none).
 async fn offers(State(sim): State<Shared>, Query(p): Query<Params>) -> Response {
     let Some(sku) = p.get("sku").filter(|s| !s.is_empty()) else {
-        return bad(25707, "API_INVENTORY", "This is an invalid value for a SKU. A SKU is required.");
+        return bad(
+            25707,
+            "API_INVENTORY",
+            "This is an invalid value for a SKU. A SKU is required.",
+        );
     };
     if let Some(m) = p.get("marketplace_id")
         && m != "EBAY_US"
     {
-        return error(StatusCode::NOT_FOUND, 25713, "API_INVENTORY", "This Offer is not available.");
+        return error(
+            StatusCode::NOT_FOUND,
+            25713,
+            "API_INVENTORY",
+            "This Offer is not available.",
+        );
     }
     let idx = relock(&sim.by_sku).get(sku).copied();
     let Some(i) = idx else {
-        return error(StatusCode::NOT_FOUND, 25713, "API_INVENTORY", "This Offer is not available.");
+        return error(
+            StatusCode::NOT_FOUND,
+            25713,
+            "API_INVENTORY",
+            "This Offer is not available.",
+        );
     };
     let l = relock(&sim.listings)[i].clone();
     if l.price == "0.00" && !l.published && l.category_id.is_empty() {
         // An inventory item created through the API has no offer yet.
-        return error(StatusCode::NOT_FOUND, 25713, "API_INVENTORY", "This Offer is not available.");
+        return error(
+            StatusCode::NOT_FOUND,
+            25713,
+            "API_INVENTORY",
+            "This Offer is not available.",
+        );
     }
     ok(json!({
         "href": format!("https://api.ebay.com/sell/inventory/v1/offer?sku={sku}"),
@@ -589,7 +670,12 @@ async fn offer(State(sim): State<Shared>, Path(offer_id): Path<String>) -> Respo
     let listings = relock(&sim.listings);
     match listings.iter().find(|l| l.offer_id == offer_id) {
         Some(l) => ok(offer_json(l)),
-        None => error(StatusCode::NOT_FOUND, 25713, "API_INVENTORY", "This Offer is not available."),
+        None => error(
+            StatusCode::NOT_FOUND,
+            25713,
+            "API_INVENTORY",
+            "This Offer is not available.",
+        ),
     }
 }
 
@@ -675,24 +761,40 @@ pub(super) fn order_json(o: &SimOrder) -> Value {
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// `lastmodifieddate:[from..to]` / `creationdate:[from..to]` → (field, from, to).
 #[allow(clippy::type_complexity)]
-fn parse_filter(f: &str) -> Result<Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>, String> {
+fn parse_filter(
+    f: &str,
+) -> Result<Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>, String> {
     let mut out = Vec::new();
     for part in f.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (field, range) = part.split_once(':').ok_or_else(|| format!("invalid filter `{part}`"))?;
+        let (field, range) = part
+            .split_once(':')
+            .ok_or_else(|| format!("invalid filter `{part}`"))?;
         match field {
             "lastmodifieddate" | "creationdate" => {
                 let inner = range
                     .strip_prefix('[')
                     .and_then(|r| r.strip_suffix(']'))
                     .ok_or_else(|| format!("invalid date range `{range}`"))?;
-                let (a, b) = inner.split_once("..").ok_or_else(|| format!("invalid date range `{range}`"))?;
-                let from = if a.is_empty() { None } else { Some(parse_time(a).ok_or_else(|| format!("invalid date `{a}`"))?) };
-                let to = if b.is_empty() { None } else { Some(parse_time(b).ok_or_else(|| format!("invalid date `{b}`"))?) };
+                let (a, b) = inner
+                    .split_once("..")
+                    .ok_or_else(|| format!("invalid date range `{range}`"))?;
+                let from = if a.is_empty() {
+                    None
+                } else {
+                    Some(parse_time(a).ok_or_else(|| format!("invalid date `{a}`"))?)
+                };
+                let to = if b.is_empty() {
+                    None
+                } else {
+                    Some(parse_time(b).ok_or_else(|| format!("invalid date `{b}`"))?)
+                };
                 out.push((field.to_string(), from, to));
             }
             "orderfulfillmentstatus" => {}
@@ -706,7 +808,13 @@ fn parse_filter(f: &str) -> Result<Vec<(String, Option<DateTime<Utc>>, Option<Da
 async fn orders(State(sim): State<Shared>, Query(p): Query<Params>) -> Response {
     let limit = match int_param(&p, "limit", 50, "API_FULFILLMENT") {
         Ok(l) if (1..=MAX_LIMIT).contains(&l) => l,
-        Ok(_) => return bad(30800, "API_FULFILLMENT", "Invalid limit. Supported ranges 1 - 200."),
+        Ok(_) => {
+            return bad(
+                30800,
+                "API_FULFILLMENT",
+                "Invalid limit. Supported ranges 1 - 200.",
+            );
+        }
         Err(r) => return r,
     };
     let offset = match int_param(&p, "offset", 0, "API_FULFILLMENT") {
@@ -714,30 +822,44 @@ async fn orders(State(sim): State<Shared>, Query(p): Query<Params>) -> Response 
         Err(r) => return r,
     };
     let all = relock(&sim.orders).clone();
-    let mut selected: Vec<&SimOrder> = if let Some(ids) = p.get("orderIds").filter(|s| !s.is_empty()) {
-        let ids: Vec<&str> = ids.split(',').map(str::trim).collect();
-        if ids.len() > 50 {
-            return bad(30810, "API_FULFILLMENT", "Too many order ids: at most 50.");
-        }
-        all.iter().filter(|o| ids.contains(&o.id.as_str())).collect()
-    } else {
-        let filters = match p.get("filter").map(|f| parse_filter(f)).transpose() {
-            Ok(f) => f.unwrap_or_default(),
-            Err(m) => return bad(30830, "API_FULFILLMENT", &format!("Invalid filter: {m}")),
-        };
-        all.iter()
-            .filter(|o| {
-                filters.iter().all(|(field, from, to)| {
-                    let t = if field == "creationdate" { o.created } else { o.modified };
-                    from.is_none_or(|f| t >= f) && to.is_none_or(|x| t <= x)
+    let mut selected: Vec<&SimOrder> =
+        if let Some(ids) = p.get("orderIds").filter(|s| !s.is_empty()) {
+            let ids: Vec<&str> = ids.split(',').map(str::trim).collect();
+            if ids.len() > 50 {
+                return bad(30810, "API_FULFILLMENT", "Too many order ids: at most 50.");
+            }
+            all.iter()
+                .filter(|o| ids.contains(&o.id.as_str()))
+                .collect()
+        } else {
+            let filters = match p.get("filter").map(|f| parse_filter(f)).transpose() {
+                Ok(f) => f.unwrap_or_default(),
+                Err(m) => return bad(30830, "API_FULFILLMENT", &format!("Invalid filter: {m}")),
+            };
+            all.iter()
+                .filter(|o| {
+                    filters.iter().all(|(field, from, to)| {
+                        let t = if field == "creationdate" {
+                            o.created
+                        } else {
+                            o.modified
+                        };
+                        from.is_none_or(|f| t >= f) && to.is_none_or(|x| t <= x)
+                    })
                 })
-            })
-            .collect()
-    };
+                .collect()
+        };
     selected.sort_by(|a, b| a.modified.cmp(&b.modified).then_with(|| a.id.cmp(&b.id)));
     let total = selected.len();
-    let page: Vec<Value> = selected.iter().skip(offset).take(limit).map(|o| order_json(o)).collect();
-    let href = |o: usize| format!("https://api.ebay.com/sell/fulfillment/v1/order?limit={limit}&offset={o}");
+    let page: Vec<Value> = selected
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|o| order_json(o))
+        .collect();
+    let href = |o: usize| {
+        format!("https://api.ebay.com/sell/fulfillment/v1/order?limit={limit}&offset={o}")
+    };
     let mut body = json!({"href": href(offset), "limit": limit, "offset": offset, "total": total, "orders": page});
     if offset + limit < total {
         body["next"] = json!(href(offset + limit));
@@ -746,7 +868,12 @@ async fn orders(State(sim): State<Shared>, Query(p): Query<Params>) -> Response 
 }
 
 fn order_missing(id: &str) -> Response {
-    error(StatusCode::NOT_FOUND, 32100, "API_FULFILLMENT", &format!("Invalid Order Id: {id}"))
+    error(
+        StatusCode::NOT_FOUND,
+        32100,
+        "API_FULFILLMENT",
+        &format!("Invalid Order Id: {id}"),
+    )
 }
 
 async fn order(State(sim): State<Shared>, Path(id): Path<String>) -> Response {
@@ -779,7 +906,11 @@ async fn fulfillments(State(sim): State<Shared>, Path(id): Path<String>) -> Resp
 }
 
 /// POST order/{id}/shipping_fulfillment: 201 with `Location`.
-async fn create_fulfillment(State(sim): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn create_fulfillment(
+    State(sim): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let body = match parse_json(&body, "API_FULFILLMENT") {
         Ok(b) => b,
         Err(r) => return r,
@@ -789,37 +920,81 @@ async fn create_fulfillment(State(sim): State<Shared>, Path(id): Path<String>, b
         return order_missing(&id);
     };
     if o.cancelled {
-        return bad(32500, "API_FULFILLMENT", "The order was cancelled: it cannot be shipped.");
+        return bad(
+            32500,
+            "API_FULFILLMENT",
+            "The order was cancelled: it cannot be shipped.",
+        );
     }
-    let lines = body.get("lineItems").and_then(Value::as_array).cloned().unwrap_or_default();
+    let lines = body
+        .get("lineItems")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if lines.is_empty() {
         return bad(32100, "API_FULFILLMENT", "lineItems is required.");
     }
     let mut shipped = Vec::new();
     for l in &lines {
-        let lid = l.get("lineItemId").and_then(Value::as_str).unwrap_or_default();
+        let lid = l
+            .get("lineItemId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let q = l.get("quantity").and_then(Value::as_i64).unwrap_or(0);
         let Some(line) = o.lines.iter().find(|x| x.id == lid) else {
-            return bad(32100, "API_FULFILLMENT", &format!("Invalid lineItemId {lid}."));
+            return bad(
+                32100,
+                "API_FULFILLMENT",
+                &format!("Invalid lineItemId {lid}."),
+            );
         };
         if q < 1 || o.shipped(lid) + q > line.quantity {
-            return bad(32100, "API_FULFILLMENT", &format!("Invalid quantity {q} for line item {lid}."));
+            return bad(
+                32100,
+                "API_FULFILLMENT",
+                &format!("Invalid quantity {q} for line item {lid}."),
+            );
         }
         shipped.push((lid.to_string(), q));
     }
-    let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let carrier = s("shippingCarrierCode");
     let tracking = s("trackingNumber");
     if tracking.is_empty() != carrier.is_empty() {
-        return bad(32100, "API_FULFILLMENT", "shippingCarrierCode and trackingNumber go together.");
+        return bad(
+            32100,
+            "API_FULFILLMENT",
+            "shippingCarrierCode and trackingNumber go together.",
+        );
     }
     let now = Utc::now();
     let shipped_at = parse_time(&s("shippedDate")).unwrap_or(now);
-    let fid = if tracking.is_empty() { format!("FUL{}", o.fulfillments.len() + 1) } else { tracking.clone() };
-    o.fulfillments.push(Fulfillment { id: fid.clone(), carrier, tracking, shipped: shipped_at, lines: shipped });
+    let fid = if tracking.is_empty() {
+        format!("FUL{}", o.fulfillments.len() + 1)
+    } else {
+        tracking.clone()
+    };
+    o.fulfillments.push(Fulfillment {
+        id: fid.clone(),
+        carrier,
+        tracking,
+        shipped: shipped_at,
+        lines: shipped,
+    });
     o.modified = now;
-    let location = format!("https://api.ebay.com/sell/fulfillment/v1/order/{id}/shipping_fulfillment/{fid}");
-    (StatusCode::CREATED, [(header::LOCATION, location)]).into_response()
+    let location =
+        format!("https://api.ebay.com/sell/fulfillment/v1/order/{id}/shipping_fulfillment/{fid}");
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(json!({})),
+    )
+        .into_response()
 }
 
 async fn return_policies(State(sim): State<Shared>, Query(p): Query<Params>) -> Response {
@@ -829,19 +1004,27 @@ async fn return_policies(State(sim): State<Shared>, Query(p): Query<Params>) -> 
     let list: Vec<Value> = sim
         .policies
         .iter()
-        .map(|(id, name)| json!({
-            "returnPolicyId": id, "name": name, "marketplaceId": "EBAY_US",
-            "categoryTypes": [{"name": "ALL_EXCLUDING_MOTORS_VEHICLES", "default": true}],
-            "returnsAccepted": true, "returnPeriod": {"value": 30, "unit": "DAY"},
-            "refundMethod": "MONEY_BACK", "returnShippingCostPayer": "BUYER",
-        }))
+        .map(|(id, name)| {
+            json!({
+                "returnPolicyId": id, "name": name, "marketplaceId": "EBAY_US",
+                "categoryTypes": [{"name": "ALL_EXCLUDING_MOTORS_VEHICLES", "default": true}],
+                "returnsAccepted": true, "returnPeriod": {"value": 30, "unit": "DAY"},
+                "refundMethod": "MONEY_BACK", "returnShippingCostPayer": "BUYER",
+            })
+        })
         .collect();
-    ok(json!({"href": "https://api.ebay.com/sell/account/v1/return_policy?marketplace_id=EBAY_US",
-        "limit": 20, "offset": 0, "total": list.len(), "returnPolicies": list}))
+    ok(
+        json!({"href": "https://api.ebay.com/sell/account/v1/return_policy?marketplace_id=EBAY_US",
+        "limit": 20, "offset": 0, "total": list.len(), "returnPolicies": list}),
+    )
 }
 
 /// GET public_key/{kid}: needs an application token.
-async fn public_key(State(sim): State<Shared>, Path(kid): Path<String>, headers: HeaderMap) -> Response {
+async fn public_key(
+    State(sim): State<Shared>,
+    Path(kid): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -851,11 +1034,20 @@ async fn public_key(State(sim): State<Shared>, Path(kid): Path<String>, headers:
         .to_string();
     let app = relock(&sim.tokens).get(&token).is_some_and(|(_, app)| *app);
     if !app {
-        return error(StatusCode::FORBIDDEN, 1100, "ACCESS",
-            "Access denied: getPublicKey needs an application access token (client credentials grant).");
+        return error(
+            StatusCode::FORBIDDEN,
+            1100,
+            "ACCESS",
+            "Access denied: getPublicKey needs an application access token (client credentials grant).",
+        );
     }
     if kid != sim.key_id {
-        return error(StatusCode::NOT_FOUND, 195001, "API_NOTIFICATION", &format!("The public key {kid} was not found."));
+        return error(
+            StatusCode::NOT_FOUND,
+            195001,
+            "API_NOTIFICATION",
+            &format!("The public key {kid} was not found."),
+        );
     }
     ok(json!({"algorithm": "ECDSA", "digest": "SHA1", "key": sim.public_pem()}))
 }
@@ -863,9 +1055,21 @@ async fn public_key(State(sim): State<Shared>, Path(kid): Path<String>, headers:
 /// Topics the simulator offers (ASSUMPTION: eBay's getTopics lists more; these are the ones
 /// marketsync uses).
 pub(super) const TOPICS: [(&str, &str, &str); 3] = [
-    ("MARKETPLACE_ACCOUNT_DELETION", "APPLICATION", "Notifies that an eBay user asked to have their account data deleted."),
-    ("ITEM_AVAILABILITY", "USER", "Notifies of a change of an offer's available quantity."),
-    ("ITEM_PRICE_REVISION", "USER", "Notifies of a change of an offer's price."),
+    (
+        "MARKETPLACE_ACCOUNT_DELETION",
+        "APPLICATION",
+        "Notifies that an eBay user asked to have their account data deleted.",
+    ),
+    (
+        "ITEM_AVAILABILITY",
+        "USER",
+        "Notifies of a change of an offer's available quantity.",
+    ),
+    (
+        "ITEM_PRICE_REVISION",
+        "USER",
+        "Notifies of a change of an offer's price.",
+    ),
 ];
 
 async fn topics() -> Response {
@@ -878,7 +1082,9 @@ async fn topics() -> Response {
             "supportedPayloads": [{"format": ["JSON"], "schemaVersion": "1.0", "deliveryProtocol": "HTTPS", "deprecated": false}],
         }))
         .collect();
-    ok(json!({"href": "https://api.ebay.com/commerce/notification/v1/topic", "limit": 20, "total": list.len(), "topics": list}))
+    ok(
+        json!({"href": "https://api.ebay.com/commerce/notification/v1/topic", "limit": 20, "total": list.len(), "topics": list}),
+    )
 }
 
 async fn destinations(State(sim): State<Shared>) -> Response {
@@ -886,12 +1092,16 @@ async fn destinations(State(sim): State<Shared>) -> Response {
     let list: Vec<Value> = n
         .destinations
         .iter()
-        .map(|(id, name, endpoint, token)| json!({
-            "destinationId": id, "name": name, "status": "ENABLED",
-            "deliveryConfig": {"endpoint": endpoint, "verificationToken": token},
-        }))
+        .map(|(id, name, endpoint, token)| {
+            json!({
+                "destinationId": id, "name": name, "status": "ENABLED",
+                "deliveryConfig": {"endpoint": endpoint, "verificationToken": token},
+            })
+        })
         .collect();
-    ok(json!({"href": "https://api.ebay.com/commerce/notification/v1/destination", "limit": 20, "total": list.len(), "destinations": list}))
+    ok(
+        json!({"href": "https://api.ebay.com/commerce/notification/v1/destination", "limit": 20, "total": list.len(), "destinations": list}),
+    )
 }
 
 async fn create_destination(State(sim): State<Shared>, body: Bytes) -> Response {
@@ -899,25 +1109,59 @@ async fn create_destination(State(sim): State<Shared>, body: Bytes) -> Response 
         Ok(b) => b,
         Err(r) => return r,
     };
-    let endpoint = body.pointer("/deliveryConfig/endpoint").and_then(Value::as_str).unwrap_or_default().to_string();
-    let token = body.pointer("/deliveryConfig/verificationToken").and_then(Value::as_str).unwrap_or_default().to_string();
+    let endpoint = body
+        .pointer("/deliveryConfig/endpoint")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let token = body
+        .pointer("/deliveryConfig/verificationToken")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         return bad(195011, "API_NOTIFICATION", "Invalid or missing endpoint.");
     }
     let token_ok = (32..=80).contains(&token.len())
-        && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !token_ok || sim.config.verification_token.as_ref().is_some_and(|t| t != &token) {
-        return bad(195012, "API_NOTIFICATION", "Invalid or missing verification token.");
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !token_ok
+        || sim
+            .config
+            .verification_token
+            .as_ref()
+            .is_some_and(|t| t != &token)
+    {
+        return bad(
+            195012,
+            "API_NOTIFICATION",
+            "Invalid or missing verification token.",
+        );
     }
     let mut n = relock(&sim.notifications);
     if n.destinations.iter().any(|d| d.2 == endpoint) {
-        return error(StatusCode::CONFLICT, 195013, "API_NOTIFICATION", "A destination with this endpoint already exists.");
+        return error(
+            StatusCode::CONFLICT,
+            195013,
+            "API_NOTIFICATION",
+            "A destination with this endpoint already exists.",
+        );
     }
     let id = format!("dest-{}", n.destinations.len() + 1);
-    let name = body.get("name").and_then(Value::as_str).unwrap_or("destination").to_string();
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("destination")
+        .to_string();
     n.destinations.push((id.clone(), name, endpoint, token));
     let location = format!("https://api.ebay.com/commerce/notification/v1/destination/{id}");
-    (StatusCode::CREATED, [(header::LOCATION, location)]).into_response()
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(json!({})),
+    )
+        .into_response()
 }
 
 async fn subscriptions(State(sim): State<Shared>) -> Response {
@@ -925,12 +1169,16 @@ async fn subscriptions(State(sim): State<Shared>) -> Response {
     let list: Vec<Value> = n
         .subscriptions
         .iter()
-        .map(|(id, topic, dest)| json!({
-            "subscriptionId": id, "topicId": topic, "destinationId": dest, "status": "ENABLED",
-            "payload": {"format": "JSON", "schemaVersion": "1.0", "deliveryProtocol": "HTTPS"},
-        }))
+        .map(|(id, topic, dest)| {
+            json!({
+                "subscriptionId": id, "topicId": topic, "destinationId": dest, "status": "ENABLED",
+                "payload": {"format": "JSON", "schemaVersion": "1.0", "deliveryProtocol": "HTTPS"},
+            })
+        })
         .collect();
-    ok(json!({"href": "https://api.ebay.com/commerce/notification/v1/subscription", "limit": 20, "total": list.len(), "subscriptions": list}))
+    ok(
+        json!({"href": "https://api.ebay.com/commerce/notification/v1/subscription", "limit": 20, "total": list.len(), "subscriptions": list}),
+    )
 }
 
 async fn create_subscription(State(sim): State<Shared>, body: Bytes) -> Response {
@@ -938,22 +1186,48 @@ async fn create_subscription(State(sim): State<Shared>, body: Bytes) -> Response
         Ok(b) => b,
         Err(r) => return r,
     };
-    let topic = body.get("topicId").and_then(Value::as_str).unwrap_or_default().to_string();
-    let dest = body.get("destinationId").and_then(Value::as_str).unwrap_or_default().to_string();
+    let topic = body
+        .get("topicId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let dest = body
+        .get("destinationId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if !TOPICS.iter().any(|t| t.0 == topic) {
-        return bad(195002, "API_NOTIFICATION", &format!("Invalid or missing topic id {topic}."));
+        return bad(
+            195002,
+            "API_NOTIFICATION",
+            &format!("Invalid or missing topic id {topic}."),
+        );
     }
     let mut n = relock(&sim.notifications);
     if !n.destinations.iter().any(|d| d.0 == dest) {
-        return bad(195004, "API_NOTIFICATION", "Invalid or missing destination id.");
+        return bad(
+            195004,
+            "API_NOTIFICATION",
+            "Invalid or missing destination id.",
+        );
     }
     if n.subscriptions.iter().any(|s| s.1 == topic && s.2 == dest) {
-        return error(StatusCode::CONFLICT, 195016, "API_NOTIFICATION", "This subscription already exists.");
+        return error(
+            StatusCode::CONFLICT,
+            195016,
+            "API_NOTIFICATION",
+            "This subscription already exists.",
+        );
     }
     let id = format!("sub-{}", n.subscriptions.len() + 1);
     n.subscriptions.push((id.clone(), topic, dest));
     let location = format!("https://api.ebay.com/commerce/notification/v1/subscription/{id}");
-    (StatusCode::CREATED, [(header::LOCATION, location)]).into_response()
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(json!({})),
+    )
+        .into_response()
 }
 
 /// POST subscription/{id}/test: a test notification of the subscription's topic.
@@ -973,6 +1247,11 @@ async fn test_subscription(State(sim): State<Shared>, Path(id): Path<String>) ->
             sim.notify(&t, data);
             StatusCode::ACCEPTED.into_response()
         }
-        None => error(StatusCode::NOT_FOUND, 195003, "API_NOTIFICATION", "The subscription was not found."),
+        None => error(
+            StatusCode::NOT_FOUND,
+            195003,
+            "API_NOTIFICATION",
+            "The subscription was not found.",
+        ),
     }
 }

@@ -316,8 +316,8 @@ impl Bucket {
 
     fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
-            .min(self.cap);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.cap);
         self.last = now;
         // A hair of tolerance for clock skew between client and server buckets.
         if self.tokens >= 1.0 - 1e-3 {
@@ -370,7 +370,12 @@ pub(crate) fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// eBay-style order id of order number `n`.
 pub(crate) fn order_id(n: usize) -> String {
-    format!("{:02}-{:05}-{:05}", 10 + n % 90, 10_000 + n / 7 % 90_000, 10_000 + n % 90_000)
+    format!(
+        "{:02}-{:05}-{:05}",
+        10 + n % 90,
+        10_000 + n / 7 % 90_000,
+        10_000 + n % 90_000
+    )
 }
 
 fn signing_key(seed: u64) -> p256::ecdsa::SigningKey {
@@ -404,7 +409,12 @@ impl Sim {
             if !p.brand.is_empty() {
                 aspects.insert("Brand".into(), json!([p.brand]));
             }
-            for (k, v) in p.variants.first().map(|v| v.options.clone()).unwrap_or_default() {
+            for (k, v) in p
+                .variants
+                .first()
+                .map(|v| v.options.clone())
+                .unwrap_or_default()
+            {
                 aspects.insert(k, json!([v]));
             }
             let mut product = json!({
@@ -483,10 +493,22 @@ impl Sim {
             })
             .collect();
         let buckets = HashMap::from([
-            ("inventory", Bucket::new(config.daily_calls.inventory, config.burst_secs)),
-            ("fulfillment", Bucket::new(config.daily_calls.fulfillment, config.burst_secs)),
-            ("account", Bucket::new(config.daily_calls.account, config.burst_secs)),
-            ("notification", Bucket::new(config.daily_calls.notification, config.burst_secs)),
+            (
+                "inventory",
+                Bucket::new(config.daily_calls.inventory, config.burst_secs),
+            ),
+            (
+                "fulfillment",
+                Bucket::new(config.daily_calls.fulfillment, config.burst_secs),
+            ),
+            (
+                "account",
+                Bucket::new(config.daily_calls.account, config.burst_secs),
+            ),
+            (
+                "notification",
+                Bucket::new(config.daily_calls.notification, config.burst_secs),
+            ),
         ]);
         Self {
             signing_key: signing_key(config.seed),
@@ -684,7 +706,9 @@ async fn guard(State(sim): State<Shared>, req: Request, next: Next) -> Response 
     {
         let mut s = relock(&sim.stats);
         s.requests += 1;
-        *s.by_path.entry(format!("{} {path}", req.method())).or_default() += 1;
+        *s.by_path
+            .entry(format!("{} {path}", req.method()))
+            .or_default() += 1;
     }
     let fam = family(&path);
     if let Some(fam) = fam {
@@ -709,11 +733,7 @@ async fn guard(State(sim): State<Shared>, req: Request, next: Next) -> Response 
                 "Invalid access token. Check the value of the Authorization HTTP request header.",
             );
         }
-        if sim.config.limits
-            && !relock(&sim.buckets)
-                .get_mut(fam)
-                .is_none_or(|b| b.take())
-        {
+        if sim.config.limits && !relock(&sim.buckets).get_mut(fam).is_none_or(|b| b.take()) {
             relock(&sim.stats).rate_limited += 1;
             return error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -729,10 +749,15 @@ async fn guard(State(sim): State<Shared>, req: Request, next: Next) -> Response 
     relock(&sim.stats).faults += 1;
     match fault.kind {
         FaultKind::Status => {
-            let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let status =
+                StatusCode::from_u16(fault.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             error(
                 status,
-                if status.is_server_error() { 10_000 } else { 25_001 },
+                if status.is_server_error() {
+                    10_000
+                } else {
+                    25_001
+                },
                 "API_INVENTORY",
                 status.canonical_reason().unwrap_or("Injected failure"),
             )
