@@ -500,7 +500,7 @@ pub(crate) fn order(o: &EbayOrder) -> Order {
             })
             .collect(),
         total: amount_at(o.pricing_summary.as_ref(), "/total").map(|a| a.money()),
-        buyer: o.buyer.as_ref().and_then(|b| {
+        buyer: o.buyer.as_ref().map(|b| {
             let mut p = party(b.get("buyerRegistrationAddress")).unwrap_or_default();
             if p.name.is_empty() {
                 p.name = b
@@ -509,7 +509,7 @@ pub(crate) fn order(o: &EbayOrder) -> Order {
                     .unwrap_or_default()
                     .into();
             }
-            Some(p)
+            p
         }),
         shipping_address: o
             .fulfillment_start_instructions

@@ -650,7 +650,11 @@ async fn ebay_conforms_to_the_vendor_specs() {
     use crate::prism::{Prism, prism_binary, shared_dir};
     let bin = prism_binary();
     let specs = shared_dir().join("specs/ebay-sell");
-    assert!(specs.is_dir(), "vendor specs not found at {}", specs.display());
+    assert!(
+        specs.is_dir(),
+        "vendor specs not found at {}",
+        specs.display()
+    );
     let cfg = SimConfig {
         verification_token: Some(VERIFICATION_TOKEN.into()),
         ..config(9, 6)
@@ -661,7 +665,10 @@ async fn ebay_conforms_to_the_vendor_specs() {
         ("inventory", inventory.clone()),
         ("fulfillment", specs.join("sell_fulfillment_v1_oas3.json")),
         ("account", specs.join("sell_account_v1_oas3.json")),
-        ("notification", specs.join("commerce_notification_v1_oas3.json")),
+        (
+            "notification",
+            specs.join("commerce_notification_v1_oas3.json"),
+        ),
     ];
     let starts = families.iter().map(|(family, spec)| {
         let bin = bin.clone();
@@ -712,7 +719,11 @@ async fn ebay_conforms_to_the_vendor_specs() {
         .await
     )
     .unwrap_or_default();
-    assert_eq!(all_orders.len(), 6, "orders through the proxy: {failures:?}");
+    assert_eq!(
+        all_orders.len(),
+        6,
+        "orders through the proxy: {failures:?}"
+    );
     let p = all.iter().find(|p| p.listing_errors.is_empty()).unwrap();
     for (field, value) in [
         ("title", "Spec Checked Title"),
@@ -737,7 +748,11 @@ async fn ebay_conforms_to_the_vendor_specs() {
         .enumerate()
         .map(|(i, p)| OfferUpdate {
             sku: p.sku.clone(),
-            external_id: if i % 2 == 0 { p.external_id.clone() } else { String::new() },
+            external_id: if i % 2 == 0 {
+                p.external_id.clone()
+            } else {
+                String::new()
+            },
             quantity: Some(4),
             price: money("9.99"),
         })
@@ -822,7 +837,10 @@ async fn ebay_conforms_to_the_vendor_specs() {
         .post(format!("{}/identity/v1/oauth2/token", sim.base_url()))
         .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("grant_type=refresh_token&refresh_token={}", cfg.refresh_token))
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={}",
+            cfg.refresh_token
+        ))
         .send()
         .await
         .unwrap()
