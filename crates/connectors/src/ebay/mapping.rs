@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use marketsync_proto::v1::{ListingError, Money, Order, OrderLine, Party, Product, StockLevel};
+use marketsync_proto::v1::{
+    ListingError, Money, Order, OrderLine, Party, Product, Shipment, StockLevel,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -371,6 +373,8 @@ pub(crate) struct EbayOrder {
     #[serde(default)]
     pub fulfillment_start_instructions: Vec<Value>,
     #[serde(default)]
+    pub fulfillment_hrefs: Vec<String>,
+    #[serde(default)]
     pub line_items: Vec<EbayLineItem>,
 }
 
@@ -519,6 +523,51 @@ pub(crate) fn order(o: &EbayOrder) -> Order {
         created_at: o.creation_date.clone(),
         updated_at: o.last_modified_date.clone(),
     }
+}
+
+/// Shipments of an order from getShippingFulfillments.
+pub(crate) fn shipments(list: &Value, order: &EbayOrder) -> Vec<Shipment> {
+    let s = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    list.get("fulfillments")
+        .and_then(Value::as_array)
+        .map(|f| {
+            f.iter()
+                .map(|x| Shipment {
+                    external_id: s(x, "fulfillmentId"),
+                    carrier: s(x, "shippingCarrierCode"),
+                    tracking_number: s(x, "shipmentTrackingNumber"),
+                    lines: x
+                        .get("lineItems")
+                        .and_then(Value::as_array)
+                        .map(|ls| {
+                            ls.iter()
+                                .map(|l| {
+                                    let id = s(l, "lineItemId");
+                                    let line =
+                                        order.line_items.iter().find(|o| o.line_item_id == id);
+                                    OrderLine {
+                                        sku: line.map(|o| o.sku.clone()).unwrap_or_default(),
+                                        title: line.map(|o| o.title.clone()).unwrap_or_default(),
+                                        external_id: id,
+                                        quantity: l
+                                            .get("quantity")
+                                            .and_then(Value::as_i64)
+                                            .unwrap_or(0),
+                                        unit_price: None,
+                                    }
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// One request of bulkUpdatePriceQuantity.

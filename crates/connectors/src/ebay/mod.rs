@@ -585,8 +585,39 @@ impl Connector for Ebay {
             Some(total) => from + n < total,
             None => page.next.is_some(),
         };
+        // Shipments: getShippingFulfillments of the orders eBay says have some.
+        let mut pending: Vec<BoxFuture<'_, Result<Value>>> = Vec::new();
+        let mut items: Vec<Order> = page.orders.iter().map(mapping::order).collect();
+        let shipped: Vec<usize> = page
+            .orders
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !o.fulfillment_hrefs.is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        for &i in &shipped {
+            let url = format!(
+                "{}/order/{}/shipping_fulfillment",
+                self.cfg().urls.fulfillment,
+                seg(&page.orders[i].order_id)
+            );
+            pending.push(Box::pin(async move {
+                Ok(self
+                    .client
+                    .send::<Value>(Family::Fulfillment, || Call::get(&url))
+                    .await?
+                    .unwrap_or(Value::Null))
+            }));
+        }
+        let found: Vec<Result<Value>> = futures::stream::iter(pending)
+            .buffered(BULK_CONCURRENCY)
+            .collect()
+            .await;
+        for (i, f) in shipped.into_iter().zip(found) {
+            items[i].shipments = mapping::shipments(&f?, &page.orders[i]);
+        }
         Ok(Page {
-            items: page.orders.iter().map(mapping::order).collect(),
+            items,
             next: (more && n > 0).then(|| (from + n).to_string()),
             total: page.total,
         })

@@ -305,6 +305,19 @@ async fn shipments_are_exported_once_with_carrier_and_tracking() {
     assert_eq!(again.accepted, 1);
     let o = admin.order(&id).await;
     assert_eq!(o["status"], "FULFILLED");
+    let imported = c
+        .orders_page(&ImportQuery {
+            ids: vec![id.clone()],
+            ..ImportQuery::default()
+        })
+        .await
+        .unwrap();
+    let shipment = &imported.items[0].shipments;
+    assert_eq!(shipment.len(), 1);
+    assert_eq!(shipment[0].carrier, "USPS");
+    assert_eq!(shipment[0].tracking_number, "9400111899223100001234");
+    assert_eq!(shipment[0].lines[0].sku, sku);
+    assert_eq!(imported.items[0].status, "shipped");
     assert_eq!(
         o["shipments"],
         json!([{"carrier": "USPS", "tracking_number": "9400111899223100001234"}])
