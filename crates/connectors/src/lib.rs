@@ -8,6 +8,7 @@
 
 pub mod backmarket;
 pub mod bigcommerce;
+pub mod ebay;
 mod http;
 pub mod magento;
 #[allow(dead_code)] // used by the marketplace connectors (amazon, ebay) as they land
@@ -415,6 +416,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         magento::platform_info(),
         refurbed::platform_info(),
         backmarket::platform_info(),
+        ebay::platform_info(),
     ]
 }
 
@@ -429,6 +431,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         magento::PLATFORM => Ok(Box::new(magento::Magento::new(config)?)),
         refurbed::PLATFORM => Ok(Box::new(refurbed::Refurbed::new(config)?)),
         backmarket::PLATFORM => Ok(Box::new(backmarket::BackMarket::new(config)?)),
+        ebay::PLATFORM => Ok(Box::new(ebay::Ebay::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

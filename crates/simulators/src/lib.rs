@@ -10,6 +10,7 @@
 pub mod backmarket;
 pub mod bigcommerce;
 pub mod demo;
+pub mod ebay;
 pub mod faults;
 pub mod magento;
 pub mod opencart;

@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 
 mod backmarket;
 mod refurbed;
+mod ebay;
 
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +47,7 @@ fn markets() -> Vec<(&'static str, Run)> {
         // marketplaces: one line each, `("name", |n| Box::pin(name::run(n)))`
         ("refurbed", |n| Box::pin(refurbed::run(n))),
         ("backmarket", |n| Box::pin(backmarket::run(n))),
+        ("ebay", |n| Box::pin(ebay::run(n))),
     ]
 }
 

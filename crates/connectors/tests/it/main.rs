@@ -6,6 +6,7 @@
 
 mod backmarket;
 mod bigcommerce;
+mod ebay;
 mod magento;
 mod opencart;
 mod prestashop;

@@ -120,6 +120,7 @@ macro_rules! simulated {
 simulated!(
     backmarket,
     bigcommerce,
+    ebay,
     shopify,
     woocommerce,
     magento,
