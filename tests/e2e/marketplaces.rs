@@ -323,3 +323,68 @@ market_test!(
     true,
     |_catalog, offers| vec![("invalid_grade", offers.missing_grade)]
 );
+
+market_test!(
+    ebay_flow,
+    ebay,
+    |cfg, base| (
+        json!({"client_id": cfg.client_id, "client_secret": cfg.client_secret,
+               "refresh_token": cfg.refresh_token, "environment": "sandbox",
+               "verification_token": "e2e-verification-token-0123456789abcdef"}),
+        json!({"base_url": base})
+    ),
+    refresh_token,
+    false,
+    |_catalog, offers| vec![("missing_return_policy", offers.missing_return_policy)]
+);
+
+/// eBay checks a notification endpoint with a GET before it delivers there: the gateway
+/// answers with the hash of the code, the connection's verification token and the endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ebay_endpoint_challenge_is_answered() -> anyhow::Result<()> {
+    use marketsync_simulators::ebay::{self, SimConfig};
+    let cfg = SimConfig {
+        products: 3,
+        orders: 0,
+        ..SimConfig::default()
+    };
+    let sys = crate::platforms::system("mp-ebay-challenge").await?;
+    let sim = ebay::start("127.0.0.1:0".parse()?, cfg.clone()).await?;
+    let token = "e2e-verification-token-0123456789abcdef";
+    let conn = sys
+        .connect(
+            "ebay",
+            "ebay-challenge",
+            json!({"client_id": cfg.client_id, "client_secret": cfg.client_secret,
+                   "refresh_token": cfg.refresh_token, "environment": "sandbox",
+                   "verification_token": token}),
+            json!({"base_url": sim.base_url()}),
+        )
+        .await?;
+    let id = conn["id"].as_str().unwrap();
+    let path = format!("/api/v1/webhooks/{id}");
+    let resp = reqwest::get(format!(
+        "{}{path}?challenge_code=a8628072-3d33-45ee",
+        sys.gateway
+    ))
+    .await?;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await?;
+    let host = sys.gateway.trim_start_matches("http://");
+    let expected = marketsync_connectors::ebay::challenge_response(
+        "a8628072-3d33-45ee",
+        token,
+        &format!("http://{host}{path}"),
+    );
+    assert_eq!(body["challengeResponse"], expected.as_str(), "{body}");
+    // Without a code it is not a challenge.
+    let resp = reqwest::get(format!("{}{path}", sys.gateway)).await?;
+    assert_eq!(resp.status(), 400);
+    assert!(
+        !sys.all_logs().contains(token),
+        "verification token in the logs"
+    );
+    sys.stop().await;
+    sim.stop().await;
+    Ok(())
+}

@@ -376,6 +376,9 @@ pub struct SimPorts {
     /// Port of the OpenCart simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8806)]
     pub opencart_port: u16,
+    /// Port of the eBay simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8808)]
+    pub ebay_port: u16,
     /// Port of the Back Market simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8811)]
     pub backmarket_port: u16,
@@ -394,6 +397,7 @@ impl SimPorts {
             ("magento", self.magento_port),
             ("prestashop", self.prestashop_port),
             ("opencart", self.opencart_port),
+            ("ebay", self.ebay_port),
             ("backmarket", self.backmarket_port),
             ("refurbed", self.refurbed_port),
         ]

@@ -15,8 +15,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 mod backmarket;
-mod refurbed;
 mod ebay;
+mod refurbed;
 
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]

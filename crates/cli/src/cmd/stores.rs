@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use marketsync_simulators::{
-    backmarket, bigcommerce, magento, opencart, prestashop, refurbed, shopify, woocommerce,
+    backmarket, bigcommerce, ebay, magento, opencart, prestashop, refurbed, shopify, woocommerce,
 };
 use serde_json::{Value, json};
 
@@ -19,6 +19,7 @@ pub const PLATFORMS: &[(&str, &str)] = &[
     ("magento", "Magento"),
     ("prestashop", "PrestaShop"),
     ("opencart", "OpenCart"),
+    ("ebay", "eBay"),
     ("backmarket", "Back Market"),
     ("refurbed", "Refurbed"),
 ];
@@ -193,6 +194,16 @@ pub async fn start(
                        "api_key": c.api_key}),
             );
             store!("opencart", opencart::start(addr, c), n, creds)
+        }
+        "ebay" => {
+            let c = sized!(ebay::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"client_id": c.client_id, "client_secret": c.client_secret,
+                       "refresh_token": c.refresh_token, "environment": "sandbox",
+                       "verification_token": "marketsync-demo-verification-token-0123456789"}),
+            );
+            store!("ebay", ebay::start(addr, c), n, creds)
         }
         "backmarket" => {
             let c = sized!(backmarket::SimConfig::default(), demo);

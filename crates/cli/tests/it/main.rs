@@ -351,6 +351,7 @@ const SIMULATED: &[&str] = &[
     "magento",
     "prestashop",
     "opencart",
+    "ebay",
     "backmarket",
     "refurbed",
 ];

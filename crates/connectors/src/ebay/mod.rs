@@ -813,6 +813,31 @@ impl Connector for Ebay {
         notify::verify(self, call)
     }
 
+    fn answer_challenge(
+        &self,
+        query: &std::collections::BTreeMap<String, String>,
+        endpoint: &str,
+    ) -> Result<(String, String)> {
+        let code = query
+            .get("challenge_code")
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| ConnectorError::Config("no challenge_code in the call".into()))?;
+        let token = self
+            .client
+            .cfg
+            .verification_token
+            .as_deref()
+            .ok_or_else(|| {
+                ConnectorError::Config(format!(
+                    "{PLATFORM} webhooks need the `verification_token` credential"
+                ))
+            })?;
+        let body = serde_json::json!({
+            "challengeResponse": notify::challenge_response(code, token, endpoint)
+        });
+        Ok(("application/json".into(), body.to_string()))
+    }
+
     async fn register_webhooks(&self, url: &str) -> Result<Vec<String>> {
         notify::register(self, url).await
     }
