@@ -7,6 +7,7 @@
 //! connection.
 
 pub mod bigcommerce;
+pub mod cdiscount;
 mod http;
 pub mod magento;
 #[allow(dead_code)] // used by the marketplace connectors (amazon, ebay) as they land
@@ -397,6 +398,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         woocommerce::platform_info(),
         prestashop::platform_info(),
         magento::platform_info(),
+        cdiscount::platform_info(),
     ]
 }
 
@@ -409,6 +411,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         woocommerce::PLATFORM => Ok(Box::new(woocommerce::WooCommerce::new(config)?)),
         prestashop::PLATFORM => Ok(Box::new(prestashop::PrestaShop::new(config)?)),
         magento::PLATFORM => Ok(Box::new(magento::Magento::new(config)?)),
+        cdiscount::PLATFORM => Ok(Box::new(cdiscount::Cdiscount::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),
