@@ -226,9 +226,11 @@ impl Cdiscount {
         let sent: Result<Answer<Value>> = self
             .client
             .call(|| {
-                Call::new(reqwest::Method::POST, &url)
-                    .json(&json!({"approvalStatus": "Accepted"}))
-                    .unwrap_or_else(|_| Call::new(reqwest::Method::POST, &url))
+                send_json(
+                    reqwest::Method::POST,
+                    &url,
+                    &json!({"approvalStatus": "Accepted"}),
+                )
             })
             .await;
         match sent {
@@ -317,11 +319,7 @@ impl Cdiscount {
         }]);
         let _: Answer<Value> = self
             .client
-            .call(|| {
-                Call::new(reqwest::Method::POST, &url)
-                    .json(&body)
-                    .unwrap_or_else(|_| Call::new(reqwest::Method::POST, &url))
-            })
+            .call(|| send_json(reqwest::Method::POST, &url, &body))
             .await?;
         Ok(())
     }
@@ -332,9 +330,11 @@ impl Cdiscount {
         let created: Answer<Value> = self
             .client
             .call(|| {
-                Call::new(reqwest::Method::POST, &url)
-                    .json(&json!({"packageType": "Update", "salesChannelId": SALES_CHANNEL}))
-                    .unwrap_or_else(|_| Call::new(reqwest::Method::POST, &url))
+                send_json(
+                    reqwest::Method::POST,
+                    &url,
+                    &json!({"packageType": "Update", "salesChannelId": SALES_CHANNEL}),
+                )
             })
             .await?;
         let id = created
@@ -369,11 +369,7 @@ impl Cdiscount {
         let pkg_url = self.client.url(&format!("/offer-packages/{}", encode(&id)));
         let _: Answer<Value> = self
             .client
-            .call(|| {
-                Call::new(reqwest::Method::PATCH, &pkg_url)
-                    .json(&json!({"state": "Ready"}))
-                    .unwrap_or_else(|_| Call::new(reqwest::Method::PATCH, &pkg_url))
-            })
+            .call(|| send_json(reqwest::Method::PATCH, &pkg_url, &json!({"state": "Ready"})))
             .await?;
         Ok(id)
     }
@@ -381,11 +377,7 @@ impl Cdiscount {
     async fn upload(&self, url: String, body: Value) -> Result<()> {
         let _: Answer<Value> = self
             .client
-            .call(|| {
-                Call::new(reqwest::Method::POST, &url)
-                    .json(&body)
-                    .unwrap_or_else(|_| Call::new(reqwest::Method::POST, &url))
-            })
+            .call(|| send_json(reqwest::Method::POST, &url, &body))
             .await?;
         Ok(())
     }
@@ -491,6 +483,11 @@ impl Cdiscount {
         }
         Ok((ok, rejected))
     }
+}
+
+/// A call with a JSON body.
+fn send_json(method: reqwest::Method, url: &str, body: &Value) -> Call {
+    Call::new(method, url).body("application/json", body.to_string())
 }
 
 /// The `items` of a list answer.

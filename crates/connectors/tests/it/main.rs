@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bigcommerce;
+mod cdiscount;
 mod magento;
 mod opencart;
 mod prestashop;

@@ -119,6 +119,7 @@ macro_rules! simulated {
 }
 simulated!(
     bigcommerce,
+    cdiscount,
     shopify,
     woocommerce,
     magento,

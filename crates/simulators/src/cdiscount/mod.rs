@@ -284,12 +284,15 @@ struct Sim {
     faults: FaultQueue,
 }
 
+/// A demo price (decimal text) in cents.
 fn cents(text: &str) -> i64 {
-    demo::to_units(text)
+    (text.trim().parse::<f64>().unwrap_or(0.0) * 100.0).round() as i64
 }
 
+/// Cents as decimal text with two places.
 fn money(cents: i64) -> String {
-    demo::from_units(cents)
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
