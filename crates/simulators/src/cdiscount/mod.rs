@@ -118,12 +118,13 @@ pub const ORDERS_PAGE_MAX: usize = 100;
 /// The least time the limits of `cfg` allow for exporting stock and price of `offers` offers:
 ///
 /// packages `P = ⌈n / package_max⌉`; per package of `s` offers: 1 create + `⌈s / upload_max⌉`
-/// uploads + 1 `Ready` + 1 status read + `⌈s / 1000⌉` result pages. All `R` requests pass the
-/// token bucket: `(R − burst) / rate`. The last package cannot be read before
-/// `integration_ms` after its `Ready`: `(R_ready − burst) / rate + integration + (1 + its result
-/// pages) / rate`, where `R_ready` is every request up to the last `Ready`. The floor is the
-/// larger of the two. Defaults, 100,000 offers: 3 packages, R = 3 + 100 + 3 + 3 + 100 = 209,
-/// (209 − 20) / 20 = 9.45 s; (106 − 20) / 20 + 2 + 21 / 20 = 7.35 s; floor 9.45 s.
+/// uploads + 1 `Ready` + 1 status read + `⌈s / 1000⌉` result pages. The token bucket lets the
+/// k-th request go no sooner than `(k − burst) / rate`, so all `R` requests take at least
+/// `(R − burst) / rate`. The last package's results cannot be read sooner than
+/// `integration_ms` after its `Ready`, which is request number `R_ready` (every create, upload
+/// and `Ready`): at least `(R_ready − burst) / rate + integration`. The floor is the larger.
+/// Defaults, 100,000 offers: 3 packages (40,000, 40,000, 20,000), R = 3 + 100 + 3 + 3 + 100 =
+/// 209, (209 − 20) / 20 = 9.45 s; R_ready = 106, (106 − 20) / 20 + 2 = 6.3 s; floor 9.45 s.
 pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     if offers == 0 {
         return Duration::ZERO;
@@ -135,6 +136,7 @@ pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     let results: usize = sizes.iter().map(|s| s.div_ceil(LIST_MAX)).sum();
     let p = sizes.len();
     let total = (p + uploads + p + p + results) as f64;
+    let ready = (p + uploads + p) as f64;
     let rate = if cfg.limits {
         cfg.rate_per_sec
     } else {
@@ -142,9 +144,7 @@ pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     };
     let burst = f64::from(cfg.burst);
     let paced = |r: f64| ((r - burst).max(0.0)) / rate;
-    let ready = (p + uploads + p) as f64;
-    let last = 1.0 + sizes.last().map_or(0, |s| s.div_ceil(LIST_MAX)) as f64;
-    let tail = paced(ready) + cfg.integration_ms as f64 / 1000.0 + last / rate;
+    let tail = paced(ready) + cfg.integration_ms as f64 / 1000.0;
     Duration::from_secs_f64(paced(total).max(tail))
 }
 
@@ -660,11 +660,11 @@ async fn token(State(sim): State<Arc<Sim>>, body: String) -> Response {
             Some((decode(k), decode(v)))
         })
         .collect();
-    if let Some(f) = sim.faults.take(TOKEN_PATH) {
-        if f.kind == FaultKind::Status {
-            let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            return (status, axum::Json(json!({"error": "server_error"}))).into_response();
-        }
+    if let Some(f) = sim.faults.take(TOKEN_PATH)
+        && f.kind == FaultKind::Status
+    {
+        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        return (status, axum::Json(json!({"error": "server_error"}))).into_response();
     }
     let mut s = sim.lock();
     s.stats.requests += 1;
@@ -767,16 +767,12 @@ fn page_params(
     name: &str,
     max: usize,
     default: usize,
-) -> Result<usize, Response> {
+) -> Result<usize, String> {
     match q.get(name) {
         None => Ok(default),
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(problem(
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                &format!("{name} must be between 1 and {max}"),
-            )),
+            _ => Err(format!("{name} must be between 1 and {max}")),
         },
     }
 }
@@ -794,7 +790,7 @@ async fn list_offers(
 ) -> Response {
     let limit = match page_params(&q, "limit", LIST_MAX, 100) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", &m),
     };
     if q.get("salesChannelId").is_some_and(|c| c != SALES_CHANNEL) {
         return axum::Json(json!({"items": []})).into_response();
@@ -872,7 +868,7 @@ async fn list_orders(
 ) -> Response {
     let size = match page_params(&q, "pageSize", ORDERS_PAGE_MAX, 50) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", &m),
     };
     let index: usize = match q.get("pageIndex").map(|v| v.parse::<usize>()) {
         None => 1,
@@ -885,23 +881,19 @@ async fn list_orders(
             );
         }
     };
-    let parse = |name: &str| -> Result<Option<DateTime<Utc>>, Response> {
+    let parse = |name: &str| -> Result<Option<DateTime<Utc>>, String> {
         match q.get(name) {
             None => Ok(None),
             Some(v) => DateTime::parse_from_rfc3339(v)
                 .map(|d| Some(d.with_timezone(&Utc)))
-                .map_err(|_| {
-                    problem(
-                        StatusCode::BAD_REQUEST,
-                        "Bad Request",
-                        &format!("{name} must be an ISO 8601 date-time"),
-                    )
-                }),
+                .map_err(|_| format!("{name} must be an ISO 8601 date-time")),
         }
     };
     let (min, max) = match (parse("updatedAtMin"), parse("updatedAtMax")) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => {
+            return problem(StatusCode::BAD_REQUEST, "Bad Request", &m);
+        }
     };
     let ids: Vec<&str> = q
         .get("orderId")
@@ -1210,7 +1202,7 @@ async fn results(
 ) -> Response {
     let limit = match page_params(&q, "limit", LIST_MAX, 100) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", &m),
     };
     let cursor: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
     let s = sim.lock();
