@@ -99,7 +99,18 @@ impl CdiscountConfig {
             ));
         }
         let api_url = match s.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
-            Some(u) => check_url("settings.base_url", u)?,
+            Some(u) => {
+                let u = check_url("settings.base_url", u)?;
+                // A bare origin (a simulator, a proxy) gets the API's path.
+                let has_path = u
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| rest.contains('/'));
+                if has_path {
+                    u
+                } else {
+                    format!("{u}/seller/v2")
+                }
+            }
             None => DEFAULT_API_URL.to_string(),
         };
         // A simulator or proxy serves both: the token endpoint lives at its origin.

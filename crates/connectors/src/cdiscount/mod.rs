@@ -40,6 +40,12 @@
 //! next package is uploaded. A retried upload can only duplicate an offer request inside one
 //! package, which Octopia reports as `Duplicated` and applies once.
 //!
+//! Settings: `base_url` is the seller API base (default `https://api.octopia-io.net/seller/v2`;
+//! a bare origin such as the simulator's `http://127.0.0.1:PORT` gets `/seller/v2` appended);
+//! `auth_url` is the token endpoint (default Octopia's; when only `base_url` is set, the same
+//! origin's `/auth/realms/maas/protocol/openid-connect/token`). `rate_limit_requests` and
+//! `rate_limit_window_ms` override the assumed rate limit; `batch_size` is the order page size.
+//!
 //! # Assumptions
 //!
 //! Where the public documentation is thin, this is what the connector (and the simulator,
@@ -904,6 +910,18 @@ mod tests {
             Ok((
                 "http://127.0.0.1:9/seller/v2",
                 "http://127.0.0.1:9/auth/realms/maas/protocol/openid-connect/token"
+            ))
+        );
+        let bare = CdiscountConfig::from_connection(&conn(Settings {
+            base_url: Some("http://127.0.0.1:9".into()),
+            ..Settings::default()
+        }));
+        assert_eq!(
+            bare.map(|c| (c.api_url, c.auth_url))
+                .map_err(|e| e.to_string()),
+            Ok((
+                "http://127.0.0.1:9/seller/v2".to_string(),
+                "http://127.0.0.1:9/auth/realms/maas/protocol/openid-connect/token".to_string()
             ))
         );
         let d = CdiscountConfig::from_connection(&conn(Settings::default()));
