@@ -181,10 +181,14 @@ impl Client {
             secrets.clone(),
             Arc::new(limiter),
         )?;
-        // ASSUMED: at most 500 tokens per hour per client.
+        // ASSUMED: at most 500 tokens per hour per client. Never body-logged: the answer is
+        // the bearer token itself.
         let auth = HttpClient::new(
             super::PLATFORM,
-            cfg.policy.clone(),
+            HttpPolicy {
+                debug: false,
+                ..cfg.policy.clone()
+            },
             &[],
             secrets,
             Arc::new(RateLimiter::new(500, Duration::from_secs(3600), None)),

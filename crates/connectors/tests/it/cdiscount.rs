@@ -546,3 +546,106 @@ async fn registry_builds_the_connector() {
             .any(|p| p.id == "cdiscount")
     );
 }
+
+/// Collects every tracing event of the current thread as text.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "{}={value:?} ", field.name());
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut text = self.0.lock().unwrap();
+        event.record(&mut Fields(&mut text));
+        text.push('\n');
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn debug_logs_show_bodies_but_no_secret_or_token() {
+    let cfg = SimConfig {
+        client_id: "c1ient-id-value".into(),
+        client_secret: "s3cr3t-client-secret".into(),
+        ..fast()
+    };
+    let s = start(cfg.clone()).await;
+    let mut set = settings(&s);
+    set.debug = Some(true);
+    let c = connector_with(&cfg, &cfg.client_secret, set);
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    c.test_connection().await.unwrap();
+    let sku = c.products_page(&pages_of(1)).await.unwrap().items[0]
+        .sku
+        .clone();
+    let r = c
+        .export_offers(&[OfferUpdate {
+            sku,
+            quantity: Some(2),
+            ..OfferUpdate::default()
+        }])
+        .await
+        .unwrap();
+    assert_eq!(r.accepted, 1);
+    let logs = capture.0.lock().unwrap().clone();
+    assert!(logs.contains("offer-requests"), "bodies are logged: {logs}");
+    assert!(!logs.contains("s3cr3t"), "{logs}");
+    assert!(!logs.contains("c1ient-id-value"), "{logs}");
+    assert!(!logs.contains("octopia-sim-"), "no access token: {logs}");
+}
+
+#[tokio::test]
+async fn more_than_40000_offers_make_two_packages() {
+    let cfg = SimConfig {
+        products: 40_050,
+        orders: 0,
+        limits: false,
+        ..fast()
+    };
+    let s = start(cfg.clone()).await;
+    let c = connector(&s, &cfg);
+    let skus: Vec<String> = support::products(&c, pages_of(1000))
+        .await
+        .unwrap()
+        .0
+        .into_iter()
+        .map(|p| p.sku)
+        .collect();
+    let updates: Vec<OfferUpdate> = skus
+        .iter()
+        .map(|sku| OfferUpdate {
+            sku: sku.clone(),
+            quantity: Some(5),
+            ..OfferUpdate::default()
+        })
+        .collect();
+    let r = c.export_offers(&updates).await.unwrap();
+    assert_eq!((r.accepted, r.rejected.len()), (40_050, 0));
+    let packages = Admin::of(&s).get("/packages").await;
+    let sizes: Vec<u64> = packages["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["offerRequestCount"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, vec![40_000, 50]);
+    let stats = Admin::of(&s).stats().await;
+    assert_eq!(stats["offers_applied_once"], 40_050);
+}
