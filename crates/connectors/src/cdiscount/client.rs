@@ -26,7 +26,7 @@ pub const DEFAULT_RATE_PER_SEC: f64 = 20.0;
 /// ASSUMED bucket size of the seller's rate limit.
 pub const DEFAULT_BURST: u32 = 20;
 /// Requests the client keeps in hand below the platform's bucket, against network jitter.
-pub const BURST_MARGIN: u32 = 2;
+pub const BURST_MARGIN: u32 = 5;
 /// Documented maximum of offer requests in one offer package.
 pub const PACKAGE_MAX: usize = 40_000;
 /// ASSUMED maximum of offer requests per upload call.

@@ -59,7 +59,7 @@
 //!    for (a figure reported by integrators, not by Octopia).
 //! 3. Rate limit: no number is published. Assumed: a token bucket per seller of 20 requests
 //!    per second, 20 at once, answered with 429 and `Retry-After` (seconds) when exceeded. The
-//!    connector keeps 2 requests below the bucket against network jitter. `settings.rate_limit_requests`
+//!    connector keeps 5 requests below the bucket against network and scheduling jitter. `settings.rate_limit_requests`
 //!    (and `rate_limit_window_ms`) override it.
 //! 4. Errors are RFC 7807 problem documents (`title`, `detail`, `status`, `traceId`).
 //! 5. Offer packages: at most 1,000 offer requests per upload call; `PATCH
