@@ -81,7 +81,7 @@
 //!    → `refunded`, part → `partially_refunded`. Cancellation by the seller is not in the v2
 //!    API for Cdiscount orders (REST V1 only): `export_orders` refuses it per order.
 //! 10. A package integrates in about 2 s in the simulator (`SimConfig::integration_ms`); the
-//!     connector polls the package 1 s after `Ready`, then every 500 ms.
+//!     connector polls the package 1 s after `Ready`, then every 250 ms.
 
 mod client;
 mod mapping;
@@ -115,7 +115,7 @@ const UPLOADS_IN_FLIGHT: usize = 4;
 /// First look at a package after it was set Ready.
 const FIRST_POLL: Duration = Duration::from_millis(1000);
 /// Later looks.
-const POLL_EVERY: Duration = Duration::from_millis(500);
+const POLL_EVERY: Duration = Duration::from_millis(250);
 /// Longest wait for a package to integrate.
 const POLL_FOR: Duration = Duration::from_secs(30 * 60);
 
