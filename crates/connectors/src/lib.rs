@@ -9,6 +9,7 @@
 pub mod backmarket;
 pub mod bigcommerce;
 pub mod ebay;
+pub mod cdiscount;
 mod http;
 pub mod magento;
 #[allow(dead_code)] // used by the marketplace connectors (amazon, ebay) as they land
@@ -417,6 +418,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         refurbed::platform_info(),
         backmarket::platform_info(),
         ebay::platform_info(),
+        cdiscount::platform_info(),
     ]
 }
 
@@ -432,6 +434,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         refurbed::PLATFORM => Ok(Box::new(refurbed::Refurbed::new(config)?)),
         backmarket::PLATFORM => Ok(Box::new(backmarket::BackMarket::new(config)?)),
         ebay::PLATFORM => Ok(Box::new(ebay::Ebay::new(config)?)),
+        cdiscount::PLATFORM => Ok(Box::new(cdiscount::Cdiscount::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

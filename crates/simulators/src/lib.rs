@@ -9,6 +9,7 @@
 
 pub mod backmarket;
 pub mod bigcommerce;
+pub mod cdiscount;
 pub mod demo;
 pub mod ebay;
 pub mod faults;

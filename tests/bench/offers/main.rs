@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 mod backmarket;
 mod ebay;
 mod refurbed;
+mod cdiscount;
 
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +49,7 @@ fn markets() -> Vec<(&'static str, Run)> {
         ("refurbed", |n| Box::pin(refurbed::run(n))),
         ("backmarket", |n| Box::pin(backmarket::run(n))),
         ("ebay", |n| Box::pin(ebay::run(n))),
+        ("cdiscount", |n| Box::pin(cdiscount::run(n))),
     ]
 }
 

@@ -7,6 +7,7 @@
 mod backmarket;
 mod bigcommerce;
 mod ebay;
+mod cdiscount;
 mod magento;
 mod opencart;
 mod prestashop;

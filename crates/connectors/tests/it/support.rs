@@ -121,6 +121,7 @@ simulated!(
     backmarket,
     bigcommerce,
     ebay,
+    cdiscount,
     shopify,
     woocommerce,
     magento,
