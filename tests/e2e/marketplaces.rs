@@ -388,3 +388,16 @@ async fn ebay_endpoint_challenge_is_answered() -> anyhow::Result<()> {
     sim.stop().await;
     Ok(())
 }
+
+market_test!(
+    cdiscount_flow,
+    cdiscount,
+    |cfg, base| (
+        json!({"api_key": cfg.client_id, "api_token": cfg.client_secret,
+               "seller_login": cfg.seller_id}),
+        json!({"base_url": base})
+    ),
+    client_secret,
+    true,
+    |_catalog, _offers| vec![]
+);

@@ -379,6 +379,9 @@ pub struct SimPorts {
     /// Port of the eBay simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8808)]
     pub ebay_port: u16,
+    /// Port of the CDiscount simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8810)]
+    pub cdiscount_port: u16,
     /// Port of the Back Market simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8811)]
     pub backmarket_port: u16,
@@ -398,6 +401,7 @@ impl SimPorts {
             ("prestashop", self.prestashop_port),
             ("opencart", self.opencart_port),
             ("ebay", self.ebay_port),
+            ("cdiscount", self.cdiscount_port),
             ("backmarket", self.backmarket_port),
             ("refurbed", self.refurbed_port),
         ]

@@ -8,8 +8,8 @@
 
 pub mod backmarket;
 pub mod bigcommerce;
-pub mod ebay;
 pub mod cdiscount;
+pub mod ebay;
 mod http;
 pub mod magento;
 #[allow(dead_code)] // used by the marketplace connectors (amazon, ebay) as they land

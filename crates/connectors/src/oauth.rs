@@ -75,6 +75,11 @@ impl TokenSource {
         grant: RefreshGrant,
     ) -> Result<Self> {
         let secrets = vec![grant.client_secret.clone(), grant.refresh_token.clone()];
+        // Token answers are never body-logged: the access token in them is a secret too.
+        let policy = HttpPolicy {
+            debug: false,
+            ..policy
+        };
         let http = HttpClient::new(
             platform,
             policy,

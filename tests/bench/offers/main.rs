@@ -15,9 +15,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 mod backmarket;
+mod cdiscount;
 mod ebay;
 mod refurbed;
-mod cdiscount;
 
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]

@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use marketsync_simulators::{
-    backmarket, bigcommerce, ebay, magento, opencart, prestashop, refurbed, shopify, woocommerce,
+    backmarket, bigcommerce, cdiscount, ebay, magento, opencart, prestashop, refurbed, shopify,
+    woocommerce,
 };
 use serde_json::{Value, json};
 
@@ -20,6 +21,7 @@ pub const PLATFORMS: &[(&str, &str)] = &[
     ("prestashop", "PrestaShop"),
     ("opencart", "OpenCart"),
     ("ebay", "eBay"),
+    ("cdiscount", "CDiscount"),
     ("backmarket", "Back Market"),
     ("refurbed", "Refurbed"),
 ];
@@ -204,6 +206,15 @@ pub async fn start(
                        "verification_token": "marketsync-demo-verification-token-0123456789"}),
             );
             store!("ebay", ebay::start(addr, c), n, creds)
+        }
+        "cdiscount" => {
+            let c = sized!(cdiscount::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"api_key": c.client_id, "api_token": c.client_secret,
+                       "seller_login": c.seller_id}),
+            );
+            store!("cdiscount", cdiscount::start(addr, c), n, creds)
         }
         "backmarket" => {
             let c = sized!(backmarket::SimConfig::default(), demo);

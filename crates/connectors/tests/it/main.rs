@@ -6,8 +6,8 @@
 
 mod backmarket;
 mod bigcommerce;
-mod ebay;
 mod cdiscount;
+mod ebay;
 mod magento;
 mod opencart;
 mod prestashop;
