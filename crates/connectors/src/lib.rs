@@ -9,6 +9,7 @@
 pub mod bigcommerce;
 mod http;
 pub mod magento;
+pub mod mirakl;
 #[allow(dead_code)] // used by the marketplace connectors (amazon, ebay) as they land
 mod oauth;
 pub mod opencart;
@@ -397,6 +398,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         woocommerce::platform_info(),
         prestashop::platform_info(),
         magento::platform_info(),
+        mirakl::platform_info(),
     ]
 }
 
@@ -409,6 +411,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         woocommerce::PLATFORM => Ok(Box::new(woocommerce::WooCommerce::new(config)?)),
         prestashop::PLATFORM => Ok(Box::new(prestashop::PrestaShop::new(config)?)),
         magento::PLATFORM => Ok(Box::new(magento::Magento::new(config)?)),
+        mirakl::PLATFORM => Ok(Box::new(mirakl::Mirakl::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

@@ -11,6 +11,7 @@ pub mod bigcommerce;
 pub mod demo;
 pub mod faults;
 pub mod magento;
+pub mod mirakl;
 pub mod opencart;
 pub mod prestashop;
 mod rng;
