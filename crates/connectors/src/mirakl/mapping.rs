@@ -130,7 +130,8 @@ pub(crate) fn canonical_status(o: &MkOrder) -> &'static str {
     if o.order_state == "CANCELED" || (ordered > 0 && cancelled >= ordered) {
         return order_status::CANCELLED;
     }
-    if o.order_state == "REFUNDED" || (ordered > 0 && refunded + cancelled >= ordered && refunded > 0)
+    if o.order_state == "REFUNDED"
+        || (ordered > 0 && refunded + cancelled >= ordered && refunded > 0)
     {
         return order_status::REFUNDED;
     }

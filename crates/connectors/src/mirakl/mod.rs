@@ -396,7 +396,10 @@ impl Mirakl {
                 o.order_id.clone(),
                 (
                     o.order_state.clone(),
-                    o.order_lines.iter().map(|l| l.order_line_id.clone()).collect(),
+                    o.order_lines
+                        .iter()
+                        .map(|l| l.order_line_id.clone())
+                        .collect(),
                 ),
             );
         }
@@ -471,10 +474,9 @@ impl Mirakl {
         );
         body.extend_from_slice(csv.as_bytes());
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let call = self.call(Method::POST, "/api/offers/imports").body(
-            &format!("multipart/form-data; boundary={boundary}"),
-            body,
-        );
+        let call = self
+            .call(Method::POST, "/api/offers/imports")
+            .body(&format!("multipart/form-data; boundary={boundary}"), body);
         let created: ImportCreated = self.of01.run(self.get_json(call)).await?;
         let id = created.import_id.to_string().trim_matches('"').to_string();
         self.wait_import(&id, lines.len()).await
@@ -525,9 +527,10 @@ impl Mirakl {
                 continue;
             }
             if price.is_none() && o.quantity.is_none() {
-                report
-                    .rejected
-                    .push((o.sku.clone(), "nothing to update (no price, no quantity)".into()));
+                report.rejected.push((
+                    o.sku.clone(),
+                    "nothing to update (no price, no quantity)".into(),
+                ));
                 continue;
             }
             if let Some(p) = &price
@@ -822,9 +825,10 @@ impl Connector for Mirakl {
             match state.as_str() {
                 "WAITING_ACCEPTANCE" => {}
                 "REFUSED" | "CANCELED" | "STAGING" => {
-                    report
-                        .rejected
-                        .push((id.clone(), format!("order is {state}, it cannot be accepted")));
+                    report.rejected.push((
+                        id.clone(),
+                        format!("order is {state}, it cannot be accepted"),
+                    ));
                     continue;
                 }
                 // Accepted already (acceptance is idempotent).

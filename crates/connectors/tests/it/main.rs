@@ -6,6 +6,7 @@
 
 mod bigcommerce;
 mod magento;
+mod mirakl;
 mod opencart;
 mod prestashop;
 mod prism;

@@ -123,7 +123,8 @@ simulated!(
     woocommerce,
     magento,
     prestashop,
-    opencart
+    opencart,
+    mirakl
 );
 
 /// A simulator's `/__admin/` API (the same surface on every platform's simulator).

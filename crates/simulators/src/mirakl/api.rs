@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    ApiError, ApiResult, MAX_IMPORT_LINES, MAX_PAGE_SIZE, Shared, SimConfig, csv_fields,
-    csv_quote, error, multipart, ok, relock,
+    ApiError, ApiResult, MAX_IMPORT_LINES, MAX_PAGE_SIZE, Shared, SimConfig, csv_fields, csv_quote,
+    error, multipart, ok, relock,
 };
 use crate::demo::{self, DemoParty};
 use crate::faults::Fault;
@@ -464,7 +464,10 @@ async fn list_orders(State(sim): State<Shared>, Query(p): Query<Params>) -> ApiR
         .get("start_update_date")
         .map(|t| parse_time(t))
         .transpose()?;
-    let until = p.get("end_update_date").map(|t| parse_time(t)).transpose()?;
+    let until = p
+        .get("end_update_date")
+        .map(|t| parse_time(t))
+        .transpose()?;
     let list = |name: &str| -> Vec<String> {
         p.get(name)
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
@@ -649,9 +652,7 @@ async fn update_offers(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         })
         .collect();
     let cfg = sim.config.clone();
-    let id = sim
-        .store()
-        .queue(&cfg, "NORMAL", "offer".into(), lines);
+    let id = sim.store().queue(&cfg, "NORMAL", "offer".into(), lines);
     Ok((StatusCode::CREATED, axum::Json(json!({ "import_id": id }))).into_response())
 }
 
@@ -682,7 +683,10 @@ async fn import_offers(State(sim): State<Shared>, headers: HeaderMap, body: Byte
     }
     let text = String::from_utf8_lossy(&file.1);
     let mut rows = text.lines().filter(|l| !l.trim().is_empty());
-    let header = rows.next().ok_or_else(|| bad("The file is empty"))?.to_string();
+    let header = rows
+        .next()
+        .ok_or_else(|| bad("The file is empty"))?
+        .to_string();
     let cols: Vec<String> = csv_fields(&header);
     let col = |name: &str| cols.iter().position(|c| c == name);
     let sku_col = col("sku").ok_or_else(|| bad("The column sku is required"))?;
@@ -717,7 +721,11 @@ async fn import_offers(State(sim): State<Shared>, headers: HeaderMap, body: Byte
                 quantity: get(qty_col).map(check_quantity).transpose()?,
                 state: get(state_col).map(str::to_string),
                 leadtime: get(lead_col)
-                    .map(|v| v.parse::<i32>().map(Some).map_err(|_| "Invalid leadtime-to-ship"))
+                    .map(|v| {
+                        v.parse::<i32>()
+                            .map(Some)
+                            .map_err(|_| "Invalid leadtime-to-ship")
+                    })
                     .transpose()?,
                 full: false,
             })
@@ -816,11 +824,14 @@ async fn restore(State(sim): State<Shared>) -> ApiResult {
 async fn stats(State(sim): State<Shared>) -> ApiResult {
     let (once, more, never) = {
         let store = sim.store();
-        store.offers.iter().fold((0, 0, 0), |(a, b, c), o| match o.updates {
-            0 => (a, b, c + 1),
-            1 => (a + 1, b, c),
-            _ => (a, b + 1, c),
-        })
+        store
+            .offers
+            .iter()
+            .fold((0, 0, 0), |(a, b, c), o| match o.updates {
+                0 => (a, b, c + 1),
+                1 => (a + 1, b, c),
+                _ => (a, b + 1, c),
+            })
     };
     let s = relock(&sim.stats);
     ok(json!({
