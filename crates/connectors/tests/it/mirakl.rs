@@ -322,12 +322,18 @@ async fn orders_are_accepted_once_and_idempotently() {
     assert_eq!(admin.order(&id).await["accepted"], false);
     // This connector never read the order: it looks it up (OR11 by id) first.
     let c = connector(&sim, &cfg);
-    let report = c.acknowledge_orders(&[id.clone()]).await.unwrap();
+    let report = c
+        .acknowledge_orders(std::slice::from_ref(&id))
+        .await
+        .unwrap();
     assert_eq!(report.accepted, 1, "{report:?}");
     let order = admin.order(&id).await;
     assert_eq!(order["accepted"], true);
     assert_eq!(order["status"], "SHIPPING");
-    let again = c.acknowledge_orders(&[id.clone()]).await.unwrap();
+    let again = c
+        .acknowledge_orders(std::slice::from_ref(&id))
+        .await
+        .unwrap();
     assert_eq!((again.accepted, again.rejected.len()), (1, 0));
     let stats = admin.stats().await;
     assert_eq!(stats["by_api"]["OR21"], 1, "{stats}");
