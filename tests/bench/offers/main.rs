@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+mod mirakl;
+
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -41,6 +43,7 @@ type Run = fn(usize) -> BoxFuture<'static, anyhow::Result<Outcome>>;
 fn markets() -> Vec<(&'static str, Run)> {
     vec![
         // marketplaces: one line each, `("name", |n| Box::pin(name::run(n)))`
+        ("mirakl", |n| Box::pin(mirakl::run(n))),
     ]
 }
 

@@ -814,7 +814,32 @@ impl Connector for Mirakl {
         if !unknown.is_empty() {
             self.orders_by_id(&unknown).await?;
         }
-        for id in external_ids {
+        let mut stale = Vec::new();
+        self.accept_known(external_ids, &mut report, &mut stale)
+            .await?;
+        if !stale.is_empty() {
+            // Refused as not awaiting acceptance: this connector's view was stale (another
+            // instance or the back office accepted it). Read the orders again and decide.
+            let ids: Vec<String> = stale.into_iter().map(|(id, _)| id).collect();
+            self.orders_by_id(&ids).await?;
+            let mut still = Vec::new();
+            self.accept_known(&ids, &mut report, &mut still).await?;
+            report.rejected.extend(still);
+        }
+        Ok(report)
+    }
+}
+
+impl Mirakl {
+    /// Accepts the orders of `ids` this connector knows; an OR21 refusal of an order it
+    /// believed awaiting acceptance goes to `stale` as (id, message).
+    async fn accept_known(
+        &self,
+        ids: &[String],
+        report: &mut ExportReport,
+        stale: &mut Vec<(String, String)>,
+    ) -> Result<()> {
+        for id in ids {
             let entry = lock(&self.orders).get(id).cloned();
             let Some((state, lines)) = entry else {
                 report
@@ -854,10 +879,10 @@ impl Connector for Mirakl {
                         e.0 = "SHIPPING".into();
                     }
                 }
-                Err(e) if e.is_record_level() => report.rejected.push((id.clone(), e.to_string())),
+                Err(e) if e.is_record_level() => stale.push((id.clone(), e.to_string())),
                 Err(e) => return Err(e),
             }
         }
-        Ok(report)
+        Ok(())
     }
 }

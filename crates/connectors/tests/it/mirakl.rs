@@ -337,6 +337,34 @@ async fn orders_are_accepted_once_and_idempotently() {
     assert_eq!((again.accepted, again.rejected.len()), (1, 0));
     let stats = admin.stats().await;
     assert_eq!(stats["by_api"]["OR21"], 1, "{stats}");
+    // A stale view (another instance accepted the order since this one read it): OR21
+    // refuses, the connector reads the order again and counts it as accepted.
+    let second = admin.post("/orders", json!({"quantity": 1})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(INTERVAL).await;
+    let a = connector(&sim, &cfg);
+    let seen = orders(&a, pages_of(100)).await.unwrap();
+    assert!(
+        seen.iter()
+            .any(|o| o.external_id == second && o.status == order_status::AWAITING_ACCEPTANCE)
+    );
+    let b = connector(&sim, &cfg);
+    let by_b = b
+        .acknowledge_orders(std::slice::from_ref(&second))
+        .await
+        .unwrap();
+    assert_eq!(by_b.accepted, 1);
+    let report = a
+        .acknowledge_orders(std::slice::from_ref(&second))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.accepted, report.rejected.len()),
+        (1, 0),
+        "{report:?}"
+    );
     let unknown = c.acknowledge_orders(&["NOPE-1".to_string()]).await.unwrap();
     assert_eq!(unknown.rejected.len(), 1);
 }

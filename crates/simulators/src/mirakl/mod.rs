@@ -203,6 +203,8 @@ pub(crate) type Shared = Arc<Sim>;
 fn router(sim: Shared) -> Router {
     let api = api::routes()
         .fallback(not_found)
+        // Import files are larger than axum's 2 MB default (ASSUMED limit: 64 MB).
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
     Router::new()
         .nest("/__admin", api::admin_routes())
@@ -386,7 +388,16 @@ pub(crate) fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<(String, 
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    let first = *needle.first()?;
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        i += hay[i..].iter().position(|&b| b == first)?;
+        if hay[i..].starts_with(needle) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Splits one `;`-separated CSV line (fields optionally quoted, `""` escapes a quote).
