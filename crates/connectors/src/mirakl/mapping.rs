@@ -309,9 +309,6 @@ fn reason_field(code: &str) -> &'static str {
 
 fn reason_message(code: &str) -> String {
     match code {
-        "ZERO_QUANTITY" => "The offer has no quantity left.".into(),
-        "SHOP_NOT_OPEN" => "The shop is not open.".into(),
-        "UNAVAILABLE" => "The offer is outside its availability dates.".into(),
         "PRODUCT_NOT_SYNCHRONIZED" | "PRODUCT_NOT_FOUND" => {
             "The offer's product is not (yet) in the operator's catalog.".into()
         }
@@ -319,8 +316,13 @@ fn reason_message(code: &str) -> String {
     }
 }
 
+/// Inactivity reasons that describe the offer's stock or the shop, not a defect of the
+/// listing: they make it inactive but are not listing errors.
+const NOT_LISTING_ERRORS: [&str; 3] = ["ZERO_QUANTITY", "UNAVAILABLE", "SHOP_NOT_OPEN"];
+
 /// The marketplace's own complaints about an offer: its inactivity reasons (strings, or
-/// objects with `code`/`message` on instances that send details).
+/// objects with `code`/`message` on instances that send details), except the stock and
+/// availability states.
 pub(crate) fn listing_errors(o: &MkOffer) -> Vec<ListingError> {
     o.inactivity_reasons
         .iter()
@@ -338,6 +340,9 @@ pub(crate) fn listing_errors(o: &MkOffer) -> Vec<ListingError> {
                 }
                 _ => return None,
             };
+            if NOT_LISTING_ERRORS.contains(&code.as_str()) {
+                return None;
+            }
             Some(ListingError {
                 field: reason_field(&code).to_string(),
                 severity: "error".into(),
@@ -358,9 +363,7 @@ pub(crate) fn product(o: &MkOffer, default_currency: &str) -> Product {
     let errors = listing_errors(o);
     let status = match o.active {
         Some(true) => "active",
-        Some(false) if !errors.iter().any(|e| e.field == "quantity") && !errors.is_empty() => {
-            "error"
-        }
+        Some(false) if !errors.is_empty() => "error",
         Some(false) => "inactive",
         None => "",
     };

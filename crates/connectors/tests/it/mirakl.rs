@@ -154,14 +154,12 @@ async fn offers_import_with_offer_fields_and_listing_errors() {
     assert!(missing_lead > 0);
     let with_errors: Vec<_> = all
         .iter()
-        .filter(|p| {
-            p.listing_errors
-                .iter()
-                .any(|e| e.code != "ZERO_QUANTITY" && e.severity == "error")
-        })
+        .filter(|p| !p.listing_errors.is_empty())
         .collect();
     assert_eq!(with_errors.len(), defects.listing_errors);
     for p in &with_errors {
+        assert_eq!(p.listing_errors.len(), 1);
+        assert_eq!(p.listing_errors[0].severity, "error");
         assert_eq!(p.listing_status, "error");
         assert!(!p.visible);
         let demo = offers.iter().find(|o| o.sku == p.sku).unwrap();
@@ -187,6 +185,26 @@ async fn offers_import_with_offer_fields_and_listing_errors() {
     assert_eq!(levels.len(), 230);
     assert!(levels.iter().all(|l| l.warehouse == "mirakl"));
     assert_eq!(levels[0].available, offers[0].quantity);
+    // An offer without stock is inactive, but that is not a listing error.
+    let clean = offers.iter().find(|o| o.listing_error.is_none()).unwrap();
+    Admin::of(&sim)
+        .send(
+            reqwest::Method::PUT,
+            &format!("/offers/{}", clean.sku),
+            Some(json!({"quantity": 0})),
+        )
+        .await;
+    let page = c
+        .products_page(&ImportQuery {
+            skus: vec![clean.sku.clone()],
+            page_size: 10,
+            ..ImportQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].listing_status, "inactive");
+    assert!(page.items[0].listing_errors.is_empty());
     // `max` above 100 is clamped, never refused.
     let page = c.products_page(&pages_of(500)).await.unwrap();
     assert_eq!(page.items.len(), 100);
