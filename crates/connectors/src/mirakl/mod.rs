@@ -40,12 +40,18 @@
 //! Limits kept: OR11 (asynchronous polling), OF01, OF24, OF02 and OF03 are documented as
 //! "maximum usage: once per minute". Each has a gate in this connector: a call waits until
 //! a minute (`settings.rate_limit_window_ms`, default 60000) has passed since the previous
-//! call's answer. For OR11 a new poll (first page) within that minute is not sent at all:
-//! the import returns an empty last page (the sync's cursor then stays where it was), so a
-//! second orders import within 60 s reads no pages; the further pages of one poll are not
-//! limited. Across connector instances of the same connection (which do not share gates),
-//! Mirakl (and the simulator) answer 429 with `Retry-After`, which the HTTP client waits
-//! out. Other calls share a budget of `settings.rate_limit_requests` (default 20) per second.
+//! call's answer. For OR11 this concerns a poll (the first page); the further pages of one
+//! poll are not limited. A poll is never sent within the minute of the previous one:
+//! - in one connector instance, the gate makes a second orders import wait for the minute;
+//! - across instances (the connector service builds one per sync), the cursor tells: a sync's
+//!   `since` is at or before the start of the previous run, which polled after it, so a poll
+//!   waits until `since + interval`; whatever remains (a poll by another client of the same
+//!   shop) Mirakl answers with 429 and `Retry-After`, which the HTTP client waits out.
+//!
+//! A poll within the minute is delayed rather than skipped on purpose: the sync service
+//! advances its cursor to the run's start after an import that returned nothing, so an empty
+//! answer would lose the updates made since the previous poll.
+//! Other calls share a budget of `settings.rate_limit_requests` (default 20) per second.
 //!
 //! # ASSUMPTIONS (where the public documentation is thin)
 //! - "Once per minute" is enforced per shop and per API; for OR11 it concerns a poll (the
@@ -174,17 +180,6 @@ impl Gate {
         let out = call.await;
         *last = Some(Instant::now());
         out
-    }
-
-    /// Runs `call` only if the interval has passed (and no call is under way); `None` otherwise.
-    async fn try_run<T>(&self, call: impl Future<Output = Result<T>>) -> Option<Result<T>> {
-        let mut last = self.last.try_lock().ok()?;
-        if last.is_some_and(|at| Instant::now() < at + self.interval) {
-            return None;
-        }
-        let out = call.await;
-        *last = Some(Instant::now());
-        Some(out)
     }
 }
 
@@ -683,17 +678,22 @@ impl Connector for Mirakl {
             call = call.query("order_ids", query.ids.join(","));
         }
         let list: OrderList = if query.page.is_none() {
-            // A new poll: at most once per minute; within the minute, nothing is read.
-            match self.or11.try_run(self.get_json(call)).await {
-                Some(list) => list?,
-                None => {
+            // A new poll: at most once per minute. The previous run of this connection polled
+            // after its start, and the cursor (`since`) is at or before that start: a poll
+            // before `since + interval` would be within the minute, so it waits.
+            if let Some(since) = query.since {
+                let next =
+                    since + chrono::Duration::from_std(self.cfg.interval).unwrap_or_default();
+                if let Ok(wait) = (next - chrono::Utc::now()).to_std() {
                     tracing::info!(
                         platform = PLATFORM,
-                        "orders were polled less than the documented minute ago; not polling again yet"
+                        wait_ms = wait.as_millis() as u64,
+                        "orders were polled less than the documented minute ago; waiting"
                     );
-                    return Ok(Page::default());
+                    tokio::time::sleep(wait).await;
                 }
             }
+            self.or11.run(self.get_json(call)).await?
         } else {
             self.get_json(call).await?
         };

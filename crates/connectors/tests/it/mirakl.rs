@@ -229,11 +229,16 @@ async fn orders_import_incrementally_with_cancellations_and_refunds() {
         .max()
         .unwrap()
         .with_timezone(&chrono::Utc);
-    // A second poll within the minute reads nothing (no request at all).
-    let before = admin.stats().await["by_api"]["OR11"].clone();
+    // A second poll within the minute waits for it (no 429: the connector paced itself).
+    let began = Instant::now();
     let again = orders(&c, pages_of(100)).await.unwrap();
-    assert!(again.is_empty());
-    assert_eq!(admin.stats().await["by_api"]["OR11"], before);
+    assert_eq!(again.len(), 8);
+    assert!(
+        began.elapsed() >= INTERVAL - Duration::from_millis(50),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(admin.stats().await["rate_limited"], 0);
 
     let since = cursor + chrono::Duration::milliseconds(1);
     let new = admin
@@ -322,6 +327,34 @@ async fn another_instance_polling_within_the_minute_waits_for_retry_after() {
     assert_eq!(orders(&b, pages_of(100)).await.unwrap().len(), 3);
     assert!(
         began.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(admin.stats().await["rate_limited"], 1);
+    // A third instance knows from its cursor (the previous run's start) that a poll is
+    // recent: it waits for the minute instead of drawing a 429.
+    let c = connector_with(
+        creds(&cfg),
+        Settings {
+            rate_limit_window_ms: Some(1000),
+            ..settings_for(&sim)
+        },
+    );
+    let since = chrono::Utc::now();
+    let began = Instant::now();
+    let recent = orders(
+        &c,
+        ImportQuery {
+            since: Some(since),
+            page_size: 100,
+            ..ImportQuery::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(recent.is_empty());
+    assert!(
+        began.elapsed() >= Duration::from_millis(900),
         "{:?}",
         began.elapsed()
     );
