@@ -60,8 +60,9 @@
 //!   columns updates those fields and keeps the others (lead time, state, description); an
 //!   empty cell keeps the current value. (`PARTIAL_UPDATE` is listed as deprecated in OF02.)
 //! - An offer import file may hold 100,000 lines ([`config::MAX_FILE_LINES`]).
-//! - An import is processed in about 0.3 s plus 1 s per 100,000 lines; the first OF02 poll
-//!   waits that long (a later poll waits for the once-per-minute gate).
+//! - An import is processed in about 0.3 s plus 1 s per 100,000 lines from its upload; the
+//!   first OF02 poll waits that long plus a margin of 50 ms and 2% from the upload (a later
+//!   poll waits for the once-per-minute gate).
 //! - OF03's CSV report repeats the file's columns plus `error-line` and `error-message`.
 //! - The marketplace's own listing errors of an offer are its OF21 `inactivity_reasons`
 //!   (codes, or objects with `code`/`message`); the error reports of the seller's own
@@ -400,10 +401,19 @@ impl Mirakl {
         }
     }
 
-    /// Waits for an import to finish; (accepted, rejected by sku).
-    async fn wait_import(&self, id: &str, lines: usize) -> Result<(u64, Vec<(String, String)>)> {
+    /// Waits for an import sent at `sent` to finish; (accepted, rejected by sku). The first
+    /// status read waits for the estimated processing time counted from the upload (the
+    /// marketplace processes the file as it arrives), with a margin for the transfer; if it
+    /// is not done by then, the next read waits for OF02's once-per-minute gate.
+    async fn wait_import(
+        &self,
+        id: &str,
+        lines: usize,
+        sent: Instant,
+    ) -> Result<(u64, Vec<(String, String)>)> {
         let estimate = IMPORT_BASE + Duration::from_secs_f64(lines as f64 / IMPORT_LINES_PER_SEC);
-        tokio::time::sleep(estimate).await;
+        let margin = Duration::from_millis(50) + estimate / 50;
+        tokio::time::sleep_until(sent + estimate + margin).await;
         let status = loop {
             let call = self.call(Method::GET, &format!("/api/offers/imports/{id}"));
             let s: ImportStatus = self.of02.run(self.get_json(call)).await?;
@@ -472,9 +482,16 @@ impl Mirakl {
         let call = self
             .call(Method::POST, "/api/offers/imports")
             .body(&format!("multipart/form-data; boundary={boundary}"), body);
-        let created: ImportCreated = self.of01.run(self.get_json(call)).await?;
+        let mut sent = Instant::now();
+        let created: ImportCreated = self
+            .of01
+            .run(async {
+                sent = Instant::now();
+                self.get_json(call).await
+            })
+            .await?;
         let id = created.import_id.to_string().trim_matches('"').to_string();
-        self.wait_import(&id, lines.len()).await
+        self.wait_import(&id, lines.len(), sent).await
     }
 
     /// OF24 for offers whose full state is known.
@@ -503,16 +520,23 @@ impl Mirakl {
         let call = self
             .call(Method::POST, "/api/offers")
             .json(&serde_json::json!({ "offers": offers }))?;
-        let created: ImportCreated = self.of24.run(self.get_json(call)).await?;
+        let mut sent = Instant::now();
+        let created: ImportCreated = self
+            .of24
+            .run(async {
+                sent = Instant::now();
+                self.get_json(call).await
+            })
+            .await?;
         let id = created.import_id.to_string().trim_matches('"').to_string();
-        self.wait_import(&id, lines.len()).await
+        self.wait_import(&id, lines.len(), sent).await
     }
 
     async fn send_offers(&self, offers: &[OfferUpdate]) -> Result<ExportReport> {
         let mut report = ExportReport::default();
         // The last update of a sku wins: one line per offer, never two.
-        let mut by_sku: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut lines: Vec<Line> = Vec::new();
+        let mut by_sku: HashMap<&str, usize> = HashMap::with_capacity(offers.len());
+        let mut lines: Vec<Line> = Vec::with_capacity(offers.len());
         for o in offers {
             let price = o.price.as_ref().map(|m| m.amount.trim().to_string());
             if o.sku.trim().is_empty() {

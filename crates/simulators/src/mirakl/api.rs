@@ -352,10 +352,11 @@ impl Store {
     fn queue(
         &mut self,
         cfg: &SimConfig,
+        received: Instant,
         mode: &str,
         header: String,
         lines: Vec<(usize, String, Result<ImportLine, String>)>,
-    ) -> i64 {
+    ) -> (i64, Instant) {
         let id = 1000 + self.imports.len() as i64 + 1;
         let mut good = Vec::new();
         let mut errors = Vec::new();
@@ -379,7 +380,7 @@ impl Store {
             id,
             mode: mode.to_string(),
             created: Utc::now(),
-            done_at: Instant::now() + cfg.processing(read),
+            done_at: received + cfg.processing(read),
             applied: false,
             lines_read: read,
             success: good.len(),
@@ -387,7 +388,7 @@ impl Store {
             header,
             errors,
         });
-        id
+        (id, received + cfg.processing(read))
     }
 }
 
@@ -612,8 +613,21 @@ fn check_quantity(text: &str) -> Result<i64, String> {
     }
 }
 
+/// Applies an import in the background when its processing ends (so a status read finds it
+/// done without doing the work); returns its id.
+fn settle_at(sim: &Shared, (id, done_at): (i64, Instant)) -> i64 {
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(done_at.into()).await;
+        drop(sim.store());
+    });
+    id
+}
+
 /// OF24: offers as JSON; every field not sent is reset to its default.
 async fn update_offers(State(sim): State<Shared>, body: Bytes) -> ApiResult {
+    // Processing starts when the request is in: reading it is part of it.
+    let received = Instant::now();
     let body = parse_body(&body)?;
     let offers = body["offers"]
         .as_array()
@@ -652,12 +666,17 @@ async fn update_offers(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         })
         .collect();
     let cfg = sim.config.clone();
-    let id = sim.store().queue(&cfg, "NORMAL", "offer".into(), lines);
+    let queued = sim
+        .store()
+        .queue(&cfg, received, "NORMAL", "offer".into(), lines);
+    let id = settle_at(&sim, queued);
     Ok((StatusCode::CREATED, axum::Json(json!({ "import_id": id }))).into_response())
 }
 
 /// OF01: a multipart CSV file (`file`) and `import_mode`.
 async fn import_offers(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    // Processing starts when the file is in: parsing it is part of it.
+    let received = Instant::now();
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -733,7 +752,8 @@ async fn import_offers(State(sim): State<Shared>, headers: HeaderMap, body: Byte
         lines.push((i + 2, raw.to_string(), parsed));
     }
     let cfg = sim.config.clone();
-    let id = sim.store().queue(&cfg, &mode, header, lines);
+    let queued = sim.store().queue(&cfg, received, &mode, header, lines);
+    let id = settle_at(&sim, queued);
     Ok((StatusCode::CREATED, axum::Json(json!({ "import_id": id }))).into_response())
 }
 
