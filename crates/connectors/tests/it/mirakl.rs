@@ -764,3 +764,23 @@ async fn debug_logs_show_requests_but_never_the_key() {
         assert!(!l.contains("another-secret-key-31337"), "key leaked: {l}");
     }
 }
+
+#[tokio::test]
+async fn more_offers_than_a_file_holds_go_in_pipelined_files() {
+    let n = sim::MAX_IMPORT_LINES + 50;
+    let cfg = config(n, 0);
+    let sim = start(cfg.clone()).await;
+    let admin = Admin::of(&sim);
+    let c = connector(&sim, &cfg);
+    let updates: Vec<OfferUpdate> = demo::catalog(cfg.seed, n)
+        .iter()
+        .map(|p| update(&p.sku, Some(3), None))
+        .collect();
+    let report = c.export_offers(&updates).await.unwrap();
+    assert_eq!((report.accepted, report.rejected.len()), (n as u64, 0));
+    let stats = admin.stats().await;
+    assert_eq!(stats["by_api"]["OF01"], 2, "{stats}");
+    assert_eq!(stats["offers_applied_once"], n as u64, "{stats}");
+    assert_eq!(stats["offers_never"], 0);
+    assert_eq!(stats["rate_limited"], 0);
+}
