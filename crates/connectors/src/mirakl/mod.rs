@@ -23,7 +23,9 @@
 //!   cancelled, refunded or partially refunded (Mirakl keeps the order state of a refunded
 //!   order).
 //! - acknowledge_orders: OR21 `PUT /api/orders/{id}/accept` with every line `accepted: true`;
-//!   an order no longer in WAITING_ACCEPTANCE counts as accepted when it was accepted.
+//!   an order no longer in WAITING_ACCEPTANCE counts as accepted when it was accepted (an
+//!   OR21 refusal is checked by reading the order again, OR11 by `order_ids`, so a stale view
+//!   of another instance's acceptance is not reported as a refusal).
 //! - export_orders: OR23 `PUT /api/orders/{id}/tracking` (`carrier_code` when the carrier
 //!   looks like a code, else `carrier_name`; `tracking_number`), then OR24
 //!   `PUT /api/orders/{id}/ship`.
@@ -67,6 +69,9 @@
 //! - The marketplace's own listing errors of an offer are its OF21 `inactivity_reasons`
 //!   (codes, or objects with `code`/`message`); the error reports of the seller's own
 //!   imports come back from `export_offers` as rejected lines.
+//! - Inactivity reasons that are stock or availability states (`ZERO_QUANTITY`,
+//!   `UNAVAILABLE`, `SHOP_NOT_OPEN`) make the listing `inactive` but are not listing errors.
+//! - OF21 takes a `sku` filter (comma-separated shop skus) for imports restricted to skus.
 //! - A01 (documented "once per day") is what `test_connection` calls; it is not gated.
 //! - Accepting an order (OR21) takes it to SHIPPING (the debit step is immediate).
 
