@@ -63,7 +63,7 @@
 //!   empty cell keeps the current value. (`PARTIAL_UPDATE` is listed as deprecated in OF02.)
 //! - An offer import file may hold 100,000 lines ([`config::MAX_FILE_LINES`]).
 //! - An import is processed in about 0.3 s plus 1 s per 100,000 lines from its upload; the
-//!   first OF02 poll waits that long plus a margin of 50 ms and 2% from the upload (a later
+//!   first OF02 poll waits that long plus a margin of 50 ms and 1% from the upload (a later
 //!   poll waits for the once-per-minute gate).
 //! - OF03's CSV report repeats the file's columns plus `error-line` and `error-message`.
 //! - The marketplace's own listing errors of an offer are its OF21 `inactivity_reasons`
@@ -232,10 +232,13 @@ fn offset_of(token: Option<&str>) -> Result<u64> {
     }
 }
 
+/// A non-negative decimal in plain notation (`12`, `12.5`, `0.99`).
 fn decimal_ok(text: &str) -> bool {
-    text.trim()
-        .parse::<rust_decimal::Decimal>()
-        .is_ok_and(|d| !d.is_sign_negative())
+    let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether a carrier names one of the marketplace's carrier codes (`UPS`, `DHL_EXPRESS`).
@@ -417,7 +420,7 @@ impl Mirakl {
         sent: Instant,
     ) -> Result<(u64, Vec<(String, String)>)> {
         let estimate = IMPORT_BASE + Duration::from_secs_f64(lines as f64 / IMPORT_LINES_PER_SEC);
-        let margin = Duration::from_millis(50) + estimate / 50;
+        let margin = Duration::from_millis(50) + estimate / 100;
         tokio::time::sleep_until(sent + estimate + margin).await;
         let status = loop {
             let call = self.call(Method::GET, &format!("/api/offers/imports/{id}"));
@@ -543,7 +546,14 @@ impl Mirakl {
         let mut by_sku: HashMap<&str, usize> = HashMap::with_capacity(offers.len());
         let mut lines: Vec<Line> = Vec::with_capacity(offers.len());
         for o in offers {
-            let price = o.price.as_ref().map(|m| m.amount.trim().to_string());
+            let price = o.price.as_ref().map(|m| {
+                let p = m.amount.trim();
+                if p.len() == m.amount.len() {
+                    m.amount.clone()
+                } else {
+                    p.to_string()
+                }
+            });
             if o.sku.trim().is_empty() {
                 report
                     .rejected
