@@ -12,6 +12,7 @@ pub mod cdiscount;
 pub mod ebay;
 mod http;
 pub mod magento;
+pub mod mirakl;
 #[allow(dead_code)] // used by the marketplace connectors (amazon, ebay) as they land
 mod oauth;
 pub mod opencart;
@@ -419,6 +420,7 @@ pub fn registry() -> Vec<PlatformInfo> {
         backmarket::platform_info(),
         ebay::platform_info(),
         cdiscount::platform_info(),
+        mirakl::platform_info(),
     ]
 }
 
@@ -435,6 +437,7 @@ pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
         backmarket::PLATFORM => Ok(Box::new(backmarket::BackMarket::new(config)?)),
         ebay::PLATFORM => Ok(Box::new(ebay::Ebay::new(config)?)),
         cdiscount::PLATFORM => Ok(Box::new(cdiscount::Cdiscount::new(config)?)),
+        mirakl::PLATFORM => Ok(Box::new(mirakl::Mirakl::new(config)?)),
         other => Err(ConnectorError::Config(format!(
             "unknown platform `{other}`"
         ))),

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod ebay;
 pub mod faults;
 pub mod magento;
+pub mod mirakl;
 pub mod opencart;
 pub mod prestashop;
 pub mod refurbed;

@@ -18,6 +18,7 @@ mod backmarket;
 mod cdiscount;
 mod ebay;
 mod refurbed;
+mod mirakl;
 
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +51,7 @@ fn markets() -> Vec<(&'static str, Run)> {
         ("backmarket", |n| Box::pin(backmarket::run(n))),
         ("ebay", |n| Box::pin(ebay::run(n))),
         ("cdiscount", |n| Box::pin(cdiscount::run(n))),
+        ("mirakl", |n| Box::pin(mirakl::run(n))),
     ]
 }
 

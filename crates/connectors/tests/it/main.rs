@@ -9,6 +9,7 @@ mod bigcommerce;
 mod cdiscount;
 mod ebay;
 mod magento;
+mod mirakl;
 mod opencart;
 mod prestashop;
 mod prism;

@@ -128,6 +128,7 @@ simulated!(
     prestashop,
     opencart,
     refurbed
+    mirakl
 );
 
 /// A simulator's `/__admin/` API (the same surface on every platform's simulator).
