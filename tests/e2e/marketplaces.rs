@@ -259,10 +259,11 @@ pub async fn marketplace_flow(sys: &System, m: Market<'_>) -> anyhow::Result<()>
 
 /// A marketplace flow test for a simulator in `marketsync_simulators::$p`:
 /// `|cfg, base| (credentials json, settings json)`, the `SimConfig` field holding the secret,
-/// whether orders need acceptance, and the marketplace-rule issues as `|cat, offers| vec![…]`.
+/// whether orders need acceptance, the marketplace-rule issues as `|cat, offers| vec![…]`, and
+/// optionally `config { field: value, … }` for the simulator (limits scaled for a test).
 macro_rules! market_test {
     ($name:ident, $p:ident, |$cfg:ident, $base:ident| $conn:expr, $secret:ident, $accepts:expr,
-     |$defects:ident, $offers:ident| $issues:expr) => {
+     |$defects:ident, $offers:ident| $issues:expr $(, config { $($f:ident : $v:expr),* })?) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() -> anyhow::Result<()> {
             use marketsync_simulators::$p::{self, SimConfig};
@@ -270,6 +271,7 @@ macro_rules! market_test {
                 products: 30,
                 orders: 3,
                 seed: 5,
+                $($($f: $v,)*)?
                 ..SimConfig::default()
             };
             let sys = crate::platforms::system(concat!("mp-", stringify!($p))).await?;
@@ -400,4 +402,20 @@ market_test!(
     client_secret,
     true,
     |_catalog, _offers| vec![]
+);
+
+market_test!(
+    mirakl_flow,
+    mirakl,
+    |cfg, base| (
+        json!({"api_url": base, "api_key": cfg.api_key, "shop_id": cfg.shop_id.to_string()}),
+        // Mirakl's once-a-minute polls, scaled to once every 2 s on both sides.
+        json!({"rate_limit_window_ms": 2000})
+    ),
+    api_key,
+    true,
+    |_catalog, offers| vec![("invalid_lead_time", offers.missing_lead_time)],
+    config {
+        interval: Duration::from_secs(2)
+    }
 );

@@ -379,6 +379,9 @@ pub struct SimPorts {
     /// Port of the eBay simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8808)]
     pub ebay_port: u16,
+    /// Port of the Mirakl simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8809)]
+    pub mirakl_port: u16,
     /// Port of the CDiscount simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8810)]
     pub cdiscount_port: u16,
@@ -401,6 +404,7 @@ impl SimPorts {
             ("prestashop", self.prestashop_port),
             ("opencart", self.opencart_port),
             ("ebay", self.ebay_port),
+            ("mirakl", self.mirakl_port),
             ("cdiscount", self.cdiscount_port),
             ("backmarket", self.backmarket_port),
             ("refurbed", self.refurbed_port),

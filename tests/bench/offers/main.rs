@@ -17,8 +17,8 @@ use futures::future::BoxFuture;
 mod backmarket;
 mod cdiscount;
 mod ebay;
-mod refurbed;
 mod mirakl;
+mod refurbed;
 
 /// What one marketplace's run measured.
 #[derive(Debug, Clone, Default)]

@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use marketsync_simulators::{
-    backmarket, bigcommerce, cdiscount, ebay, magento, opencart, prestashop, refurbed, shopify,
-    woocommerce,
+    backmarket, bigcommerce, cdiscount, ebay, magento, mirakl, opencart, prestashop, refurbed,
+    shopify, woocommerce,
 };
 use serde_json::{Value, json};
 
@@ -21,6 +21,7 @@ pub const PLATFORMS: &[(&str, &str)] = &[
     ("prestashop", "PrestaShop"),
     ("opencart", "OpenCart"),
     ("ebay", "eBay"),
+    ("mirakl", "Mirakl"),
     ("cdiscount", "CDiscount"),
     ("backmarket", "Back Market"),
     ("refurbed", "Refurbed"),
@@ -206,6 +207,15 @@ pub async fn start(
                        "verification_token": "marketsync-demo-verification-token-0123456789"}),
             );
             store!("ebay", ebay::start(addr, c), n, creds)
+        }
+        "mirakl" => {
+            let c = sized!(mirakl::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"api_url": "{base}", "api_key": c.api_key,
+                       "shop_id": c.shop_id.to_string()}),
+            );
+            store!("mirakl", mirakl::start(addr, c), n, creds)
         }
         "cdiscount" => {
             let c = sized!(cdiscount::SimConfig::default(), demo);

@@ -352,6 +352,7 @@ const SIMULATED: &[&str] = &[
     "prestashop",
     "opencart",
     "ebay",
+    "mirakl",
     "cdiscount",
     "backmarket",
     "refurbed",
