@@ -109,7 +109,7 @@ pub trait Simulated {
 }
 
 macro_rules! simulated {
-    ($($p:ident),*) => {$(
+    ($($p:ident),* $(,)?) => {$(
         impl Simulated for marketsync_simulators::$p::RunningSimulator {
             fn admin_url(&self) -> String {
                 marketsync_simulators::$p::RunningSimulator::admin_url(self)
@@ -127,8 +127,8 @@ simulated!(
     magento,
     prestashop,
     opencart,
-    refurbed
-    mirakl
+    refurbed,
+    mirakl,
 );
 
 /// A simulator's `/__admin/` API (the same surface on every platform's simulator).
