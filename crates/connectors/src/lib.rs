@@ -6,6 +6,7 @@
 //! of the proto crate. [`registry`] lists every platform; [`build`] makes a connector for a
 //! connection.
 
+pub mod amazon;
 pub mod bigcommerce;
 mod http;
 pub mod magento;
@@ -391,6 +392,7 @@ pub struct ConnectionConfig {
 /// Every platform marketsync supports, with the fields of its forms.
 pub fn registry() -> Vec<PlatformInfo> {
     vec![
+        amazon::platform_info(),
         bigcommerce::platform_info(),
         opencart::platform_info(),
         shopify::platform_info(),
@@ -403,6 +405,7 @@ pub fn registry() -> Vec<PlatformInfo> {
 /// Makes the connector of a connection.
 pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
     match config.platform.as_str() {
+        amazon::PLATFORM => Ok(Box::new(amazon::Amazon::new(config)?)),
         bigcommerce::PLATFORM => Ok(Box::new(bigcommerce::BigCommerce::new(config)?)),
         opencart::PLATFORM => Ok(Box::new(opencart::OpenCart::new(config)?)),
         shopify::PLATFORM => Ok(Box::new(shopify::Shopify::new(config)?)),
