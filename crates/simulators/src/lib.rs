@@ -7,6 +7,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod amazon;
 pub mod bigcommerce;
 pub mod demo;
 pub mod faults;
