@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 
 use super::config::AmazonConfig;
-use crate::http::{Call, HttpClient, RateLimiter, Reply};
+use crate::http::{Call, HttpClient, RateLimiter};
 use crate::oauth::{ClientAuth, RefreshGrant, TokenSource};
 use crate::{ConnectorError, Result};
 
@@ -57,10 +57,34 @@ impl Op {
     }
 }
 
-/// One operation's bucket and the rate it was made with.
+/// One operation's bucket, the rate it was made with, and a shadow count of its tokens (the
+/// shared limiter does not tell), so a bucket replaced for a new rate starts as empty as the
+/// old one was.
 struct Bucket {
     rate: f64,
     limiter: Arc<RateLimiter>,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl Bucket {
+    fn new(op: Op, rate: f64) -> Self {
+        let (_, burst) = op.plan();
+        Self {
+            rate,
+            limiter: Arc::new(RateLimiter::token_bucket(rate, burst, None)),
+            tokens: f64::from(burst),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Counts one request in the shadow.
+    fn spend(&mut self, burst: u32) {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = ((self.tokens + refill).min(f64::from(burst)) - 1.0).max(0.0);
+        self.last = now;
+    }
 }
 
 /// Client of one seller account.
@@ -82,9 +106,14 @@ impl Client {
             // Every SP-API call names its own bucket; this one only paces what names none.
             Arc::new(RateLimiter::token_bucket(10.0, 10, None)),
         )?;
+        // The token endpoint's answer is the access token itself: never logged.
+        let token_policy = crate::HttpPolicy {
+            debug: false,
+            ..cfg.policy.clone()
+        };
         let tokens = TokenSource::new(
             super::PLATFORM,
-            cfg.policy.clone(),
+            token_policy,
             RefreshGrant {
                 token_url: cfg.auth_url.clone(),
                 client_id: cfg.client_id.clone(),
@@ -104,38 +133,37 @@ impl Client {
 
     fn limiter(&self, op: Op) -> Arc<RateLimiter> {
         let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        b.entry(op)
-            .or_insert_with(|| {
-                let (rate, burst) = op.plan();
-                Bucket {
-                    rate,
-                    limiter: Arc::new(RateLimiter::token_bucket(rate, burst, None)),
-                }
-            })
-            .limiter
-            .clone()
+        let bucket = b.entry(op).or_insert_with(|| Bucket::new(op, op.plan().0));
+        bucket.spend(op.plan().1);
+        bucket.limiter.clone()
     }
 
     /// Follows the rate Amazon says it applied (`x-amzn-RateLimit-Limit`): a different rate
-    /// replaces the operation's bucket (same burst).
-    fn observe_rate(&self, op: Op, reply: &Reply) {
-        let Some(rate) = reply
-            .header(RATE_LIMIT_HEADER)
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|r| r.is_finite() && *r > 0.0)
-        else {
-            return;
-        };
-        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+    /// replaces the operation's bucket (same burst), emptied to the shadow count of the old.
+    async fn follow_rate(&self, op: Op, rate: f64) {
         let (_, burst) = op.plan();
-        let entry = b.entry(op).or_insert_with(|| Bucket {
-            rate,
-            limiter: Arc::new(RateLimiter::token_bucket(rate, burst, None)),
-        });
-        if (entry.rate - rate).abs() > entry.rate * 0.01 {
+        let (limiter, spent) = {
+            let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+            let bucket = b.entry(op).or_insert_with(|| Bucket::new(op, rate));
+            if (bucket.rate - rate).abs() <= bucket.rate * 0.01 {
+                return;
+            }
             tracing::debug!(operation = ?op, rate, "following x-amzn-RateLimit-Limit");
-            entry.rate = rate;
-            entry.limiter = Arc::new(RateLimiter::token_bucket(rate, burst, None));
+            let now = std::time::Instant::now();
+            let refill = now.duration_since(bucket.last).as_secs_f64() * bucket.rate;
+            let tokens = (bucket.tokens + refill).min(f64::from(burst));
+            let fresh = Bucket::new(op, rate);
+            let limiter = fresh.limiter.clone();
+            *bucket = Bucket {
+                tokens,
+                last: now,
+                ..fresh
+            };
+            (limiter, f64::from(burst) - tokens.floor())
+        };
+        // A new bucket is full: spend what the old one had spent (immediate, it is full).
+        for _ in 0..spent as u32 {
+            limiter.acquire().await;
         }
     }
 
@@ -177,9 +205,15 @@ impl Client {
         let call = call
             .header("x-amz-access-token", token)
             .limiter(self.limiter(op));
-        self.http
+        let observed = Mutex::new(None::<f64>);
+        let result = self
+            .http
             .send_with(&call, |what, reply| {
-                self.observe_rate(op, reply);
+                let rate = reply
+                    .header(RATE_LIMIT_HEADER)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|r| r.is_finite() && *r > 0.0);
+                *observed.lock().unwrap_or_else(|e| e.into_inner()) = rate;
                 if reply.status == 204 || reply.body.iter().all(u8::is_ascii_whitespace) {
                     return Ok(None);
                 }
@@ -189,7 +223,12 @@ impl Client {
                         ConnectorError::Malformed(format!("{what}: HTTP {}: {e}", reply.status))
                     })
             })
-            .await
+            .await;
+        let rate = *observed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(rate) = rate {
+            self.follow_rate(op, rate).await;
+        }
+        result
     }
 
     /// Sends a call to a pre-signed document URL (no token); the raw body.

@@ -20,7 +20,13 @@ pub const MAX_ORDERS_PAGE_SIZE: u32 = 100;
 
 /// API families whose base URL `settings.api_urls` may override (each a full base URL to which
 /// the documented paths, e.g. `/orders/v0/orders`, are appended).
-pub const API_FAMILIES: [&str; 5] = ["orders", "listings", "fba_inventory", "feeds", "definitions"];
+pub const API_FAMILIES: [&str; 5] = [
+    "orders",
+    "listings",
+    "fba_inventory",
+    "feeds",
+    "definitions",
+];
 
 /// The documented marketplace ids and the region whose endpoint serves each.
 /// <https://developer-docs.amazon.com/sp-api/docs/marketplace-ids>

@@ -231,7 +231,10 @@ impl Amazon {
 
     /// Every line of an order (getOrderItems, following NextToken).
     async fn order_items(&self, order_id: &str) -> Result<Vec<AmzOrderItem>> {
-        let url = format!("{}/orders/v0/orders/{order_id}/orderItems", self.cfg().urls.orders);
+        let url = format!(
+            "{}/orders/v0/orders/{order_id}/orderItems",
+            self.cfg().urls.orders
+        );
         let mut items = Vec::new();
         let mut next: Option<String> = None;
         for _ in 0..100 {
@@ -344,12 +347,11 @@ impl Amazon {
         let doc: FeedDocument = self
             .client
             .fetch(Op::CreateFeedDocument, || {
-                Call::new(Method::POST, format!("{feeds}{FEEDS}/documents"))
-                    .body(
-                        "application/json",
-                        serde_json::to_vec(&json!({"contentType": FEED_CONTENT_TYPE}))
-                            .unwrap_or_default(),
-                    )
+                Call::new(Method::POST, format!("{feeds}{FEEDS}/documents")).body(
+                    "application/json",
+                    serde_json::to_vec(&json!({"contentType": FEED_CONTENT_TYPE}))
+                        .unwrap_or_default(),
+                )
             })
             .await?;
         self.client
@@ -440,10 +442,7 @@ impl Amazon {
                 };
                 match sku {
                     Some(s) => refused.entry(s).or_default().push(text),
-                    None => refused
-                        .entry(String::new())
-                        .or_default()
-                        .push(text),
+                    None => refused.entry(String::new()).or_default().push(text),
                 }
             }
             tracing::debug!(
@@ -526,7 +525,16 @@ impl Connector for Amazon {
     async fn test_connection(&self) -> Result<String> {
         self.client.token().await?;
         if self.cfg().seller_id.is_some() {
-            let page = self.search_listings(&ImportQuery { page_size: 1, ..ImportQuery::default() }, "summaries", None).await?;
+            let page = self
+                .search_listings(
+                    &ImportQuery {
+                        page_size: 1,
+                        ..ImportQuery::default()
+                    },
+                    "summaries",
+                    None,
+                )
+                .await?;
             Ok(format!(
                 "connected to Amazon marketplace {} ({} listings)",
                 self.mp(),
@@ -573,7 +581,10 @@ impl Connector for Amazon {
     async fn stock_page(&self, query: &ImportQuery) -> Result<Page<StockLevel>> {
         let token = query.page.as_deref().unwrap_or("fba:");
         if let Some(t) = token.strip_prefix("fba:") {
-            let url = format!("{}/fba/inventory/v1/summaries", self.cfg().urls.fba_inventory);
+            let url = format!(
+                "{}/fba/inventory/v1/summaries",
+                self.cfg().urls.fba_inventory
+            );
             let resp: InventoryResponse = self
                 .client
                 .fetch(Op::GetInventorySummaries, || {
@@ -633,9 +644,9 @@ impl Connector for Amazon {
                 total: None,
             });
         }
-        let t = token.strip_prefix("mfn:").ok_or_else(|| {
-            ConnectorError::Config(format!("invalid stock page token `{token}`"))
-        })?;
+        let t = token
+            .strip_prefix("mfn:")
+            .ok_or_else(|| ConnectorError::Config(format!("invalid stock page token `{token}`")))?;
         let page = self
             .search_listings(
                 query,
@@ -768,9 +779,8 @@ impl Connector for Amazon {
                                 .map(|(_, q)| *q)
                                 .sum()
                         };
-                        (quantity > 0).then(|| {
-                            json!({"orderItemId": i.order_item_id, "quantity": quantity})
-                        })
+                        (quantity > 0)
+                            .then(|| json!({"orderItemId": i.order_item_id, "quantity": quantity}))
                     })
                     .collect();
                 if lines.is_empty() {
@@ -814,34 +824,39 @@ impl Connector for Amazon {
 
     async fn update_field(&self, update: &FieldUpdate) -> Result<()> {
         let mp = self.mp().to_string();
-        let value = match update.field.as_str() {
-            "title" => json!([{"value": update.value, "language_tag": "en_US", "marketplace_id": mp}]),
-            "description" => {
-                json!([{"value": update.value, "language_tag": "en_US", "marketplace_id": mp}])
-            }
-            "brand" => json!([{"value": update.value, "language_tag": "en_US", "marketplace_id": mp}]),
-            "weight" => {
-                let kg: f64 = update.value.trim().parse().map_err(|_| {
-                    rejected(format!("weight `{}` is not a number", update.value))
-                })?;
-                json!([{"value": kg, "unit": "kilograms", "marketplace_id": mp}])
-            }
-            "price" => {
-                let amount: serde_json::Number = update.value.trim().parse().map_err(|_| {
-                    rejected(format!("price `{}` is not a number", update.value))
-                })?;
-                json!([{
-                    "marketplace_id": mp,
-                    "currency": self.cfg().currency,
-                    "our_price": [{"schedule": [{"value_with_tax": amount}]}],
-                }])
-            }
-            other => {
-                return Err(ConnectorError::Unsupported(format!(
-                    "{PLATFORM} field `{other}` (browse nodes follow the product type)"
-                )));
-            }
-        };
+        let value =
+            match update.field.as_str() {
+                "title" => {
+                    json!([{"value": update.value, "language_tag": "en_US", "marketplace_id": mp}])
+                }
+                "description" => {
+                    json!([{"value": update.value, "language_tag": "en_US", "marketplace_id": mp}])
+                }
+                "brand" => {
+                    json!([{"value": update.value, "language_tag": "en_US", "marketplace_id": mp}])
+                }
+                "weight" => {
+                    let kg: f64 = update.value.trim().parse().map_err(|_| {
+                        rejected(format!("weight `{}` is not a number", update.value))
+                    })?;
+                    json!([{"value": kg, "unit": "kilograms", "marketplace_id": mp}])
+                }
+                "price" => {
+                    let amount: serde_json::Number = update.value.trim().parse().map_err(|_| {
+                        rejected(format!("price `{}` is not a number", update.value))
+                    })?;
+                    json!([{
+                        "marketplace_id": mp,
+                        "currency": self.cfg().currency,
+                        "our_price": [{"schedule": [{"value_with_tax": amount}]}],
+                    }])
+                }
+                other => {
+                    return Err(ConnectorError::Unsupported(format!(
+                        "{PLATFORM} field `{other}` (browse nodes follow the product type)"
+                    )));
+                }
+            };
         let attribute = match update.field.as_str() {
             "title" => "item_name",
             "description" => "product_description",
@@ -857,7 +872,8 @@ impl Connector for Amazon {
             .or_else(|| item.summaries.first())
             .map(|s| s.product_type.clone())
             .unwrap_or_else(|| "PRODUCT".into());
-        let patches = json!([{"op": "replace", "path": format!("/attributes/{attribute}"), "value": value}]);
+        let patches =
+            json!([{"op": "replace", "path": format!("/attributes/{attribute}"), "value": value}]);
         for preview in [true, false] {
             let sub = self
                 .patch_listing(&update.sku, &product_type, &patches, preview)

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod amazon;
 mod bigcommerce;
 mod magento;
 mod opencart;

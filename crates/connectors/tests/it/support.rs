@@ -118,6 +118,7 @@ macro_rules! simulated {
     )*};
 }
 simulated!(
+    amazon,
     bigcommerce,
     shopify,
     woocommerce,

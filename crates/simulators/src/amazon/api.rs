@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -72,7 +72,11 @@ fn list(p: &HashMap<String, String>, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn check_marketplace(sim: &Shared, p: &HashMap<String, String>, name: &str) -> Result<(), Response> {
+fn check_marketplace(
+    sim: &Shared,
+    p: &HashMap<String, String>,
+    name: &str,
+) -> Result<(), Response> {
     let ids = list(p, name);
     if ids.is_empty() {
         return Err(invalid(&format!("Missing required parameter '{name}'.")));
@@ -94,8 +98,17 @@ fn encode_token(v: &Value) -> String {
 
 fn decode_token(t: &str) -> Option<Value> {
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// Ten-thousandths → decimal text with two decimals (Amazon's currency amounts).
+fn cents(units: i64) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let u = units.unsigned_abs();
+    format!("{sign}{}.{:02}", u / 10_000, (u % 10_000) / 100)
 }
 
 fn money(amount: &str, currency: &str) -> Value {
@@ -180,7 +193,7 @@ async fn get_orders(State(sim): State<Shared>, Query(p): Params) -> Response {
                 "OrderStatus": o.status,
                 "FulfillmentChannel": "MFN",
                 "SalesChannel": "Amazon.com",
-                "OrderTotal": money(&demo::from_units(total), currency),
+                "OrderTotal": money(&cents(total), currency),
                 "NumberOfItemsShipped": shipped,
                 "NumberOfItemsUnshipped": ordered - shipped,
                 "MarketplaceId": sim.config.marketplace_id,
@@ -220,7 +233,7 @@ async fn get_order_items(State(sim): State<Shared>, Path(id): Path<String>) -> R
             json!({
                 "ASIN": l.asin, "SellerSKU": l.sku, "OrderItemId": l.item_id, "Title": l.title,
                 "QuantityOrdered": l.quantity, "QuantityShipped": l.shipped,
-                "ItemPrice": money(&demo::from_units(demo::to_units(&l.unit_price) * l.quantity), &sim.config.currency),
+                "ItemPrice": money(&cents(demo::to_units(&l.unit_price) * l.quantity), &sim.config.currency),
             })
         })
         .collect();
@@ -279,7 +292,8 @@ async fn confirm_shipment(
             l.shipped += quantity;
         }
     }
-    o.shipments.push((carrier.to_string(), tracking.to_string()));
+    o.shipments
+        .push((carrier.to_string(), tracking.to_string()));
     o.status = if o.lines.iter().all(|l| l.shipped >= l.quantity) {
         "Shipped".into()
     } else {
@@ -292,7 +306,8 @@ async fn confirm_shipment(
 /// A listings item with the parts `included` asks for.
 fn item_json(sim: &Shared, l: &Listing, included: &[String]) -> Value {
     let mp = &sim.config.marketplace_id;
-    let wants = |k: &str| included.is_empty() && k == "summaries" || included.iter().any(|i| i == k);
+    let wants =
+        |k: &str| included.is_empty() && k == "summaries" || included.iter().any(|i| i == k);
     let mut item = json!({"sku": l.sku});
     if wants("summaries") {
         let mut status = vec!["DISCOVERABLE"];
@@ -320,7 +335,10 @@ fn item_json(sim: &Shared, l: &Listing, included: &[String]) -> Value {
             "item_weight".into(),
             json!([{"value": l.weight, "unit": "kilograms", "marketplace_id": mp}]),
         );
-        attrs.insert("condition_type".into(), json!([{"value": "new_new", "marketplace_id": mp}]));
+        attrs.insert(
+            "condition_type".into(),
+            json!([{"value": "new_new", "marketplace_id": mp}]),
+        );
         let mut fa = json!({"fulfillment_channel_code": "DEFAULT", "quantity": l.quantity, "marketplace_id": mp});
         if let Some(d) = l.lead_time {
             fa["lead_time_to_ship_max_days"] = json!(d);
@@ -334,10 +352,15 @@ fn item_json(sim: &Shared, l: &Listing, included: &[String]) -> Value {
         item["attributes"] = Value::Object(attrs);
     }
     if wants("issues") {
-        item["issues"] = json!(l.issues.iter().map(|(c, m, f)| json!({
-            "code": c, "message": m, "severity": "ERROR", "attributeNames": [f],
-            "categories": ["INVALID_ATTRIBUTE"],
-        })).collect::<Vec<_>>());
+        item["issues"] = json!(
+            l.issues
+                .iter()
+                .map(|(c, m, f)| json!({
+                    "code": c, "message": m, "severity": "ERROR", "attributeNames": [f],
+                    "categories": ["INVALID_ATTRIBUTE"],
+                }))
+                .collect::<Vec<_>>()
+        );
     }
     if wants("offers") {
         item["offers"] = json!([{
@@ -378,7 +401,9 @@ async fn search_listings(
     Path(seller): Path<String>,
     Query(p): Params,
 ) -> Response {
-    if let Err(r) = check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds")) {
+    if let Err(r) =
+        check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds"))
+    {
         return r;
     }
     let size: usize = match p.get("pageSize").map(|s| s.parse::<usize>()) {
@@ -403,7 +428,9 @@ async fn search_listings(
     let matching: Vec<&Listing> = st
         .listings
         .values()
-        .filter(|l| (skus.is_empty() || skus.contains(&l.sku)) && after.is_none_or(|a| l.updated >= a))
+        .filter(|l| {
+            (skus.is_empty() || skus.contains(&l.sku)) && after.is_none_or(|a| l.updated >= a)
+        })
         .collect();
     let items: Vec<Value> = matching
         .iter()
@@ -423,7 +450,9 @@ async fn get_listing(
     Path((seller, sku)): Path<(String, String)>,
     Query(p): Params,
 ) -> Response {
-    if let Err(r) = check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds")) {
+    if let Err(r) =
+        check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds"))
+    {
         return r;
     }
     let st = sim.state();
@@ -448,33 +477,69 @@ fn apply_patches(l: &mut Listing, patches: &[Value], apply: bool) -> Vec<Value> 
         let op = p["op"].as_str().unwrap_or_default();
         let path = p["path"].as_str().unwrap_or_default();
         let Some(attr) = path.strip_prefix("/attributes/") else {
-            issues.push(issue("4000001", &format!("The path '{path}' is not valid."), path));
+            issues.push(issue(
+                "4000001",
+                &format!("The path '{path}' is not valid."),
+                path,
+            ));
             continue;
         };
         if !matches!(op, "replace" | "add" | "merge") {
-            issues.push(issue("4000002", &format!("The operation '{op}' is not supported here."), attr));
+            issues.push(issue(
+                "4000002",
+                &format!("The operation '{op}' is not supported here."),
+                attr,
+            ));
             continue;
         }
         let first = &p["value"][0];
-        let text = first["value"].as_str().unwrap_or_default().trim().to_string();
+        let text = first["value"]
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         match attr {
-            "item_name" if text.is_empty() => issues.push(issue("90220", "'item_name' is required but not supplied.", attr)),
-            "item_name" if text.chars().count() > 200 => issues.push(issue("8560", "'item_name' exceeds the maximum length of 200 characters.", attr)),
+            "item_name" if text.is_empty() => issues.push(issue(
+                "90220",
+                "'item_name' is required but not supplied.",
+                attr,
+            )),
+            "item_name" if text.chars().count() > 200 => issues.push(issue(
+                "8560",
+                "'item_name' exceeds the maximum length of 200 characters.",
+                attr,
+            )),
             "item_name" => next.title = text,
-            "product_description" if text.chars().count() > 2000 => issues.push(issue("8560", "'product_description' exceeds the maximum length of 2000 characters.", attr)),
+            "product_description" if text.chars().count() > 2000 => issues.push(issue(
+                "8560",
+                "'product_description' exceeds the maximum length of 2000 characters.",
+                attr,
+            )),
             "product_description" => next.description = text,
-            "brand" if text.is_empty() => issues.push(issue("90220", "'brand' is required but not supplied.", attr)),
+            "brand" if text.is_empty() => issues.push(issue(
+                "90220",
+                "'brand' is required but not supplied.",
+                attr,
+            )),
             "brand" => next.brand = text,
             "item_weight" => match first["value"].as_f64() {
                 Some(w) if w > 0.0 => next.weight = w,
-                _ => issues.push(issue("8541", "'item_weight' must be a positive number.", attr)),
+                _ => issues.push(issue(
+                    "8541",
+                    "'item_weight' must be a positive number.",
+                    attr,
+                )),
             },
             "fulfillment_availability" => match first["quantity"].as_i64() {
                 Some(q) if q >= 0 => {
                     next.quantity = q;
                     touched_offer = true;
                 }
-                _ => issues.push(issue("90241", "'quantity' must be a whole number of 0 or more.", attr)),
+                _ => issues.push(issue(
+                    "90241",
+                    "'quantity' must be a whole number of 0 or more.",
+                    attr,
+                )),
             },
             "purchasable_offer" => {
                 let amount = &first["our_price"][0]["schedule"][0]["value_with_tax"];
@@ -485,13 +550,26 @@ fn apply_patches(l: &mut Listing, patches: &[Value], apply: bool) -> Vec<Value> 
                 };
                 match text.parse::<f64>() {
                     Ok(v) if v > 0.0 && demo::decimals(&text) <= 2 => {
-                        next.price = demo::from_units(demo::to_units(&text));
+                        next.price = cents(demo::to_units(&text));
                         touched_offer = true;
                     }
-                    _ => issues.push(issue("90244", &format!("The price '{text}' is not a positive amount with at most 2 decimals."), attr)),
+                    _ => issues.push(issue(
+                        "90244",
+                        &format!(
+                            "The price '{text}' is not a positive amount with at most 2 decimals."
+                        ),
+                        attr,
+                    )),
                 }
             }
-            other => issues.push(issue("90000", &format!("The attribute '{other}' is not supported by product type {}.", l.product_type), other)),
+            other => issues.push(issue(
+                "90000",
+                &format!(
+                    "The attribute '{other}' is not supported by product type {}.",
+                    l.product_type
+                ),
+                other,
+            )),
         }
     }
     if apply && issues.is_empty() {
@@ -510,13 +588,16 @@ async fn patch_listing(
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds")) {
+    if let Err(r) =
+        check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds"))
+    {
         return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return invalid("The request body is not valid JSON.");
     };
-    let (Some(_), Some(patches)) = (body["productType"].as_str(), body["patches"].as_array()) else {
+    let (Some(_), Some(patches)) = (body["productType"].as_str(), body["patches"].as_array())
+    else {
         return invalid("productType and patches are required.");
     };
     let preview = match p.get("mode").map(String::as_str) {
@@ -625,14 +706,22 @@ async fn create_feed_document(State(sim): State<Shared>, body: Bytes) -> Respons
 }
 
 /// `PUT /__docs/{id}`: the upload to a pre-signed URL.
-pub(super) async fn upload(State(sim): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+pub(super) async fn upload(
+    State(sim): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let mut st = sim.state();
     match st.documents.get_mut(&id) {
         Some(doc) => {
             *doc = Some(body.to_vec());
             StatusCode::OK.into_response()
         }
-        None => (StatusCode::FORBIDDEN, "<Error><Code>AccessDenied</Code></Error>").into_response(),
+        None => (
+            StatusCode::FORBIDDEN,
+            "<Error><Code>AccessDenied</Code></Error>",
+        )
+            .into_response(),
     }
 }
 
@@ -641,7 +730,11 @@ pub(super) async fn download(State(sim): State<Shared>, Path(id): Path<String>) 
     if let Some(schema) = id.strip_prefix("schema-") {
         return match product_type_schema(schema, &sim.config.marketplace_id) {
             Some(s) => Json(s).into_response(),
-            None => (StatusCode::NOT_FOUND, "<Error><Code>NoSuchKey</Code></Error>").into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                "<Error><Code>NoSuchKey</Code></Error>",
+            )
+                .into_response(),
         };
     }
     let st = sim.state();
@@ -651,7 +744,11 @@ pub(super) async fn download(State(sim): State<Shared>, Path(id): Path<String>) 
             content.clone(),
         )
             .into_response(),
-        _ => (StatusCode::NOT_FOUND, "<Error><Code>NoSuchKey</Code></Error>").into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "<Error><Code>NoSuchKey</Code></Error>",
+        )
+            .into_response(),
     }
 }
 
@@ -676,7 +773,10 @@ async fn create_feed(State(sim): State<Shared>, body: Bytes) -> Response {
     if !mps.contains(&sim.config.marketplace_id.as_str()) {
         return invalid("marketplaceIds must name the seller's marketplace.");
     }
-    let doc_id = body["inputFeedDocumentId"].as_str().unwrap_or_default().to_string();
+    let doc_id = body["inputFeedDocumentId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let mut st = sim.state();
     let content = match st.documents.get(&doc_id) {
         Some(Some(c)) => c.clone(),
@@ -688,13 +788,21 @@ async fn create_feed(State(sim): State<Shared>, body: Bytes) -> Response {
         Err(e) => (None, Some(format!("The feed is not valid JSON: {e}"))),
         Ok(doc) => {
             let msgs = doc["messages"].as_array().cloned().unwrap_or_default();
-            if doc["header"]["version"] != "2.0" || doc["header"]["sellerId"] != sim.config.seller_id.as_str() {
-                (None, Some("The feed header must have version 2.0 and the seller's sellerId.".into()))
+            if doc["header"]["version"] != "2.0"
+                || doc["header"]["sellerId"] != sim.config.seller_id.as_str()
+            {
+                (
+                    None,
+                    Some("The feed header must have version 2.0 and the seller's sellerId.".into()),
+                )
             } else if msgs.is_empty() || msgs.len() > MAX_FEED_MESSAGES {
-                (None, Some(format!(
-                    "A feed must have between 1 and {MAX_FEED_MESSAGES} messages; it has {}.",
-                    msgs.len()
-                )))
+                (
+                    None,
+                    Some(format!(
+                        "A feed must have between 1 and {MAX_FEED_MESSAGES} messages; it has {}.",
+                        msgs.len()
+                    )),
+                )
             } else {
                 (Some(msgs), None)
             }
@@ -790,7 +898,12 @@ pub(super) fn process_due(sim: &Shared) {
         st.documents
             .insert(doc.clone(), Some(report.to_string().into_bytes()));
         let f = &mut st.feeds[i];
-        f.status = if feed.fatal.is_some() { "FATAL" } else { "DONE" }.into();
+        f.status = if feed.fatal.is_some() {
+            "FATAL"
+        } else {
+            "DONE"
+        }
+        .into();
         f.result_doc = Some(doc);
         f.messages = None;
     }
@@ -826,14 +939,16 @@ pub(crate) fn product_type_schema(product_type: &str, marketplace_id: &str) -> O
     if product_type != "HOME" {
         return None;
     }
-    let text = |title: &str, max: u64| json!({
-        "title": title, "type": "array", "minItems": 1, "maxItems": 1,
-        "items": {"type": "object", "required": ["value"], "properties": {
-            "value": {"type": "string", "minLength": 1, "maxLength": max},
-            "language_tag": {"type": "string"},
-            "marketplace_id": {"type": "string", "enum": [marketplace_id]},
-        }},
-    });
+    let text = |title: &str, max: u64| {
+        json!({
+            "title": title, "type": "array", "minItems": 1, "maxItems": 1,
+            "items": {"type": "object", "required": ["value"], "properties": {
+                "value": {"type": "string", "minLength": 1, "maxLength": max},
+                "language_tag": {"type": "string"},
+                "marketplace_id": {"type": "string", "enum": [marketplace_id]},
+            }},
+        })
+    };
     Some(json!({
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": format!("https://schemas.marketsync.test/product-types/HOME/{marketplace_id}"),

@@ -126,7 +126,11 @@ fn plan(op: &str) -> (f64, u32) {
 /// allows 2/s with a burst of 15).
 pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     let k = offers.div_ceil(MAX_FEED_MESSAGES);
-    let scale = if cfg.limits { cfg.limit_scale.max(1e-9) } else { f64::INFINITY };
+    let scale = if cfg.limits {
+        cfg.limit_scale.max(1e-9)
+    } else {
+        f64::INFINITY
+    };
     let after_burst = |i: usize, burst: usize, rate: f64| -> f64 {
         ((i + 1).saturating_sub(burst) as f64) / (rate * scale)
     };
@@ -324,7 +328,12 @@ impl Sim {
             .enumerate()
         {
             let status = order_status(&o.status, i).to_string();
-            let id = format!("{:03}-{:07}-{:07}", 100 + i % 900, 1_000_000 + i, 2_000_000 + i * 7);
+            let id = format!(
+                "{:03}-{:07}-{:07}",
+                100 + i % 900,
+                1_000_000 + i,
+                2_000_000 + i * 7
+            );
             let lines = o
                 .lines
                 .iter()
@@ -433,7 +442,13 @@ fn router(sim: Shared) -> Router {
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
     Router::new()
         .route("/auth/o2/token", post(token))
-        .route("/__docs/{id}", get(api::download).put(api::upload))
+        .route(
+            "/__docs/{id}",
+            get(api::download)
+                .put(api::upload)
+                // Feed documents of 25,000 messages are several megabytes.
+                .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024)),
+        )
         .nest("/__admin", admin_routes())
         .merge(apis)
         .with_state(sim)
@@ -601,7 +616,10 @@ fn form_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' => match text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            b'%' => match text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 Some(b) => {
                     out.push(b);
                     i += 2;
@@ -689,7 +707,11 @@ async fn admin_order(State(sim): State<Shared>, Path(id): Path<String>) -> Respo
 
 async fn admin_new_order(State(sim): State<Shared>, Json(body): Json<Value>) -> Response {
     let sku = body.get("sku").and_then(Value::as_str).unwrap_or_default();
-    let quantity = body.get("quantity").and_then(Value::as_i64).unwrap_or(1).max(1);
+    let quantity = body
+        .get("quantity")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(1);
     let mut st = sim.state();
     let Some(l) = st.listings.get(sku).cloned() else {
         return not_found();
