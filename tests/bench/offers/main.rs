@@ -12,6 +12,8 @@
 
 use std::time::Duration;
 
+mod amazon;
+
 use futures::future::BoxFuture;
 
 /// What one marketplace's run measured.
@@ -41,6 +43,7 @@ type Run = fn(usize) -> BoxFuture<'static, anyhow::Result<Outcome>>;
 fn markets() -> Vec<(&'static str, Run)> {
     vec![
         // marketplaces: one line each, `("name", |n| Box::pin(name::run(n)))`
+        ("amazon", |n| Box::pin(amazon::run(n))),
     ]
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use marketsync_proto::v1::{ListingError, Money, Order, OrderLine, Party, Product};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::order_status;
 
@@ -386,47 +386,113 @@ pub(crate) fn product(item: &Item, marketplace_id: &str) -> Product {
     }
 }
 
-/// One message of a JSON_LISTINGS_FEED setting quantity and/or price of an offer (PATCH with
-/// `replace` of `fulfillment_availability` and `purchasable_offer`).
-pub(crate) fn feed_message(
+/// A JSON_LISTINGS_FEED v2 document.
+#[derive(Debug, Serialize)]
+pub(crate) struct FeedDoc<'a> {
+    pub header: FeedHeader<'a>,
+    pub messages: Vec<FeedMessage<'a>>,
+}
+
+/// The header of a feed document.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FeedHeader<'a> {
+    pub seller_id: &'a str,
+    pub version: &'static str,
+    pub issue_locale: &'static str,
+}
+
+/// One message setting quantity and/or price of an offer: PATCH with `replace` of
+/// `fulfillment_availability` and `purchasable_offer`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FeedMessage<'a> {
+    pub message_id: usize,
+    pub sku: &'a str,
+    pub operation_type: &'static str,
+    /// The product type Amazon documents for offer-only updates of existing listings.
+    pub product_type: &'static str,
+    pub patches: Vec<FeedPatch<'a>>,
+}
+
+/// One JSON Patch operation of a message.
+#[derive(Debug, Serialize)]
+pub(crate) struct FeedPatch<'a> {
+    pub op: &'static str,
+    pub path: &'static str,
+    pub value: [PatchValue<'a>; 1],
+}
+
+/// The attribute value a patch sets.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum PatchValue<'a> {
+    /// `fulfillment_availability`.
+    Quantity {
+        fulfillment_channel_code: &'static str,
+        quantity: i64,
+    },
+    /// `purchasable_offer`.
+    Offer {
+        marketplace_id: &'a str,
+        currency: &'a str,
+        our_price: [Schedule; 1],
+    },
+}
+
+/// `our_price` of a purchasable offer.
+#[derive(Debug, Serialize)]
+pub(crate) struct Schedule {
+    pub schedule: [PriceValue; 1],
+}
+
+/// One price of a schedule.
+#[derive(Debug, Serialize)]
+pub(crate) struct PriceValue {
+    pub value_with_tax: serde_json::Number,
+}
+
+/// The message of one offer (`price` already checked to be a number).
+pub(crate) fn feed_message<'a>(
     message_id: usize,
-    sku: &str,
+    sku: &'a str,
     quantity: Option<i64>,
-    price: Option<(&str, &str)>,
-    marketplace_id: &str,
-) -> Value {
-    let mut patches = Vec::new();
+    price: Option<(serde_json::Number, &'a str)>,
+    marketplace_id: &'a str,
+) -> FeedMessage<'a> {
+    let mut patches = Vec::with_capacity(2);
     if let Some(q) = quantity {
-        patches.push(json!({
-            "op": "replace",
-            "path": "/attributes/fulfillment_availability",
-            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": q.max(0)}],
-        }));
+        patches.push(FeedPatch {
+            op: "replace",
+            path: "/attributes/fulfillment_availability",
+            value: [PatchValue::Quantity {
+                fulfillment_channel_code: "DEFAULT",
+                quantity: q.max(0),
+            }],
+        });
     }
     if let Some((amount, currency)) = price {
-        let amount: Value = amount
-            .trim()
-            .parse::<serde_json::Number>()
-            .map(Value::Number)
-            .unwrap_or_else(|_| Value::String(amount.to_string()));
-        patches.push(json!({
-            "op": "replace",
-            "path": "/attributes/purchasable_offer",
-            "value": [{
-                "marketplace_id": marketplace_id,
-                "currency": currency,
-                "our_price": [{"schedule": [{"value_with_tax": amount}]}],
+        patches.push(FeedPatch {
+            op: "replace",
+            path: "/attributes/purchasable_offer",
+            value: [PatchValue::Offer {
+                marketplace_id,
+                currency,
+                our_price: [Schedule {
+                    schedule: [PriceValue {
+                        value_with_tax: amount,
+                    }],
+                }],
             }],
-        }));
+        });
     }
-    json!({
-        "messageId": message_id,
-        "sku": sku,
-        "operationType": "PATCH",
-        // The product type Amazon documents for offer-only updates of existing listings.
-        "productType": "PRODUCT",
-        "patches": patches,
-    })
+    FeedMessage {
+        message_id,
+        sku,
+        operation_type: "PATCH",
+        product_type: "PRODUCT",
+        patches,
+    }
 }
 
 /// getFeed answer.

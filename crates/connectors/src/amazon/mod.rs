@@ -87,8 +87,9 @@ const LISTINGS: &str = "/listings/2021-08-01/items";
 const FEEDS: &str = "/feeds/2021-06-30";
 /// Content type of JSON_LISTINGS_FEED documents.
 const FEED_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
-/// How often a feed's status is read while it is processed (getFeed allows 2 per second).
-const FEED_POLL: Duration = Duration::from_millis(500);
+/// How often a feed's status is read while it is processed (getFeed allows 2 per second with
+/// a burst of 15: faster polls are paced by its bucket).
+const FEED_POLL: Duration = Duration::from_millis(250);
 /// How long a feed may take before the export gives up on it.
 const FEED_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 /// LastUpdatedAfter of a full order import.
@@ -340,9 +341,7 @@ impl Amazon {
     /// Builds, uploads and submits one JSON_LISTINGS_FEED of `offers`.
     async fn submit_feed(&self, offers: &[&OfferUpdate]) -> Result<SubmittedFeed> {
         let seller = self.cfg().seller_id()?.to_string();
-        let document = feed_document(&seller, self.mp(), &self.cfg().currency, offers);
-        let body = serde_json::to_vec(&document)
-            .map_err(|e| ConnectorError::Config(format!("feed cannot be encoded: {e}")))?;
+        let body = feed_document(&seller, self.mp(), &self.cfg().currency, offers)?;
         let feeds = &self.cfg().urls.feeds;
         let doc: FeedDocument = self
             .client
@@ -487,33 +486,54 @@ fn path_segment(sku: &str) -> String {
     out
 }
 
+/// The price of an offer as a JSON number, or why it is not one.
+fn price_number(o: &OfferUpdate) -> std::result::Result<Option<serde_json::Number>, String> {
+    o.price
+        .as_ref()
+        .map(|p| {
+            p.amount
+                .trim()
+                .parse::<serde_json::Number>()
+                .map_err(|_| format!("price `{}` is not a decimal number", p.amount))
+        })
+        .transpose()
+}
+
 /// A JSON_LISTINGS_FEED v2 document setting quantity and/or price of `offers` (message ids
-/// start at 1, in the offers' order).
+/// start at 1, in the offers' order), as bytes. Offers whose price is not a number are left
+/// out (callers reject them first).
 pub fn feed_document(
     seller_id: &str,
     marketplace_id: &str,
     currency: &str,
     offers: &[&OfferUpdate],
-) -> Value {
-    let messages: Vec<Value> = offers
+) -> Result<Vec<u8>> {
+    let messages = offers
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let price = o.price.as_ref().map(|p| {
-                let cur = if p.currency.is_empty() {
-                    currency
-                } else {
-                    p.currency.as_str()
-                };
-                (p.amount.as_str(), cur)
+            let price = price_number(o).ok().flatten().map(|n| {
+                let cur = o
+                    .price
+                    .as_ref()
+                    .map(|p| p.currency.as_str())
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or(currency);
+                (n, cur)
             });
             mapping::feed_message(i + 1, &o.sku, o.quantity, price, marketplace_id)
         })
         .collect();
-    json!({
-        "header": {"sellerId": seller_id, "version": "2.0", "issueLocale": "en_US"},
-        "messages": messages,
-    })
+    let doc = mapping::FeedDoc {
+        header: mapping::FeedHeader {
+            seller_id,
+            version: "2.0",
+            issue_locale: "en_US",
+        },
+        messages,
+    };
+    serde_json::to_vec(&doc)
+        .map_err(|e| ConnectorError::Config(format!("feed cannot be encoded: {e}")))
 }
 
 #[async_trait]
@@ -904,12 +924,16 @@ impl Connector for Amazon {
                 latest.insert(o.sku.as_str(), i);
             }
         }
-        let mut chosen: Vec<&OfferUpdate> = offers
-            .iter()
-            .enumerate()
-            .filter(|(i, o)| latest.get(o.sku.as_str()) == Some(i))
-            .map(|(_, o)| o)
-            .collect();
+        let mut chosen: Vec<&OfferUpdate> = Vec::with_capacity(latest.len());
+        for (i, o) in offers.iter().enumerate() {
+            if latest.get(o.sku.as_str()) != Some(&i) {
+                continue;
+            }
+            match price_number(o) {
+                Ok(_) => chosen.push(o),
+                Err(why) => report.rejected.push((o.sku.clone(), why)),
+            }
+        }
         if chosen.is_empty() {
             return Ok(report);
         }

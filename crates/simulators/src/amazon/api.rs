@@ -711,7 +711,12 @@ pub(super) async fn upload(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    if !sim.state().documents.contains_key(&id) {
+        return (StatusCode::FORBIDDEN, "<Error><Code>AccessDenied</Code></Error>").into_response();
+    }
+    let parsed = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
     let mut st = sim.state();
+    st.parsed.insert(id.clone(), parsed);
     match st.documents.get_mut(&id) {
         Some(doc) => {
             *doc = Some(body.to_vec());
@@ -778,16 +783,22 @@ async fn create_feed(State(sim): State<Shared>, body: Bytes) -> Response {
         .unwrap_or_default()
         .to_string();
     let mut st = sim.state();
-    let content = match st.documents.get(&doc_id) {
-        Some(Some(c)) => c.clone(),
+    let parsed = match st.documents.get(&doc_id) {
+        Some(Some(_)) => st
+            .parsed
+            .remove(&doc_id)
+            .unwrap_or_else(|| Err("the document was already used by another feed".into())),
         Some(None) => return invalid("The input feed document was not uploaded."),
         None => return invalid("inputFeedDocumentId is not a feed document of this seller."),
     };
-    // Parse now (the document is immutable); apply when the processing time has passed.
-    let (messages, fatal) = match serde_json::from_slice::<Value>(&content) {
+    // Applied when the processing time has passed.
+    let (messages, fatal) = match parsed {
         Err(e) => (None, Some(format!("The feed is not valid JSON: {e}"))),
-        Ok(doc) => {
-            let msgs = doc["messages"].as_array().cloned().unwrap_or_default();
+        Ok(mut doc) => {
+            let msgs = match doc["messages"].take() {
+                Value::Array(a) => a,
+                _ => Vec::new(),
+            };
             if doc["header"]["version"] != "2.0"
                 || doc["header"]["sellerId"] != sim.config.seller_id.as_str()
             {

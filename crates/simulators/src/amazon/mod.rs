@@ -213,6 +213,8 @@ pub(crate) struct Account {
     pub feeds: Vec<SimFeed>,
     /// Document id → content (None until uploaded).
     pub documents: HashMap<String, Option<Vec<u8>>>,
+    /// Uploaded feed documents, parsed at upload (outside the lock of the API calls).
+    pub parsed: HashMap<String, Result<Value, String>>,
     pub next_id: u64,
 }
 
