@@ -86,8 +86,6 @@ pub(crate) struct OrderItemsList {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct AmzOrderItem {
-    #[serde(rename = "ASIN", default)]
-    pub asin: String,
     #[serde(rename = "SellerSKU", default)]
     pub seller_sku: String,
     pub order_item_id: String,
@@ -232,8 +230,6 @@ pub(crate) struct Summary {
     pub status: Vec<String>,
     #[serde(default)]
     pub item_name: Option<String>,
-    #[serde(default)]
-    pub last_updated_date: Option<String>,
     #[serde(default)]
     pub main_image: Option<Value>,
 }

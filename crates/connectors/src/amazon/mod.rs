@@ -54,6 +54,7 @@
 mod client;
 pub mod config;
 mod mapping;
+pub mod schema;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -75,6 +76,7 @@ use mapping::{
     AmzOrderItem, CreatedFeed, Feed, FeedDocument, InventoryResponse, ItemSearchResults,
     OrderItemsList, OrdersList, Payload, ProcessingReport, Submission,
 };
+use schema::ProductTypeSchema;
 
 /// Platform id.
 pub const PLATFORM: &str = "amazon";
@@ -178,6 +180,8 @@ pub fn platform_info() -> PlatformInfo {
 /// An Amazon seller account on one marketplace.
 pub struct Amazon {
     client: Client,
+    /// Compiled product type schemas (`None`: the product type has no definition).
+    schemas: tokio::sync::Mutex<HashMap<String, Option<std::sync::Arc<ProductTypeSchema>>>>,
 }
 
 impl std::fmt::Debug for Amazon {
@@ -219,7 +223,68 @@ impl Amazon {
         let cfg = AmazonConfig::from_connection(&config)?;
         Ok(Self {
             client: Client::new(cfg)?,
+            schemas: tokio::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The JSON Schema of `product_type` on the connection's marketplace: its definition
+    /// (getDefinitionsProductType, requirements LISTING), then the schema document it links.
+    pub async fn product_type_schema(&self, product_type: &str) -> Result<Value> {
+        let url = format!(
+            "{}/definitions/2020-09-01/productTypes/{}",
+            self.cfg().urls.definitions,
+            path_segment(product_type)
+        );
+        let definition: Value = self
+            .client
+            .fetch(Op::GetDefinitionsProductType, || {
+                let mut c = Call::get(&url)
+                    .query("marketplaceIds", self.mp())
+                    .query("requirements", "LISTING")
+                    .query("locale", "DEFAULT");
+                if let Some(seller) = self.cfg().seller_id.as_deref() {
+                    c = c.query("sellerId", seller);
+                }
+                c
+            })
+            .await?;
+        let link = definition
+            .pointer("/schema/link/resource")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ConnectorError::Malformed(format!(
+                    "product type {product_type}: definition without schema link"
+                ))
+            })?;
+        let bytes = self.client.document(Call::get(link)).await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ConnectorError::Malformed(format!("product type {product_type} schema: {e}"))
+        })
+    }
+
+    /// The compiled schema of a product type, fetched once per connector; `None` when Amazon
+    /// has no definition for it (or it cannot be compiled: logged, listings go unchecked).
+    async fn compiled_schema(
+        &self,
+        product_type: &str,
+    ) -> Result<Option<std::sync::Arc<ProductTypeSchema>>> {
+        let mut cache = self.schemas.lock().await;
+        if let Some(s) = cache.get(product_type) {
+            return Ok(s.clone());
+        }
+        let compiled = match self.product_type_schema(product_type).await {
+            Ok(v) => match ProductTypeSchema::compile(product_type, v) {
+                Ok(s) => Some(std::sync::Arc::new(s)),
+                Err(e) => {
+                    tracing::warn!(product_type, error = %e, "product type schema unusable");
+                    None
+                }
+            },
+            Err(ConnectorError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        cache.insert(product_type.to_string(), compiled.clone());
+        Ok(compiled)
     }
 
     fn cfg(&self) -> &AmazonConfig {
@@ -583,11 +648,21 @@ impl Connector for Amazon {
         let page = self
             .search_listings(query, INCLUDED_DATA, query.page.as_deref())
             .await?;
-        let items = page
-            .items
-            .iter()
-            .map(|i| mapping::product(i, self.mp()))
-            .collect();
+        let mut items = Vec::with_capacity(page.items.len());
+        for item in &page.items {
+            let mut product = mapping::product(item, self.mp());
+            if !product.product_type.is_empty()
+                && let Some(schema) = self.compiled_schema(&product.product_type).await?
+            {
+                let violations = schema.check(&Value::Object(item.attributes.clone()));
+                if !violations.is_empty() {
+                    product.listing_status = "error".into();
+                    product.visible = false;
+                    product.listing_errors.extend(violations);
+                }
+            }
+            items.push(product);
+        }
         Ok(Page {
             items,
             next: page

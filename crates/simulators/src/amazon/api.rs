@@ -712,7 +712,11 @@ pub(super) async fn upload(
     body: Bytes,
 ) -> Response {
     if !sim.state().documents.contains_key(&id) {
-        return (StatusCode::FORBIDDEN, "<Error><Code>AccessDenied</Code></Error>").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "<Error><Code>AccessDenied</Code></Error>",
+        )
+            .into_response();
     }
     let parsed = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
     let mut st = sim.state();

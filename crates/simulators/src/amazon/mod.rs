@@ -645,6 +645,7 @@ fn admin_routes() -> Router<Shared> {
         .route("/stats", get(admin_stats))
         .route("/stats/reset", post(admin_reset))
         .route("/feeds", get(admin_feeds))
+        .route("/documents", get(admin_documents))
         .route("/faults", post(admin_fault).delete(admin_clear_faults))
         .route("/revoke-token", post(admin_revoke))
         .route("/restore-token", post(admin_restore))
@@ -659,7 +660,7 @@ pub(crate) fn offer_json(l: &Listing) -> Value {
     json!({
         "sku": l.sku, "asin": l.asin, "quantity": l.quantity, "price": l.price,
         "updates": l.updates, "fba_quantity": l.fba, "title": l.title, "brand": l.brand,
-        "description": l.description, "product_type": l.product_type,
+        "description": l.description, "product_type": l.product_type, "weight": l.weight,
         "issues": l.issues.iter().map(|(c, m, f)| json!({"code": c, "message": m, "field": f})).collect::<Vec<_>>(),
     })
 }
@@ -818,6 +819,24 @@ async fn admin_feeds(State(sim): State<Shared>) -> Response {
             .collect::<Vec<_>>()
     ))
     .into_response()
+}
+
+/// Every feed document uploaded so far (input feeds, not reports), parsed.
+async fn admin_documents(State(sim): State<Shared>) -> Response {
+    let st = sim.state();
+    let mut ids: Vec<&String> = st
+        .documents
+        .iter()
+        .filter(|(id, content)| id.contains(".doc") && content.is_some())
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    let docs: Vec<Value> = ids
+        .into_iter()
+        .filter_map(|id| st.documents.get(id).cloned().flatten())
+        .filter_map(|c| serde_json::from_slice(&c).ok())
+        .collect();
+    Json(Value::Array(docs)).into_response()
 }
 
 async fn admin_fault(State(sim): State<Shared>, Json(fault): Json<Fault>) -> Response {
