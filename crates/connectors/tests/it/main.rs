@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod amazon;
+mod amazon_prism;
 mod bigcommerce;
 mod magento;
 mod opencart;
