@@ -132,7 +132,10 @@ async fn amazon_conforms_to_the_sp_api_models() {
     )
     .unwrap_or_default();
     assert_eq!(fresh.len(), 1, "{failures:?}");
-    check!("acknowledge", c.acknowledge_orders(&[id.clone()]).await);
+    check!(
+        "acknowledge",
+        c.acknowledge_orders(std::slice::from_ref(&id)).await
+    );
     check!(
         "shipment",
         c.export_orders(&[OrderUpdate {

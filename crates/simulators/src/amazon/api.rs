@@ -72,22 +72,18 @@ fn list(p: &HashMap<String, String>, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn check_marketplace(
-    sim: &Shared,
-    p: &HashMap<String, String>,
-    name: &str,
-) -> Result<(), Response> {
+fn check_marketplace(sim: &Shared, p: &HashMap<String, String>, name: &str) -> Option<Response> {
     let ids = list(p, name);
     if ids.is_empty() {
-        return Err(invalid(&format!("Missing required parameter '{name}'.")));
+        return Some(invalid(&format!("Missing required parameter '{name}'.")));
     }
     if !ids.contains(&sim.config.marketplace_id) {
-        return Err(invalid(&format!(
+        return Some(invalid(&format!(
             "Invalid {name}: the seller does not participate in {}.",
             ids.join(",")
         )));
     }
-    Ok(())
+    None
 }
 
 /// Opaque page tokens: base64 of the query they continue.
@@ -116,7 +112,7 @@ fn money(amount: &str, currency: &str) -> Value {
 }
 
 async fn get_orders(State(sim): State<Shared>, Query(p): Params) -> Response {
-    if let Err(r) = check_marketplace(&sim, &p, "MarketplaceIds") {
+    if let Some(r) = check_marketplace(&sim, &p, "MarketplaceIds") {
         return r;
     }
     let query = match p.get("NextToken") {
@@ -384,16 +380,16 @@ fn price_number(text: &str) -> Value {
         .unwrap_or_else(|_| json!(text))
 }
 
-fn check_seller(sim: &Shared, seller: &str) -> Result<(), Response> {
+fn check_seller(sim: &Shared, seller: &str) -> Option<Response> {
     if seller != sim.config.seller_id {
-        return Err(amz_error(
+        return Some(amz_error(
             StatusCode::FORBIDDEN,
             "Unauthorized",
             "Access to requested resource is denied.",
             "The sellerId does not match the authorized selling partner.",
         ));
     }
-    Ok(())
+    None
 }
 
 async fn search_listings(
@@ -401,8 +397,8 @@ async fn search_listings(
     Path(seller): Path<String>,
     Query(p): Params,
 ) -> Response {
-    if let Err(r) =
-        check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds"))
+    if let Some(r) =
+        check_seller(&sim, &seller).or_else(|| check_marketplace(&sim, &p, "marketplaceIds"))
     {
         return r;
     }
@@ -450,8 +446,8 @@ async fn get_listing(
     Path((seller, sku)): Path<(String, String)>,
     Query(p): Params,
 ) -> Response {
-    if let Err(r) =
-        check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds"))
+    if let Some(r) =
+        check_seller(&sim, &seller).or_else(|| check_marketplace(&sim, &p, "marketplaceIds"))
     {
         return r;
     }
@@ -588,8 +584,8 @@ async fn patch_listing(
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    if let Err(r) =
-        check_seller(&sim, &seller).and_then(|_| check_marketplace(&sim, &p, "marketplaceIds"))
+    if let Some(r) =
+        check_seller(&sim, &seller).or_else(|| check_marketplace(&sim, &p, "marketplaceIds"))
     {
         return r;
     }
@@ -629,7 +625,7 @@ async fn inventory_summaries(State(sim): State<Shared>, Query(p): Params) -> Res
     if p.get("granularityId") != Some(&sim.config.marketplace_id) {
         return invalid("granularityId must be the marketplace id.");
     }
-    if let Err(r) = check_marketplace(&sim, &p, "marketplaceIds") {
+    if let Some(r) = check_marketplace(&sim, &p, "marketplaceIds") {
         return r;
     }
     let offset = match p.get("nextToken") {
@@ -988,7 +984,7 @@ async fn product_type_definition(
     Path(product_type): Path<String>,
     Query(p): Params,
 ) -> Response {
-    if let Err(r) = check_marketplace(&sim, &p, "marketplaceIds") {
+    if let Some(r) = check_marketplace(&sim, &p, "marketplaceIds") {
         return r;
     }
     let Some(schema) = product_type_schema(&product_type, &sim.config.marketplace_id) else {

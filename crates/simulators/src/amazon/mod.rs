@@ -288,9 +288,9 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
 fn order_status(demo: &str, i: usize) -> &'static str {
     match demo {
         "awaiting_fulfillment" => "Unshipped",
-        "pending" if i % 2 == 0 => "Pending",
+        "pending" if i.is_multiple_of(2) => "Pending",
         "pending" => "PendingAvailability",
-        "shipped" if i % 3 == 0 => "InvoiceUnconfirmed",
+        "shipped" if i.is_multiple_of(3) => "InvoiceUnconfirmed",
         "shipped" | "completed" => "Shipped",
         "cancelled" => "Canceled",
         _ => "Unshipped",
