@@ -339,8 +339,15 @@ impl Amazon {
                     .query("marketplaceIds", self.mp())
                     .query("includedData", included)
                     .query("pageSize", size);
-                if !query.skus.is_empty() {
-                    let skus: Vec<&str> = query.skus.iter().take(20).map(String::as_str).collect();
+                // A listing's external id is its sku.
+                let wanted = if query.skus.is_empty() {
+                    &query.ids
+                } else {
+                    &query.skus
+                };
+                if !wanted.is_empty() {
+                    // searchListingsItems takes at most 20 identifiers.
+                    let skus: Vec<&str> = wanted.iter().take(20).map(String::as_str).collect();
                     c = c
                         .query("identifiers", skus.join(","))
                         .query("identifiersType", "SKU");
