@@ -1020,14 +1020,13 @@ impl Connector for Amazon {
             return Ok(report);
         }
         chosen.sort_by(|a, b| a.sku.cmp(&b.sku));
-        let chunks: Vec<&[&OfferUpdate]> = chosen.chunks(MAX_FEED_MESSAGES).collect();
-        // Every feed is built, uploaded and submitted concurrently (createFeed's burst is 15;
-        // later ones wait in its bucket), then they are awaited in submission order: they
-        // finish in about that order, so one poller at getFeed's rate suffices.
-        let submitted = futures::future::join_all(chunks.iter().map(|c| self.submit_feed(c))).await;
+        // Feeds are submitted one after the other (createFeed's burst of 15 covers 375,000
+        // offers): the first starts processing as soon as it is uploaded, the next ones are
+        // built and uploaded while it runs. Then they are awaited in submission order (they
+        // finish in that order), so one poller at getFeed's rate suffices.
         let mut feeds = Vec::new();
-        for (chunk, s) in chunks.iter().zip(submitted) {
-            match s {
+        for chunk in chosen.chunks(MAX_FEED_MESSAGES) {
+            match self.submit_feed(chunk).await {
                 Ok(f) => feeds.push(f),
                 Err(e) if e.is_record_level() => report
                     .rejected

@@ -822,10 +822,18 @@ async fn create_feed(State(sim): State<Shared>, body: Bytes) -> Response {
     let count = messages.as_ref().map_or(0, Vec::len);
     let processing = sim.config.feed_base + sim.config.feed_per_message * count as u32;
     let id = new_id(&mut st, "");
+    // One seller's feeds are processed one at a time, in the order they were created.
+    let queue_free = st
+        .feeds
+        .iter()
+        .map(|f| f.ready_at)
+        .max()
+        .unwrap_or_else(Instant::now)
+        .max(Instant::now());
     st.feeds.push(SimFeed {
         id: id.clone(),
         created: Utc::now(),
-        ready_at: Instant::now() + processing,
+        ready_at: queue_free + processing,
         status: "IN_QUEUE".into(),
         messages,
         fatal,

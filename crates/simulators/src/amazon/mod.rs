@@ -3,7 +3,9 @@
 //! and NextToken, getOrderItems, confirmShipment), Listings Items 2021-08-01 (search, get,
 //! patch with `mode=VALIDATION_PREVIEW`), FBA inventory summaries, Feeds 2021-06-30 with
 //! JSON_LISTINGS_FEED processed asynchronously (25,000 messages at most, a processing report
-//! per feed) and pre-signed document URLs (`/__docs/{id}`), and Product Type Definitions for
+//! per feed; one seller's feeds are processed one at a time, in creation order: an assumption,
+//! Amazon documents no processing times) and pre-signed document URLs (`/__docs/{id}`), and
+//! Product Type Definitions for
 //! its demo product type (`HOME`, a schema of the simulator's own making in Amazon's style).
 //!
 //! Every SP-API operation has the documented token bucket (rate and burst, scalable with
@@ -115,15 +117,18 @@ fn plan(op: &str) -> (f64, u32) {
 }
 
 /// The least time the documented limits allow for exporting stock and price of `offers`
-/// offers through JSON_LISTINGS_FEED:
+/// offers through JSON_LISTINGS_FEED, with this simulator's processing model (one seller's
+/// feeds are processed one at a time in creation order, each taking `feed_base +
+/// messages × feed_per_message`):
 ///
-/// `k = ceil(offers / 25,000)` feeds. Feed `i` (0-based) can be created at
-/// `t_i = max(0, i + 1 − 15) / (0.0083 × scale)` s (createFeed burst 15, rate 0.0083/s; its
-/// document at `max(0, i + 1 − 15) / (0.5 × scale)`, never later) and is processed in
-/// `feed_base + messages_i × feed_per_message`; its report is read at the earliest at
-/// `max(0, i + 1 − 10) / (0.0222 × scale)` (getFeedDocument burst 10). The floor is the
-/// largest `t_i + processing_i`, or of the report reads. Uploads and polls are free (getFeed
-/// allows 2/s with a burst of 15).
+/// `k = ceil(offers / 25,000)` feeds (fewer feeds cannot hold them, more only add
+/// `feed_base` each). Feed `i` (0-based) can be created at the earliest at
+/// `c_i = max(0, i + 1 − 15) / (0.0083 × scale)` s (createFeed: burst 15, 0.0083/s; its
+/// document: burst 15, 0.5/s, never later) and finishes at
+/// `f_i = max(c_i, f_(i−1)) + feed_base + messages_i × feed_per_message`; its report can be
+/// read at `max(f_i, max(0, i + 1 − 10) / (0.0222 × scale))` (getFeedDocument: burst 10).
+/// The floor is the last of those. Uploads and polls are free (getFeed allows 2/s, burst 15).
+/// For 100,000 offers with the defaults: 4 × (2 s + 25,000 × 200 µs) = 28 s.
 pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     let k = offers.div_ceil(MAX_FEED_MESSAGES);
     let scale = if cfg.limits {
@@ -134,14 +139,14 @@ pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     let after_burst = |i: usize, burst: usize, rate: f64| -> f64 {
         ((i + 1).saturating_sub(burst) as f64) / (rate * scale)
     };
-    let mut floor = 0f64;
+    let (mut finished, mut floor) = (0f64, 0f64);
     for i in 0..k {
         let messages = (offers - i * MAX_FEED_MESSAGES).min(MAX_FEED_MESSAGES);
         let created = after_burst(i, 15, 0.0083).max(after_burst(i, 15, 0.5));
-        let processed = created
+        finished = created.max(finished)
             + cfg.feed_base.as_secs_f64()
             + messages as f64 * cfg.feed_per_message.as_secs_f64();
-        floor = floor.max(processed).max(after_burst(i, 10, 0.0222));
+        floor = floor.max(finished.max(after_burst(i, 10, 0.0222)));
     }
     Duration::from_secs_f64(floor)
 }
