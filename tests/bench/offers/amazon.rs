@@ -76,7 +76,7 @@ pub async fn run(n: usize) -> anyhow::Result<Outcome> {
         elapsed,
         floor,
         floor_note: format!(
-            "{feeds} feed(s) of ≤25,000 in createFeed's burst of 15, processing {:?} + {:?}/message",
+            "{feeds} feed(s) of ≤25,000 in createFeed's burst of 15, processed one at a time, {:?} + {:?}/message each",
             cfg.feed_base, cfg.feed_per_message
         ),
         requests: count("requests"),
