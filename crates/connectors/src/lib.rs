@@ -7,6 +7,7 @@
 //! connection.
 
 pub mod backmarket;
+pub mod amazon;
 pub mod bigcommerce;
 pub mod cdiscount;
 pub mod ebay;
@@ -410,6 +411,7 @@ pub struct ConnectionConfig {
 /// Every platform marketsync supports, with the fields of its forms.
 pub fn registry() -> Vec<PlatformInfo> {
     vec![
+        amazon::platform_info(),
         bigcommerce::platform_info(),
         opencart::platform_info(),
         shopify::platform_info(),
@@ -427,6 +429,7 @@ pub fn registry() -> Vec<PlatformInfo> {
 /// Makes the connector of a connection.
 pub fn build(config: ConnectionConfig) -> Result<Box<dyn Connector>> {
     match config.platform.as_str() {
+        amazon::PLATFORM => Ok(Box::new(amazon::Amazon::new(config)?)),
         bigcommerce::PLATFORM => Ok(Box::new(bigcommerce::BigCommerce::new(config)?)),
         opencart::PLATFORM => Ok(Box::new(opencart::OpenCart::new(config)?)),
         shopify::PLATFORM => Ok(Box::new(shopify::Shopify::new(config)?)),

@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod backmarket;
+pub mod amazon;
 pub mod bigcommerce;
 pub mod cdiscount;
 pub mod demo;

@@ -12,6 +12,8 @@
 
 use std::time::Duration;
 
+mod amazon;
+
 use futures::future::BoxFuture;
 
 mod backmarket;
@@ -52,6 +54,7 @@ fn markets() -> Vec<(&'static str, Run)> {
         ("ebay", |n| Box::pin(ebay::run(n))),
         ("cdiscount", |n| Box::pin(cdiscount::run(n))),
         ("mirakl", |n| Box::pin(mirakl::run(n))),
+        ("amazon", |n| Box::pin(amazon::run(n))),
     ]
 }
 

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod backmarket;
+mod amazon;
+mod amazon_prism;
 mod bigcommerce;
 mod cdiscount;
 mod ebay;

@@ -119,6 +119,7 @@ macro_rules! simulated {
 }
 simulated!(
     backmarket,
+    amazon,
     bigcommerce,
     ebay,
     cdiscount,
