@@ -376,6 +376,9 @@ pub struct SimPorts {
     /// Port of the OpenCart simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8806)]
     pub opencart_port: u16,
+    /// Port of the Amazon SP-API simulator.
+    #[arg(long, value_name = "PORT", default_value_t = 8807)]
+    pub amazon_port: u16,
     /// Port of the eBay simulator.
     #[arg(long, value_name = "PORT", default_value_t = 8808)]
     pub ebay_port: u16,
@@ -403,6 +406,7 @@ impl SimPorts {
             ("magento", self.magento_port),
             ("prestashop", self.prestashop_port),
             ("opencart", self.opencart_port),
+            ("amazon", self.amazon_port),
             ("ebay", self.ebay_port),
             ("mirakl", self.mirakl_port),
             ("cdiscount", self.cdiscount_port),

@@ -477,7 +477,11 @@ impl Run {
         levels: &[StockLevel],
     ) -> Result<bool, Stop> {
         let mut by_sku: BTreeMap<&str, i64> = BTreeMap::new();
-        for l in levels {
+        let own = c.marketplace_warehouses();
+        for l in levels
+            .iter()
+            .filter(|l| !own.contains(&l.warehouse.as_str()))
+        {
             *by_sku.entry(l.sku.as_str()).or_insert(0) += l.available.max(0);
         }
         let skus: Vec<&str> = by_sku.keys().copied().collect();

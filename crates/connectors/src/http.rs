@@ -112,7 +112,6 @@ impl RateLimiter {
 
     /// A token bucket: `rate` requests per second on average, at most `burst` at once (the
     /// shape of Amazon SP-API usage plans), refined by `headers` like [`RateLimiter::new`].
-    #[allow(dead_code)] // used by the marketplace connectors as they land
     pub(crate) fn token_bucket(rate: f64, burst: u32, headers: Option<RateLimitHeaders>) -> Self {
         let burst = burst.max(1);
         let limiter = Self::new(burst, Duration::from_secs(1), headers);
@@ -254,14 +253,12 @@ impl Call {
 
     /// Adds a header of this call only (a fresh OAuth bearer token, a signature). Its value
     /// is sent marked sensitive and never logged.
-    #[allow(dead_code)] // used by the marketplace connectors as they land
     pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_ascii_lowercase(), value.into()));
         self
     }
 
     /// Spends this operation's own budget instead of the client's.
-    #[allow(dead_code)] // used by the marketplace connectors as they land
     pub(crate) fn limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
         self.limiter = Some(limiter);
         self

@@ -6,15 +6,14 @@
 //! of the proto crate. [`registry`] lists every platform; [`build`] makes a connector for a
 //! connection.
 
-pub mod backmarket;
 pub mod amazon;
+pub mod backmarket;
 pub mod bigcommerce;
 pub mod cdiscount;
 pub mod ebay;
 mod http;
 pub mod magento;
 pub mod mirakl;
-#[allow(dead_code)] // used by the marketplace connectors (amazon, ebay) as they land
 mod oauth;
 pub mod opencart;
 pub mod prestashop;
@@ -353,6 +352,11 @@ pub trait Connector: Send + Sync {
             "{} bulk offer export",
             self.platform()
         )))
+    }
+    /// Warehouses the marketplace stocks and ships from itself (Amazon's `FBA`): their
+    /// quantities are imported, never pushed, and not part of what the seller offers.
+    fn marketplace_warehouses(&self) -> &'static [&'static str] {
+        &[]
     }
     /// Accepts orders the marketplace holds in [`order_status::AWAITING_ACCEPTANCE`]
     /// (idempotent: an order already accepted counts as accepted).

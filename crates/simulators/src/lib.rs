@@ -7,8 +7,8 @@
 
 #![recursion_limit = "256"]
 
-pub mod backmarket;
 pub mod amazon;
+pub mod backmarket;
 pub mod bigcommerce;
 pub mod cdiscount;
 pub mod demo;

@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use marketsync_simulators::{
-    backmarket, bigcommerce, cdiscount, ebay, magento, mirakl, opencart, prestashop, refurbed,
-    shopify, woocommerce,
+    amazon, backmarket, bigcommerce, cdiscount, ebay, magento, mirakl, opencart, prestashop,
+    refurbed, shopify, woocommerce,
 };
 use serde_json::{Value, json};
 
@@ -20,6 +20,7 @@ pub const PLATFORMS: &[(&str, &str)] = &[
     ("magento", "Magento"),
     ("prestashop", "PrestaShop"),
     ("opencart", "OpenCart"),
+    ("amazon", "Amazon SP-API"),
     ("ebay", "eBay"),
     ("mirakl", "Mirakl"),
     ("cdiscount", "CDiscount"),
@@ -197,6 +198,22 @@ pub async fn start(
                        "api_key": c.api_key}),
             );
             store!("opencart", opencart::start(addr, c), n, creds)
+        }
+        "amazon" => {
+            let c = sized!(amazon::SimConfig::default(), demo);
+            let (n, creds) = (
+                c.products,
+                json!({"client_id": c.client_id, "client_secret": c.client_secret,
+                       "refresh_token": c.refresh_token, "marketplace_id": c.marketplace_id,
+                       "seller_id": c.seller_id}),
+            );
+            store!(
+                "amazon",
+                amazon::start(addr, c),
+                n,
+                creds,
+                json!({"base_url": "{base}", "auth_url": "{base}/auth/o2/token"})
+            )
         }
         "ebay" => {
             let c = sized!(ebay::SimConfig::default(), demo);

@@ -351,6 +351,7 @@ const SIMULATED: &[&str] = &[
     "magento",
     "prestashop",
     "opencart",
+    "amazon",
     "ebay",
     "mirakl",
     "cdiscount",

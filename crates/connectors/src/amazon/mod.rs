@@ -85,6 +85,8 @@ pub const PLATFORM: &str = "amazon";
 const INCLUDED_DATA: &str = "summaries,attributes,issues,offers,fulfillmentAvailability";
 /// Listings Items API version path.
 const LISTINGS: &str = "/listings/2021-08-01/items";
+/// Warehouse of Fulfilment by Amazon stock (Amazon's own; never pushed).
+pub const FBA: &str = "FBA";
 /// Feeds API version path.
 const FEEDS: &str = "/feeds/2021-06-30";
 /// Content type of JSON_LISTINGS_FEED documents.
@@ -610,6 +612,10 @@ pub fn feed_document(
 
 #[async_trait]
 impl Connector for Amazon {
+    fn marketplace_warehouses(&self) -> &'static [&'static str] {
+        &[FBA]
+    }
+
     fn platform(&self) -> &'static str {
         PLATFORM
     }
@@ -727,7 +733,7 @@ impl Connector for Amazon {
                         .unwrap_or(0);
                     Some(StockLevel {
                         sku,
-                        warehouse: "FBA".into(),
+                        warehouse: FBA.into(),
                         on_hand,
                         reserved,
                         available,
@@ -833,7 +839,7 @@ impl Connector for Amazon {
         let mut report = ExportReport::default();
         let mut offers = Vec::new();
         for l in levels {
-            if l.warehouse == "FBA" {
+            if l.warehouse == FBA {
                 report.rejected.push((
                     l.sku.clone(),
                     "FBA quantities are Amazon's: they cannot be set by the seller".into(),

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod backmarket;
 mod amazon;
 mod amazon_prism;
+mod backmarket;
 mod bigcommerce;
 mod cdiscount;
 mod ebay;
