@@ -695,3 +695,65 @@ async fn secrets_are_absent_from_debug_logs_and_errors() {
     }
     assert!(!format!("{c:?}").contains(&cfg.api_token));
 }
+
+#[test]
+fn registry_lists_refurbed_with_the_seed_credentials() {
+    let info = marketsync_connectors::registry()
+        .into_iter()
+        .find(|p| p.id == "refurbed")
+        .unwrap();
+    let creds: Vec<_> = info
+        .credentials
+        .iter()
+        .map(|f| (f.name.as_str(), f.secret, f.required))
+        .collect();
+    assert_eq!(
+        creds,
+        vec![("api_token", true, true), ("merchant_id", false, true)]
+    );
+    assert_eq!(info.kind, "marketplace");
+    let built = marketsync_connectors::build(ConnectionConfig {
+        platform: "refurbed".into(),
+        credentials: Credentials::from_json(&json!({"api_token": "t", "merchant_id": "1"}))
+            .unwrap(),
+        settings: Settings::default(),
+    })
+    .unwrap();
+    assert_eq!(built.platform(), "refurbed");
+}
+
+#[tokio::test]
+async fn shipping_some_lines_is_a_partial_shipment() {
+    let cfg = config(6, 0);
+    let sim = start(cfg.clone()).await;
+    let c = connector(&sim, &cfg);
+    let admin = Admin::of(&sim);
+    let sku = demo::catalog(cfg.seed, cfg.products)[3].sku.clone();
+    let id = place_order(&admin, &sku, 3).await;
+    c.acknowledge_orders(std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    let r = c
+        .export_orders(&[OrderUpdate {
+            external_id: id.clone(),
+            status: Some(order_status::SHIPPED.into()),
+            carrier: Some("GLS".into()),
+            tracking_number: Some("GLS123".into()),
+            lines: vec![(sku.clone(), 1)],
+        }])
+        .await
+        .unwrap();
+    assert_eq!(r.accepted, 1);
+    let o = c
+        .orders_page(&ImportQuery {
+            ids: vec![id.clone()],
+            ..pages_of(5)
+        })
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(o.status, order_status::PARTIALLY_SHIPPED);
+    assert_eq!(o.shipments[0].lines[0].quantity, 1);
+    assert_eq!(o.lines[0].quantity, 3);
+}
