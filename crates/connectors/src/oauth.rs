@@ -1,8 +1,10 @@
-//! OAuth 2 refresh-token grant (RFC 6749 §6), shared by the marketplaces that use it: Login
-//! with Amazon for SP-API (client credentials in the form body) and eBay (client credentials
-//! as HTTP Basic). The access token is cached and refreshed before it expires; a call that
-//! comes back 401 gets one more try with a fresh token; a refused refresh token
-//! (`invalid_grant`) is an [`ConnectorError::Auth`], whose message asks to re-authorize.
+//! OAuth 2 access tokens, shared by the platforms that use them: the refresh-token grant
+//! (RFC 6749 §6: Login with Amazon for SP-API with the client credentials in the form body,
+//! eBay's user tokens with them as HTTP Basic) and the client-credentials grant (§4.4: eBay's
+//! application token, Octopia's seller API). The access token is cached and renewed before it
+//! expires; a call that comes back 401 gets one more try with a fresh token; refused
+//! credentials (`invalid_grant`, `invalid_client`) are an [`ConnectorError::Auth`], whose
+//! message asks to re-authorize. Token answers are never body-logged: they are secrets.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,17 +29,35 @@ pub(crate) enum ClientAuth {
     Basic,
 }
 
+/// Which grant asks for the access token.
+#[derive(Clone)]
+pub(crate) enum GrantType {
+    /// The seller's long-lived refresh token.
+    RefreshToken(String),
+    /// The client's own credentials (no seller authorization involved).
+    ClientCredentials,
+}
+
+impl std::fmt::Debug for GrantType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::RefreshToken(_) => "RefreshToken([redacted])",
+            Self::ClientCredentials => "ClientCredentials",
+        })
+    }
+}
+
 /// What the token endpoint needs.
 #[derive(Debug, Clone)]
-pub(crate) struct RefreshGrant {
+pub(crate) struct Grant {
     /// Token endpoint URL.
     pub token_url: String,
     /// OAuth client id.
     pub client_id: String,
     /// OAuth client secret.
     pub client_secret: String,
-    /// Long-lived refresh token of the seller's authorization.
-    pub refresh_token: String,
+    /// The grant.
+    pub grant: GrantType,
     /// Space-separated scopes to ask for, when the platform wants them.
     pub scope: Option<String>,
     /// How the client authenticates.
@@ -54,7 +74,7 @@ struct TokenResponse {
 /// A cached access token for one connection.
 #[derive(Clone)]
 pub(crate) struct TokenSource {
-    grant: Arc<RefreshGrant>,
+    grant: Arc<Grant>,
     http: HttpClient,
     cached: Arc<Mutex<Option<(String, Instant)>>>,
 }
@@ -69,24 +89,32 @@ impl std::fmt::Debug for TokenSource {
 
 impl TokenSource {
     /// A token source; `platform` labels its log lines and errors.
-    pub(crate) fn new(
+    pub(crate) fn new(platform: &'static str, policy: HttpPolicy, grant: Grant) -> Result<Self> {
+        Self::with_limiter(
+            platform,
+            policy,
+            grant,
+            Arc::new(RateLimiter::new(10, Duration::from_secs(1), None)),
+        )
+    }
+
+    /// A token source whose token requests spend `limiter` (a platform's token quota).
+    pub(crate) fn with_limiter(
         platform: &'static str,
         policy: HttpPolicy,
-        grant: RefreshGrant,
+        grant: Grant,
+        limiter: Arc<RateLimiter>,
     ) -> Result<Self> {
-        let secrets = vec![grant.client_secret.clone(), grant.refresh_token.clone()];
+        let mut secrets = vec![grant.client_secret.clone()];
+        if let GrantType::RefreshToken(r) = &grant.grant {
+            secrets.push(r.clone());
+        }
         // Token answers are never body-logged: the access token in them is a secret too.
         let policy = HttpPolicy {
             debug: false,
             ..policy
         };
-        let http = HttpClient::new(
-            platform,
-            policy,
-            &[],
-            secrets,
-            Arc::new(RateLimiter::new(10, Duration::from_secs(1), None)),
-        )?;
+        let http = HttpClient::new(platform, policy, &[], secrets, limiter)?;
         Ok(Self {
             grant: Arc::new(grant),
             http,
@@ -114,10 +142,15 @@ impl TokenSource {
 
     async fn refresh(&self) -> Result<(String, Instant)> {
         let g = &self.grant;
-        let mut form: Vec<(&str, &str)> = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", g.refresh_token.as_str()),
-        ];
+        let mut form: Vec<(&str, &str)> = match &g.grant {
+            GrantType::RefreshToken(r) => {
+                vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", r.as_str()),
+                ]
+            }
+            GrantType::ClientCredentials => vec![("grant_type", "client_credentials")],
+        };
         if let Some(scope) = g.scope.as_deref() {
             form.push(("scope", scope));
         }
@@ -147,7 +180,14 @@ impl TokenSource {
             .map_err(|e| match e {
                 // 400 invalid_grant: the seller revoked the authorization or it expired.
                 ConnectorError::Rejected { message, .. } | ConnectorError::Auth(message) => {
-                    ConnectorError::Auth(format!("the refresh token was refused ({message})"))
+                    ConnectorError::Auth(match g.grant {
+                        GrantType::RefreshToken(_) => {
+                            format!("the refresh token was refused ({message})")
+                        }
+                        GrantType::ClientCredentials => {
+                            format!("the client credentials were refused ({message})")
+                        }
+                    })
                 }
                 other => other,
             })?;

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::config::AmazonConfig;
 use crate::http::{Call, HttpClient, RateLimiter};
-use crate::oauth::{ClientAuth, RefreshGrant, TokenSource};
+use crate::oauth::{ClientAuth, Grant, GrantType, TokenSource};
 use crate::{ConnectorError, Result};
 
 /// Header in which Amazon reports the rate (requests per second) applied to a request.
@@ -106,19 +106,14 @@ impl Client {
             // Every SP-API call names its own bucket; this one only paces what names none.
             Arc::new(RateLimiter::token_bucket(10.0, 10, None)),
         )?;
-        // The token endpoint's answer is the access token itself: never logged.
-        let token_policy = crate::HttpPolicy {
-            debug: false,
-            ..cfg.policy.clone()
-        };
         let tokens = TokenSource::new(
             super::PLATFORM,
-            token_policy,
-            RefreshGrant {
+            cfg.policy.clone(),
+            Grant {
                 token_url: cfg.auth_url.clone(),
                 client_id: cfg.client_id.clone(),
                 client_secret: cfg.client_secret.clone(),
-                refresh_token: cfg.refresh_token.clone(),
+                grant: GrantType::RefreshToken(cfg.refresh_token.clone()),
                 scope: None,
                 client_auth: ClientAuth::Form,
             },

@@ -3,13 +3,12 @@
 //! when a call comes back 401), the `SellerId` header and the client-side rate budget.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex;
 
-use crate::http::{Call, HttpClient, RateLimiter, Reply};
+use crate::http::{Call, HttpClient, RateLimiter};
+use crate::oauth::{ClientAuth, Grant, GrantType, TokenSource};
 use crate::{ConnectionConfig, ConnectorError, HttpPolicy, Result};
 
 /// Production seller API base.
@@ -35,8 +34,6 @@ pub const UPLOAD_MAX: usize = 1_000;
 pub const LIST_MAX: u32 = 1_000;
 /// ASSUMED maximum `pageSize` of order lists.
 pub const ORDERS_PAGE_MAX: u32 = 100;
-/// Tokens are renewed when less than this is left of their life.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 /// Everything the CDiscount connector needs, validated.
 #[derive(Clone)]
@@ -143,13 +140,6 @@ impl CdiscountConfig {
     }
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
 /// One answer of the API, decoded, with the next page's cursor from its `Link` header.
 pub(crate) struct Answer<T> {
     pub body: Option<T>,
@@ -162,8 +152,7 @@ pub(crate) struct Answer<T> {
 pub(crate) struct Client {
     pub cfg: Arc<CdiscountConfig>,
     http: HttpClient,
-    auth: HttpClient,
-    cached: Arc<Mutex<Option<(String, Instant)>>>,
+    tokens: TokenSource,
 }
 
 impl Client {
@@ -181,23 +170,24 @@ impl Client {
             secrets.clone(),
             Arc::new(limiter),
         )?;
-        // ASSUMED: at most 500 tokens per hour per client. Never body-logged: the answer is
-        // the bearer token itself.
-        let auth = HttpClient::new(
+        // ASSUMED: at most 500 tokens per hour per client.
+        let tokens = TokenSource::with_limiter(
             super::PLATFORM,
-            HttpPolicy {
-                debug: false,
-                ..cfg.policy.clone()
+            cfg.policy.clone(),
+            Grant {
+                token_url: cfg.auth_url.clone(),
+                client_id: cfg.client_id.clone(),
+                client_secret: cfg.client_secret.clone(),
+                grant: GrantType::ClientCredentials,
+                scope: None,
+                client_auth: ClientAuth::Form,
             },
-            &[],
-            secrets,
             Arc::new(RateLimiter::new(500, Duration::from_secs(3600), None)),
         )?;
         Ok(Self {
             cfg: Arc::new(cfg),
             http,
-            auth,
-            cached: Arc::new(Mutex::new(None)),
+            tokens,
         })
     }
 
@@ -206,61 +196,16 @@ impl Client {
         format!("{}{path}", self.cfg.api_url)
     }
 
-    /// A valid access token: the cached one or a new one (client-credentials grant).
-    async fn token(&self) -> Result<String> {
-        let mut cached = self.cached.lock().await;
-        if let Some((token, expires)) = cached.as_ref()
-            && Instant::now() + TOKEN_MARGIN < *expires
-        {
-            return Ok(token.clone());
-        }
-        let call = Call::new(reqwest::Method::POST, &self.cfg.auth_url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", self.cfg.client_id.as_str()),
-                ("client_secret", self.cfg.client_secret.as_str()),
-            ])
-            .header("accept", "application/json");
-        let sent = Instant::now();
-        let reply = self
-            .auth
-            .send_with(&call, |what, reply: &Reply| {
-                serde_json::from_slice::<TokenResponse>(&reply.body)
-                    .map_err(|e| ConnectorError::Malformed(format!("{what}: token response: {e}")))
-            })
-            .await
-            .map_err(|e| match e {
-                ConnectorError::Rejected { message, .. } | ConnectorError::Auth(message) => {
-                    ConnectorError::Auth(format!(
-                        "Octopia refused the client credentials ({message})"
-                    ))
-                }
-                other => other,
-            })?;
-        if reply.access_token.is_empty() {
-            return Err(ConnectorError::Malformed(
-                "token response without access_token".into(),
-            ));
-        }
-        let life = Duration::from_secs(reply.expires_in.unwrap_or(300));
-        *cached = Some((reply.access_token.clone(), sent + life));
-        Ok(reply.access_token)
-    }
-
-    async fn invalidate(&self) {
-        *self.cached.lock().await = None;
-    }
-
     /// Sends `make()` with a bearer token; a 401 renews the token and sends once more.
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         make: impl Fn() -> Call,
     ) -> Result<Answer<T>> {
-        let token = self.token().await?;
+        let token = self.tokens.token().await?;
         match self.once(make(), &token).await {
             Err(ConnectorError::Auth(_)) => {
-                self.invalidate().await;
-                let token = self.token().await?;
+                self.tokens.invalidate().await;
+                let token = self.tokens.token().await?;
                 self.once(make(), &token).await
             }
             other => other,

@@ -3,16 +3,12 @@
 //! Notification API, one call budget per API family, and the headers eBay wants.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex;
 
 use super::config::{APP_SCOPE, EbayConfig, Pace, SCOPES};
 use crate::http::{Call, HttpClient, RateLimiter};
-use crate::oauth::{ClientAuth, RefreshGrant, TokenSource};
+use crate::oauth::{ClientAuth, Grant, GrantType, TokenSource};
 use crate::{ConnectorError, Result};
 
 /// Which API family (and so which budget) a call belongs to.
@@ -24,19 +20,13 @@ pub(crate) enum Family {
     Notification,
 }
 
-#[derive(Deserialize)]
-struct AppToken {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
 /// Client of one eBay seller account.
 pub(crate) struct Client {
     pub(crate) http: HttpClient,
     pub(crate) cfg: EbayConfig,
     tokens: TokenSource,
-    app_token: Mutex<Option<(String, Instant)>>,
+    /// The application token (client-credentials grant) getPublicKey wants.
+    app_tokens: TokenSource,
     inventory: Arc<RateLimiter>,
     fulfillment: Arc<RateLimiter>,
     account: Arc<RateLimiter>,
@@ -61,17 +51,26 @@ fn bucket(p: Pace) -> Arc<RateLimiter> {
 impl Client {
     /// A client for `cfg`.
     pub(crate) fn new(cfg: EbayConfig) -> Result<Self> {
+        let grant = |grant, scope: String| Grant {
+            token_url: cfg.token_url.clone(),
+            client_id: cfg.client_id.clone(),
+            client_secret: cfg.client_secret.clone(),
+            grant,
+            scope: Some(scope),
+            client_auth: ClientAuth::Basic,
+        };
         let tokens = TokenSource::new(
             super::PLATFORM,
             cfg.policy.clone(),
-            RefreshGrant {
-                token_url: cfg.token_url.clone(),
-                client_id: cfg.client_id.clone(),
-                client_secret: cfg.client_secret.clone(),
-                refresh_token: cfg.refresh_token.clone(),
-                scope: Some(SCOPES.join(" ")),
-                client_auth: ClientAuth::Basic,
-            },
+            grant(
+                GrantType::RefreshToken(cfg.refresh_token.clone()),
+                SCOPES.join(" "),
+            ),
+        )?;
+        let app_tokens = TokenSource::new(
+            super::PLATFORM,
+            cfg.policy.clone(),
+            grant(GrantType::ClientCredentials, APP_SCOPE.to_string()),
         )?;
         let inventory = bucket(cfg.inventory_pace);
         let http = HttpClient::new(
@@ -87,7 +86,7 @@ impl Client {
         Ok(Self {
             http,
             tokens,
-            app_token: Mutex::new(None),
+            app_tokens,
             inventory,
             fulfillment: bucket(cfg.fulfillment_pace),
             account: bucket(cfg.account_pace),
@@ -139,53 +138,13 @@ impl Client {
         self.tokens.token().await
     }
 
-    /// An application access token (client credentials grant), cached until shortly before
-    /// it expires: getPublicKey of the Notification API wants one.
-    pub(crate) async fn app_token(&self) -> Result<String> {
-        let mut cached = self.app_token.lock().await;
-        if let Some((token, expires)) = cached.as_ref()
-            && Instant::now() + Duration::from_secs(120) < *expires
-        {
-            return Ok(token.clone());
-        }
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", self.cfg.client_id, self.cfg.client_secret));
-        let call = Call::new(reqwest::Method::POST, &self.cfg.token_url)
-            .form(&[("grant_type", "client_credentials"), ("scope", APP_SCOPE)])
-            .header("authorization", format!("Basic {basic}"))
-            .limiter(self.notification.clone());
-        let sent = Instant::now();
-        let token: AppToken = self
-            .http
-            .send(&call)
-            .await
-            .map_err(|e| match e {
-                ConnectorError::Rejected { message, .. } => {
-                    ConnectorError::Auth(format!("the client credentials were refused ({message})"))
-                }
-                other => other,
-            })?
-            .ok_or_else(|| ConnectorError::Malformed("empty token response".into()))?;
-        let expires = sent + Duration::from_secs(token.expires_in.unwrap_or(7200));
-        *cached = Some((token.access_token.clone(), expires));
-        Ok(token.access_token)
-    }
-
     /// Sends `call` with the application token (Notification API public keys).
     pub(crate) async fn send_app<T: DeserializeOwned>(&self, call: Call) -> Result<Option<T>> {
-        let token = self.app_token().await?;
-        let with = |t: &str| {
-            call.clone()
-                .header("authorization", format!("Bearer {t}"))
-                .limiter(self.notification.clone())
-        };
-        match self.http.send(&with(&token)).await {
-            Err(ConnectorError::Auth(_)) => {
-                *self.app_token.lock().await = None;
-                let token = self.app_token().await?;
-                self.http.send(&with(&token)).await
-            }
-            other => other,
-        }
+        let limiter = self.notification.clone();
+        self.app_tokens
+            .send(&self.http, "authorization", "Bearer ", || {
+                call.clone().limiter(limiter.clone())
+            })
+            .await
     }
 }
