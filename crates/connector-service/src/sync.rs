@@ -476,15 +476,14 @@ impl Run {
         c: &dyn Connector,
         levels: &[StockLevel],
     ) -> Result<bool, Stop> {
-        let mut by_sku: BTreeMap<&str, i64> = BTreeMap::new();
         let own = c.marketplace_warehouses();
-        for l in levels
+        let mine: Vec<StockLevel> = levels
             .iter()
             .filter(|l| !own.contains(&l.warehouse.as_str()))
-        {
-            *by_sku.entry(l.sku.as_str()).or_insert(0) += l.available.max(0);
-        }
-        let skus: Vec<&str> = by_sku.keys().copied().collect();
+            .cloned()
+            .collect();
+        let mut offers = marketsync_connectors::OfferUpdate::quantities(&mine);
+        let skus: Vec<&str> = offers.iter().map(|o| o.sku.as_str()).collect();
         let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
             "SELECT sku, external_id, record FROM products WHERE connection_id = $1 AND sku = ANY($2)",
         )
@@ -492,25 +491,19 @@ impl Run {
         .bind(&skus)
         .fetch_all(&self.state.pool)
         .await?;
-        let known: HashMap<String, (String, Option<marketsync_proto::v1::Money>)> = rows
+        let mut known: HashMap<String, (String, Option<marketsync_proto::v1::Money>)> = rows
             .into_iter()
             .map(|(sku, ext, rec)| {
                 let price = Product::decode(rec.as_slice()).ok().and_then(|p| p.price);
                 (sku, (ext, price))
             })
             .collect();
-        let offers: Vec<marketsync_connectors::OfferUpdate> = by_sku
-            .iter()
-            .map(|(sku, qty)| {
-                let (external_id, price) = known.get(*sku).cloned().unwrap_or_default();
-                marketsync_connectors::OfferUpdate {
-                    sku: (*sku).to_string(),
-                    external_id,
-                    quantity: Some(*qty),
-                    price: price.filter(|m| !m.amount.is_empty()),
-                }
-            })
-            .collect();
+        for o in &mut offers {
+            if let Some((external_id, price)) = known.remove(&o.sku) {
+                o.external_id = external_id;
+                o.price = price.filter(|m| !m.amount.is_empty());
+            }
+        }
         let total = offers.len() as i64;
         let mut done = 0;
         // Large slices: the connector splits them by the marketplace's own batch maximum.

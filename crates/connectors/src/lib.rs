@@ -247,6 +247,25 @@ pub struct OfferUpdate {
     pub price: Option<marketsync_proto::v1::Money>,
 }
 
+impl OfferUpdate {
+    /// One quantity-only update per sku, in sku order: the units available in `levels`, added
+    /// up over the warehouses (a marketplace lists one quantity per offer).
+    pub fn quantities(levels: &[StockLevel]) -> Vec<OfferUpdate> {
+        let mut by_sku: BTreeMap<&str, i64> = BTreeMap::new();
+        for l in levels {
+            *by_sku.entry(l.sku.as_str()).or_default() += l.available.max(0);
+        }
+        by_sku
+            .into_iter()
+            .map(|(sku, q)| OfferUpdate {
+                sku: sku.to_string(),
+                quantity: Some(q),
+                ..OfferUpdate::default()
+            })
+            .collect()
+    }
+}
+
 /// Canonical order statuses every connector maps to.
 pub mod order_status {
     /// The marketplace waits for the seller to accept (Mirakl WAITING_ACCEPTANCE, BackMarket

@@ -531,18 +531,7 @@ impl Connector for BackMarket {
     }
 
     async fn export_stock(&self, levels: &[StockLevel]) -> Result<ExportReport> {
-        let mut by_sku: BTreeMap<&str, i64> = BTreeMap::new();
-        for l in levels {
-            *by_sku.entry(l.sku.as_str()).or_default() += l.available.max(0);
-        }
-        let offers: Vec<OfferUpdate> = by_sku
-            .into_iter()
-            .map(|(sku, q)| OfferUpdate {
-                sku: sku.to_string(),
-                quantity: Some(q),
-                ..OfferUpdate::default()
-            })
-            .collect();
+        let offers = OfferUpdate::quantities(levels);
         self.export_offers(&offers).await
     }
 

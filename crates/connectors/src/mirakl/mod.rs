@@ -78,7 +78,7 @@
 mod config;
 mod mapping;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -750,19 +750,7 @@ impl Connector for Mirakl {
     }
 
     async fn export_stock(&self, levels: &[StockLevel]) -> Result<ExportReport> {
-        // One quantity per offer: the levels of every warehouse of a sku add up.
-        let mut per_sku: BTreeMap<&str, i64> = BTreeMap::new();
-        for l in levels {
-            *per_sku.entry(l.sku.as_str()).or_default() += l.available.max(0);
-        }
-        let offers: Vec<OfferUpdate> = per_sku
-            .into_iter()
-            .map(|(sku, q)| OfferUpdate {
-                sku: sku.to_string(),
-                quantity: Some(q),
-                ..OfferUpdate::default()
-            })
-            .collect();
+        let offers = OfferUpdate::quantities(levels);
         self.send_offers(&offers).await
     }
 

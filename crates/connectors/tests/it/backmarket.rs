@@ -1,7 +1,6 @@
 //! The Back Market connector against the Back Market simulator.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -15,7 +14,7 @@ use marketsync_simulators::backmarket::{self as sim, RunningSimulator, SimConfig
 use marketsync_simulators::demo::{self, OfferDefects};
 use serde_json::{Value, json};
 
-use crate::support::{Admin, init, orders, pages_of, products, stock};
+use crate::support::{Admin, orders, pages_of, products, stock};
 
 fn config(products: usize, orders: usize) -> SimConfig {
     SimConfig {
@@ -27,18 +26,11 @@ fn config(products: usize, orders: usize) -> SimConfig {
 }
 
 async fn start(config: SimConfig) -> RunningSimulator {
-    init();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim::start(addr, config).await.expect("simulator starts")
+    crate::support::on_free_port(|addr| sim::start(addr, config)).await
 }
 
 fn settings_for(sim: &RunningSimulator) -> Settings {
-    Settings {
-        base_url: Some(sim.base_url()),
-        retry_attempts: Some(4),
-        timeout_secs: Some(5),
-        ..Settings::default()
-    }
+    crate::support::fast_settings(sim.base_url())
 }
 
 fn creds(cfg: &SimConfig) -> Value {

@@ -1,6 +1,5 @@
 //! The eBay connector against the eBay simulator.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -14,7 +13,7 @@ use marketsync_simulators::demo;
 use marketsync_simulators::ebay::{self as sim, DailyCalls, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
 
-use crate::support::{Admin, init, next_call, orders, pages_of, products, stock, webhook_receiver};
+use crate::support::{Admin, next_call, orders, pages_of, products, stock, webhook_receiver};
 
 const VERIFICATION_TOKEN: &str = "marketsync-verification-token-0123456789abcdef";
 
@@ -28,18 +27,11 @@ fn config(products: usize, orders: usize) -> SimConfig {
 }
 
 async fn start(cfg: SimConfig) -> RunningSimulator {
-    init();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim::start(addr, cfg).await.expect("simulator starts")
+    crate::support::on_free_port(|addr| sim::start(addr, cfg)).await
 }
 
 fn settings(sim: &RunningSimulator) -> Settings {
-    Settings {
-        base_url: Some(sim.base_url()),
-        retry_attempts: Some(4),
-        timeout_secs: Some(5),
-        ..Settings::default()
-    }
+    crate::support::fast_settings(sim.base_url())
 }
 
 fn connector_with(cfg: &SimConfig, refresh_token: &str, secret: &str, settings: Settings) -> Ebay {

@@ -1,7 +1,6 @@
 //! The Magento connector against the Magento simulator.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -16,7 +15,7 @@ use marketsync_simulators::magento::{self as sim, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Admin, all_pages, init, next_call, orders, pages_of, products, stock, webhook_receiver,
+    Admin, all_pages, next_call, orders, pages_of, products, stock, webhook_receiver,
 };
 
 fn config(products: usize, orders: usize) -> SimConfig {
@@ -29,9 +28,7 @@ fn config(products: usize, orders: usize) -> SimConfig {
 }
 
 async fn start(config: SimConfig) -> RunningSimulator {
-    init();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim::start(addr, config).await.expect("simulator starts")
+    crate::support::on_free_port(|addr| sim::start(addr, config)).await
 }
 
 fn settings_for(sim: &RunningSimulator) -> Settings {

@@ -1,7 +1,6 @@
 //! The Mirakl connector against the Mirakl simulator.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use marketsync_simulators::demo::{self, OfferDefects};
 use marketsync_simulators::mirakl::{self as sim, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
 
-use crate::support::{Admin, init, orders, pages_of, products, stock};
+use crate::support::{Admin, orders, pages_of, products, stock};
 
 /// "Once per minute", scaled down for tests.
 const INTERVAL: Duration = Duration::from_millis(300);
@@ -32,9 +31,7 @@ fn config(products: usize, orders: usize) -> SimConfig {
 }
 
 async fn start(config: SimConfig) -> RunningSimulator {
-    init();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim::start(addr, config).await.expect("simulator starts")
+    crate::support::on_free_port(|addr| sim::start(addr, config)).await
 }
 
 fn settings_for(sim: &RunningSimulator) -> Settings {

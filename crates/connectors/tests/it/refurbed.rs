@@ -1,7 +1,6 @@
 //! The Refurbed connector against the Refurbed simulator.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,18 +27,11 @@ fn config(products: usize, orders: usize) -> SimConfig {
 }
 
 async fn start(config: SimConfig) -> RunningSimulator {
-    init();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim::start(addr, config).await.expect("simulator starts")
+    crate::support::on_free_port(|addr| sim::start(addr, config)).await
 }
 
 fn settings_for(sim: &RunningSimulator) -> Settings {
-    Settings {
-        base_url: Some(sim.base_url()),
-        retry_attempts: Some(4),
-        timeout_secs: Some(5),
-        ..Settings::default()
-    }
+    crate::support::fast_settings(sim.base_url())
 }
 
 fn connector_with(cfg: &SimConfig, token: &str, settings: Settings) -> Refurbed {

@@ -2,7 +2,6 @@
 //! connector validated against the Admin API 2025-01 introspection schema.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use marketsync_simulators::demo::{self, DefectCounts};
 use marketsync_simulators::shopify::{self as sim, Plan, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
 
-use crate::support::{Admin, all_pages, init, orders, pages_of, products, stock};
+use crate::support::{Admin, all_pages, orders, pages_of, products, stock};
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -37,18 +36,11 @@ fn config(products: usize, orders: usize) -> SimConfig {
 }
 
 async fn start(config: SimConfig) -> RunningSimulator {
-    init();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim::start(addr, config).await.expect("simulator starts")
+    crate::support::on_free_port(|addr| sim::start(addr, config)).await
 }
 
 fn settings_for(sim: &RunningSimulator) -> Settings {
-    Settings {
-        base_url: Some(sim.base_url()),
-        retry_attempts: Some(4),
-        timeout_secs: Some(5),
-        ..Settings::default()
-    }
+    crate::support::fast_settings(sim.base_url())
 }
 
 fn connector_with(cfg: &SimConfig, token: &str, settings: Settings) -> Shopify {

@@ -15,21 +15,34 @@ pub fn init() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A BigCommerce simulator on a free port.
-pub async fn start_bigcommerce(config: SimConfig) -> RunningSimulator {
+/// A simulator started on a free port by `start(addr)` (any platform's `start`).
+pub async fn on_free_port<S, E: std::fmt::Debug, F>(start: impl FnOnce(SocketAddr) -> F) -> S
+where
+    F: std::future::Future<Output = std::result::Result<S, E>>,
+{
     init();
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim::start(addr, config).await.expect("simulator starts")
+    start(addr).await.expect("simulator starts")
 }
 
-/// Settings pointing at a simulator, fast retries for tests.
-pub fn settings_for(sim: &RunningSimulator) -> Settings {
+/// Settings pointing at a simulator's base URL, fast retries for tests.
+pub fn fast_settings(base_url: String) -> Settings {
     Settings {
-        base_url: Some(sim.base_url()),
+        base_url: Some(base_url),
         retry_attempts: Some(4),
         timeout_secs: Some(5),
         ..Settings::default()
     }
+}
+
+/// A BigCommerce simulator on a free port.
+pub async fn start_bigcommerce(config: SimConfig) -> RunningSimulator {
+    on_free_port(|addr| sim::start(addr, config)).await
+}
+
+/// Settings pointing at a simulator, fast retries for tests.
+pub fn settings_for(sim: &RunningSimulator) -> Settings {
+    fast_settings(sim.base_url())
 }
 
 /// A BigCommerce connector with the given token and settings.

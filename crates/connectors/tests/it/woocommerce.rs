@@ -1,7 +1,6 @@
 //! The WooCommerce connector against the WooCommerce simulator.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -15,7 +14,7 @@ use marketsync_simulators::demo::{self, DefectCounts};
 use marketsync_simulators::woocommerce::{self as sim, RunningSimulator, SimConfig};
 use serde_json::{Value, json};
 
-use crate::support::{Admin, init, next_call, orders, pages_of, products, stock, webhook_receiver};
+use crate::support::{Admin, next_call, orders, pages_of, products, stock, webhook_receiver};
 
 fn config(products: usize, orders: usize) -> SimConfig {
     SimConfig {
@@ -27,18 +26,11 @@ fn config(products: usize, orders: usize) -> SimConfig {
 }
 
 async fn start(config: SimConfig) -> RunningSimulator {
-    init();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim::start(addr, config).await.expect("simulator starts")
+    crate::support::on_free_port(|addr| sim::start(addr, config)).await
 }
 
 fn settings_for(sim: &RunningSimulator) -> Settings {
-    Settings {
-        base_url: Some(sim.base_url()),
-        retry_attempts: Some(4),
-        timeout_secs: Some(5),
-        ..Settings::default()
-    }
+    crate::support::fast_settings(sim.base_url())
 }
 
 fn connector_with(creds: Value, settings: Settings) -> WooCommerce {
