@@ -1,5 +1,6 @@
 //! The HTTP server task every simulator runs: serves until stopped, or until dropped.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -65,5 +66,49 @@ impl Drop for Server {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// A running simulator of the platform `P` marks: stops when [`Running::stop`] is called or
+/// when dropped. Each platform module names its own as `RunningSimulator` (with methods of its
+/// own where it has more URLs to tell).
+pub struct Running<P> {
+    /// Address it listens on.
+    pub addr: SocketAddr,
+    server: Server,
+    platform: PhantomData<P>,
+}
+
+impl<P> std::fmt::Debug for Running<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningSimulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> Running<P> {
+    /// A simulator serving at `addr`.
+    pub(crate) fn new(addr: SocketAddr, server: Server) -> Self {
+        Self {
+            addr,
+            server,
+            platform: PhantomData,
+        }
+    }
+
+    /// `http://<addr>`: the value for a connection's `base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://<addr>/__admin`: the simulator's admin API (faults, stats, demo records).
+    pub fn admin_url(&self) -> String {
+        format!("{}/__admin", self.base_url())
+    }
+
+    /// Stops serving and waits (briefly) for the server task to end.
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }

@@ -148,20 +148,14 @@ pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     Duration::from_secs_f64(paced(total).max(tail))
 }
 
-/// A running simulator.
+/// Marks this platform's [`crate::server::Running`].
 #[derive(Debug)]
-pub struct RunningSimulator {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    server: crate::server::Server,
-}
+pub struct Platform;
+
+/// A running simulator; stops when `stop` is called or when dropped.
+pub type RunningSimulator = crate::server::Running<Platform>;
 
 impl RunningSimulator {
-    /// `http://<addr>`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     /// The seller API base (`…/seller/v2`), what `settings.base_url` points at.
     pub fn api_url(&self) -> String {
         format!("{}/seller/v2", self.base_url())
@@ -171,16 +165,6 @@ impl RunningSimulator {
     pub fn token_url(&self) -> String {
         format!("{}{TOKEN_PATH}", self.base_url())
     }
-
-    /// `http://<addr>/__admin`.
-    pub fn admin_url(&self) -> String {
-        format!("{}/__admin", self.base_url())
-    }
-
-    /// Stops the server.
-    pub async fn stop(self) {
-        self.server.stop().await;
-    }
 }
 
 /// Starts a simulator on `addr` (port 0: any free port).
@@ -189,7 +173,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
     let server = crate::server::Server::serve(listener, router(sim), "cdiscount");
-    Ok(RunningSimulator { addr, server })
+    Ok(crate::server::Running::new(addr, server))
 }
 
 #[derive(Debug, Clone)]

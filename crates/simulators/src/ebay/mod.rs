@@ -136,25 +136,14 @@ pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     Duration::from_secs_f64(((calls - burst).max(0.0)) / rate)
 }
 
-/// A running simulator; stops when [`RunningSimulator::stop`] is called or when dropped.
+/// Marks this platform's [`crate::server::Running`].
 #[derive(Debug)]
-pub struct RunningSimulator {
-    /// Address it listens on.
-    pub addr: SocketAddr,
-    server: crate::server::Server,
-}
+pub struct Platform;
+
+/// A running simulator; stops when `stop` is called or when dropped.
+pub type RunningSimulator = crate::server::Running<Platform>;
 
 impl RunningSimulator {
-    /// `http://<addr>`: the value for a connection's `base_url`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// `http://<addr>/__admin`.
-    pub fn admin_url(&self) -> String {
-        format!("{}/__admin", self.base_url())
-    }
-
     /// Base URL of an API family (`inventory`, `fulfillment`, `account`, `notification`).
     pub fn family_url(&self, family: &str) -> String {
         let path = match family {
@@ -165,11 +154,6 @@ impl RunningSimulator {
         };
         format!("{}{path}", self.base_url())
     }
-
-    /// Stops serving.
-    pub async fn stop(self) {
-        self.server.stop().await;
-    }
 }
 
 /// Starts a simulated eBay account on `addr` (port 0: any free port).
@@ -178,7 +162,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
     let server = crate::server::Server::serve(listener, router(sim), "ebay");
-    Ok(RunningSimulator { addr, server })
+    Ok(crate::server::Running::new(addr, server))
 }
 
 /// An inventory item with its (single) offer.

@@ -120,30 +120,12 @@ pub fn export_floor(offers: usize, cfg: &SimConfig) -> Duration {
     interval * (files as u32 - 1) + cfg.processing(last)
 }
 
-/// A running simulator; stops when [`RunningSimulator::stop`] is called or when dropped.
+/// Marks this platform's [`crate::server::Running`].
 #[derive(Debug)]
-pub struct RunningSimulator {
-    /// Address it listens on.
-    pub addr: SocketAddr,
-    server: crate::server::Server,
-}
+pub struct Platform;
 
-impl RunningSimulator {
-    /// `http://<addr>`: the instance URL (`api_url`, or a connection's `base_url`).
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// `http://<addr>/__admin`.
-    pub fn admin_url(&self) -> String {
-        format!("{}/__admin", self.base_url())
-    }
-
-    /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn stop(self) {
-        self.server.stop().await;
-    }
-}
+/// A running simulator; stops when `stop` is called or when dropped.
+pub type RunningSimulator = crate::server::Running<Platform>;
 
 /// Starts a simulated Mirakl instance on `addr` (port 0: any free port) in a tokio task.
 pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<RunningSimulator> {
@@ -151,7 +133,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
     let server = crate::server::Server::serve(listener, router(sim), "mirakl");
-    Ok(RunningSimulator { addr, server })
+    Ok(crate::server::Running::new(addr, server))
 }
 
 /// Request counters.

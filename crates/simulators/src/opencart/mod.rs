@@ -89,30 +89,12 @@ impl Default for SimConfig {
     }
 }
 
-/// A running simulator; stops when dropped.
+/// Marks this platform's [`crate::server::Running`].
 #[derive(Debug)]
-pub struct RunningSimulator {
-    /// Address it listens on.
-    pub addr: SocketAddr,
-    server: crate::server::Server,
-}
+pub struct Platform;
 
-impl RunningSimulator {
-    /// `http://<addr>`: the store URL (`index.php` lives under it).
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// `http://<addr>/__admin`.
-    pub fn admin_url(&self) -> String {
-        format!("{}/__admin", self.base_url())
-    }
-
-    /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn stop(self) {
-        self.server.stop().await;
-    }
-}
+/// A running simulator; stops when `stop` is called or when dropped.
+pub type RunningSimulator = crate::server::Running<Platform>;
 
 /// Starts a simulated store on `addr` (port 0: any free port).
 pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<RunningSimulator> {
@@ -137,7 +119,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
         .route("/__admin/orders/{id}", get(admin_order))
         .with_state(sim);
     let server = crate::server::Server::serve(listener, app, "opencart");
-    Ok(RunningSimulator { addr, server })
+    Ok(crate::server::Running::new(addr, server))
 }
 
 #[derive(Debug, Clone)]

@@ -77,33 +77,17 @@ impl Default for SimConfig {
     }
 }
 
-/// A running simulator; stops when [`RunningSimulator::stop`] is called or when dropped.
+/// Marks this platform's [`crate::server::Running`].
 #[derive(Debug)]
-pub struct RunningSimulator {
-    /// Address it listens on.
-    pub addr: SocketAddr,
-    server: crate::server::Server,
-}
+pub struct Platform;
+
+/// A running simulator; stops when `stop` is called or when dropped.
+pub type RunningSimulator = crate::server::Running<Platform>;
 
 impl RunningSimulator {
-    /// `http://<addr>`: the shop URL, the value for a connection's `base_url`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     /// `http://<addr>/api`.
     pub fn api_url(&self) -> String {
         format!("{}/api", self.base_url())
-    }
-
-    /// `http://<addr>/__admin`.
-    pub fn admin_url(&self) -> String {
-        format!("{}/__admin", self.base_url())
-    }
-
-    /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn stop(self) {
-        self.server.stop().await;
     }
 }
 
@@ -114,7 +98,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let sim = Arc::new(Sim::new(config));
     let app = router(sim);
     let server = crate::server::Server::serve(listener, app, "prestashop");
-    Ok(RunningSimulator { addr, server })
+    Ok(crate::server::Running::new(addr, server))
 }
 
 /// Request counters served by `GET /__admin/stats`.

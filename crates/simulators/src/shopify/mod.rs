@@ -137,34 +137,17 @@ impl Default for SimConfig {
     }
 }
 
-/// A running simulator; stops when [`RunningSimulator::stop`] is called or when dropped.
+/// Marks this platform's [`crate::server::Running`].
 #[derive(Debug)]
-pub struct RunningSimulator {
-    /// Address it listens on.
-    pub addr: SocketAddr,
-    server: crate::server::Server,
-}
+pub struct Platform;
+
+/// A running simulator; stops when `stop` is called or when dropped.
+pub type RunningSimulator = crate::server::Running<Platform>;
 
 impl RunningSimulator {
-    /// `http://<addr>`: the value for a connection's `base_url` (it replaces
-    /// `https://{shop_domain}`).
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     /// The GraphQL Admin endpoint.
     pub fn graphql_url(&self) -> String {
         format!("{}/admin/api/{API_VERSION}/graphql.json", self.base_url())
-    }
-
-    /// `http://<addr>/__admin`.
-    pub fn admin_url(&self) -> String {
-        format!("{}/__admin", self.base_url())
-    }
-
-    /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn stop(self) {
-        self.server.stop().await;
     }
 }
 
@@ -175,7 +158,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let sim = Arc::new(Sim::new(config, format!("http://{addr}")));
     let app = router(sim);
     let server = crate::server::Server::serve(listener, app, "shopify");
-    Ok(RunningSimulator { addr, server })
+    Ok(crate::server::Running::new(addr, server))
 }
 
 /// Request counters served by `GET /__admin/stats`.
