@@ -1,7 +1,6 @@
 //! The Amazon SP-API connector against the simulated seller account, over HTTP.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use marketsync_connectors::amazon::{self, Amazon};
@@ -593,31 +592,11 @@ async fn expired_access_token_is_refreshed() {
     );
 }
 
-/// A tracing writer collecting every line, to look for secrets in debug logs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn secrets_stay_out_of_errors_and_debug_logs() {
     let cfg = config(1000.0);
     let s = start(cfg.clone()).await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = crate::support::LogCapture::start();
     let c = connector_with(
         &cfg,
         &cfg.refresh_token,
@@ -637,7 +616,7 @@ async fn secrets_stay_out_of_errors_and_debug_logs() {
     let err = c.products_page(&support::pages_of(2)).await.unwrap_err();
     let bad = connector_with(&cfg, "Atzr|refresh-secret-xyz", settings(&s));
     let auth = bad.test_connection().await.unwrap_err();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("http request"), "debug logging is on");
     let texts = [logs, err.to_string(), auth.to_string(), format!("{c:?}")];
     for text in &texts {

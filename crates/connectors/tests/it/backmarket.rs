@@ -681,42 +681,9 @@ async fn a_revoked_token_asks_to_reauthorize() {
     c.test_connection().await.unwrap();
 }
 
-/// Every event's fields as text, for the test below.
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<String>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={value:?} ", field.name()));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = String::new();
-        event.record(&mut Fields(&mut line));
-        let mut all = self.0.lock().unwrap();
-        all.push_str(&line);
-        all.push('\n');
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[tokio::test]
 async fn debug_logs_show_bodies_but_never_the_secrets() {
-    let capture = Capture::default();
-    let _guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(capture.clone()));
+    let (capture, _guard) = crate::support::LogCapture::start();
     let cfg = config(5, 2);
     let sim = start(cfg.clone()).await;
     let settings = Settings {
@@ -735,7 +702,7 @@ async fn debug_logs_show_bodies_but_never_the_secrets() {
     .unwrap();
     Admin::of(&sim).revoke_token().await;
     assert!(c.test_connection().await.is_err());
-    let logs = capture.0.lock().unwrap().clone();
+    let logs = capture.text();
     assert!(
         logs.contains("http request") && logs.contains(&sku),
         "{logs}"

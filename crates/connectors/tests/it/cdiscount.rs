@@ -547,37 +547,6 @@ async fn registry_builds_the_connector() {
     );
 }
 
-/// Collects every tracing event of the current thread as text.
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<String>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write as _;
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut text = self.0.lock().unwrap();
-        event.record(&mut Fields(&mut text));
-        text.push('\n');
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[tokio::test]
 async fn debug_logs_show_bodies_but_no_secret_or_token() {
     let cfg = SimConfig {
@@ -589,8 +558,7 @@ async fn debug_logs_show_bodies_but_no_secret_or_token() {
     let mut set = settings(&s);
     set.debug = Some(true);
     let c = connector_with(&cfg, &cfg.client_secret, set);
-    let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let (capture, _guard) = crate::support::LogCapture::start();
     c.test_connection().await.unwrap();
     let sku = c.products_page(&pages_of(1)).await.unwrap().items[0]
         .sku
@@ -604,7 +572,7 @@ async fn debug_logs_show_bodies_but_no_secret_or_token() {
         .await
         .unwrap();
     assert_eq!(r.accepted, 1);
-    let logs = capture.0.lock().unwrap().clone();
+    let logs = capture.text();
     assert!(logs.contains("offer-requests"), "bodies are logged: {logs}");
     assert!(!logs.contains("s3cr3t"), "{logs}");
     assert!(!logs.contains("c1ient-id-value"), "{logs}");

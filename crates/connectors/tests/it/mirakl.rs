@@ -1,7 +1,6 @@
 //! The Mirakl connector against the Mirakl simulator.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use marketsync_connectors::mirakl::Mirakl;
@@ -697,42 +696,11 @@ async fn a_revoked_key_asks_to_reauthorize_and_works_again_when_restored() {
     c.test_connection().await.unwrap();
 }
 
-/// Every formatted tracing event, for checking what debug logs say.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<String>>>);
-
-struct Line<'a>(&'a mut String);
-
-impl tracing::field::Visit for Line<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={value:?}", field.name()));
-    }
-}
-
-impl tracing::Subscriber for Captured {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = String::new();
-        event.record(&mut Line(&mut line));
-        self.0.lock().unwrap().push(line);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[tokio::test]
 async fn debug_logs_show_requests_but_never_the_key() {
     let cfg = config(5, 2);
     let sim = start(cfg.clone()).await;
-    let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(captured.clone());
+    let (captured, _guard) = crate::support::LogCapture::start();
     let settings = Settings {
         debug: Some(true),
         ..settings_for(&sim)
@@ -754,7 +722,7 @@ async fn debug_logs_show_requests_but_never_the_key() {
     )
     .test_connection()
     .await;
-    let lines = captured.0.lock().unwrap().clone();
+    let lines = captured.lines();
     assert!(lines.iter().any(|l| l.contains("/api/offers")), "{lines:?}");
     for l in &lines {
         assert!(!l.contains(&cfg.api_key), "key leaked: {l}");

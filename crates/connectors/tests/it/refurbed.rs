@@ -1,7 +1,6 @@
 //! The Refurbed connector against the Refurbed simulator.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -631,34 +630,6 @@ async fn update_field_sets_price_only() {
     );
 }
 
-/// Every event's fields as text, for checking what debug logs contain.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct V(String);
-        impl tracing::field::Visit for V {
-            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={v:?} ", f.name()));
-            }
-        }
-        let mut v = V(String::new());
-        event.record(&mut v);
-        self.0.lock().unwrap().push(v.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[tokio::test]
 async fn secrets_are_absent_from_debug_logs_and_errors() {
     let cfg = config(3, 1);
@@ -668,15 +639,14 @@ async fn secrets_are_absent_from_debug_logs_and_errors() {
         ..settings_for(&sim)
     };
     let c = connector_with(&cfg, &cfg.api_token, settings);
-    let capture = Capture::default();
-    let _guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(capture.clone()));
+    let (capture, _guard) = crate::support::LogCapture::start();
     c.test_connection().await.unwrap();
     c.orders_page(&pages_of(5)).await.unwrap();
     Admin::of(&sim)
         .fault(json!({"kind": "status", "status": 503, "count": 1}))
         .await;
     c.products_page(&pages_of(5)).await.unwrap();
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = capture.lines();
     assert!(
         lines.iter().any(|l| l.contains("http request")),
         "debug logging is on"
