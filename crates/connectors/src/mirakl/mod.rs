@@ -279,9 +279,9 @@ struct Of24Offer<'a> {
 
 /// One offer update as the connector sends it.
 #[derive(Debug, Clone)]
-struct Line {
-    sku: String,
-    price: Option<String>,
+struct Line<'a> {
+    sku: &'a str,
+    price: Option<&'a str>,
     quantity: Option<i64>,
 }
 
@@ -457,18 +457,19 @@ impl Mirakl {
     }
 
     /// One OF01 file: upload, wait, read the report.
-    async fn import_file(&self, lines: &[Line]) -> Result<(u64, Vec<(String, String)>)> {
+    async fn import_file(&self, lines: &[Line<'_>]) -> Result<(u64, Vec<(String, String)>)> {
         let mut csv = String::with_capacity(lines.len() * 40 + 64);
         csv.push_str("\"sku\";\"price\";\"quantity\";\"update-delete\"\n");
         for l in lines {
-            csv.push_str(&csv_quote(&l.sku));
+            csv.push_str(&csv_quote(l.sku));
             csv.push(';');
-            if let Some(p) = &l.price {
+            if let Some(p) = l.price {
                 csv.push_str(p);
             }
             csv.push(';');
             if let Some(q) = l.quantity {
-                csv.push_str(&q.to_string());
+                use std::fmt::Write as _;
+                let _ = write!(csv, "{q}");
             }
             csv.push_str(";update\n");
         }
@@ -503,20 +504,20 @@ impl Mirakl {
     }
 
     /// OF24 for offers whose full state is known.
-    async fn update_offers(&self, lines: &[Line]) -> Result<(u64, Vec<(String, String)>)> {
+    async fn update_offers(&self, lines: &[Line<'_>]) -> Result<(u64, Vec<(String, String)>)> {
         let known = lock(&self.offers).clone();
         let mut offers = Vec::with_capacity(lines.len());
         for l in lines {
             let k = known
-                .get(&l.sku)
+                .get(l.sku)
                 .ok_or_else(|| ConnectorError::Config(format!("offer {} not read", l.sku)))?;
-            let price = l.price.clone().unwrap_or_else(|| k.price.clone());
+            let price = l.price.map_or_else(|| k.price.clone(), str::to_string);
             let price = RawValue::from_string(price.trim().to_string()).map_err(|e| {
                 ConnectorError::Config(format!("price of {} cannot be encoded: {e}", l.sku))
             })?;
             offers.push(Of24Offer {
-                shop_sku: &l.sku,
-                product_id: &l.sku,
+                shop_sku: l.sku,
+                product_id: l.sku,
                 product_id_type: "SHOP_SKU",
                 price,
                 quantity: l.quantity.unwrap_or(k.quantity),
@@ -546,14 +547,7 @@ impl Mirakl {
         let mut by_sku: HashMap<&str, usize> = HashMap::with_capacity(offers.len());
         let mut lines: Vec<Line> = Vec::with_capacity(offers.len());
         for o in offers {
-            let price = o.price.as_ref().map(|m| {
-                let p = m.amount.trim();
-                if p.len() == m.amount.len() {
-                    m.amount.clone()
-                } else {
-                    p.to_string()
-                }
-            });
+            let price = o.price.as_ref().map(|m| m.amount.trim());
             if o.sku.trim().is_empty() {
                 report
                     .rejected
@@ -567,7 +561,7 @@ impl Mirakl {
                 ));
                 continue;
             }
-            if let Some(p) = &price
+            if let Some(p) = price
                 && !decimal_ok(p)
             {
                 report
@@ -576,14 +570,14 @@ impl Mirakl {
                 continue;
             }
             let line = Line {
-                sku: o.sku.clone(),
+                sku: &o.sku,
                 price,
                 quantity: o.quantity,
             };
             match by_sku.get(o.sku.as_str()) {
                 Some(&i) => {
                     let prev = &mut lines[i];
-                    prev.price = line.price.or(prev.price.take());
+                    prev.price = line.price.or(prev.price);
                     prev.quantity = line.quantity.or(prev.quantity);
                 }
                 None => {
@@ -597,7 +591,7 @@ impl Mirakl {
         }
         let all_known = {
             let known = lock(&self.offers);
-            lines.iter().all(|l| known.contains_key(&l.sku))
+            lines.iter().all(|l| known.contains_key(l.sku))
         };
         let results = if lines.len() <= OF24_MAX_OFFERS && all_known {
             vec![self.update_offers(&lines).await?]
@@ -617,12 +611,12 @@ impl Mirakl {
         {
             let mut known = lock(&self.offers);
             for l in &lines {
-                if refused.contains_key(&l.sku) {
+                if refused.contains_key(l.sku) {
                     continue;
                 }
-                if let Some(k) = known.get_mut(&l.sku) {
-                    if let Some(p) = &l.price {
-                        k.price = p.clone();
+                if let Some(k) = known.get_mut(l.sku) {
+                    if let Some(p) = l.price {
+                        k.price = p.to_string();
                     }
                     if let Some(q) = l.quantity {
                         k.quantity = q;
