@@ -16,9 +16,6 @@ use serde_json::{Value, json};
 use crate::platforms::get_json;
 use crate::{SYNC_TIMEOUT, pending};
 
-/// Marketplaces whose order API does not show refunds (Amazon: the Finances API does).
-const NO_REFUND_IMPORT: &[&str] = &["amazon"];
-
 /// One marketplace's case.
 pub struct Market<'a> {
     pub platform: &'a str,
@@ -236,10 +233,7 @@ pub async fn marketplace_flow(sys: &System, m: Market<'_>) -> anyhow::Result<()>
     let second = second["id"].as_str().unwrap().to_string();
     sync_ok(sys, &id, ops.clone()).await?;
     admin_post(format!("{}/orders/{second}/cancel", m.admin), json!({})).await?;
-    let refunds = !NO_REFUND_IMPORT.contains(&p);
-    if refunds {
-        admin_post(format!("{}/orders/{oid}/refund", m.admin), json!({})).await?;
-    }
+    admin_post(format!("{}/orders/{oid}/refund", m.admin), json!({})).await?;
     let run = sync_ok(sys, &id, ops.clone()).await?;
     assert_eq!(
         run["counts"]["orders_new"].as_i64().unwrap_or(0),
@@ -251,13 +245,11 @@ pub async fn marketplace_flow(sys: &System, m: Market<'_>) -> anyhow::Result<()>
         "cancelled",
         "{p}"
     );
-    if refunds {
-        assert_eq!(
-            order(sys, &id, &oid).await?["order"]["status"],
-            "refunded",
-            "{p}"
-        );
-    }
+    assert_eq!(
+        order(sys, &id, &oid).await?["order"]["status"],
+        "refunded",
+        "{p}"
+    );
 
     let logs = sys.all_logs();
     assert!(

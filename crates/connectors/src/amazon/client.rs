@@ -30,6 +30,8 @@ pub(crate) enum Op {
     GetFeed,
     GetFeedDocument,
     GetDefinitionsProductType,
+    /// Finances v0 listFinancialEvents (refunds).
+    ListFinancialEvents,
     /// Downloads from and uploads to the pre-signed document URLs (not SP-API: no token, no
     /// usage plan).
     Document,
@@ -52,6 +54,7 @@ impl Op {
             Op::GetFeed => (2.0, 15),
             Op::GetFeedDocument => (0.0222, 10),
             Op::GetDefinitionsProductType => (5.0, 10),
+            Op::ListFinancialEvents => (0.5, 30),
             Op::Document => (50.0, 50),
         }
     }

@@ -17,15 +17,20 @@ pub const MAX_FEED_MESSAGES: usize = 25_000;
 pub const MAX_LISTINGS_PAGE_SIZE: u32 = 20;
 /// Documented maximum `MaxResultsPerPage` of getOrders.
 pub const MAX_ORDERS_PAGE_SIZE: u32 = 100;
+/// Documented maximum `MaxResultsPerPage` of listFinancialEvents.
+pub const MAX_FINANCES_PAGE_SIZE: u32 = 100;
+/// Documented maximum of `AmazonOrderIds` in one getOrders call.
+pub const MAX_ORDER_IDS: usize = 50;
 
 /// API families whose base URL `settings.api_urls` may override (each a full base URL to which
 /// the documented paths, e.g. `/orders/v0/orders`, are appended).
-pub const API_FAMILIES: [&str; 5] = [
+pub const API_FAMILIES: [&str; 6] = [
     "orders",
     "listings",
     "fba_inventory",
     "feeds",
     "definitions",
+    "finances",
 ];
 
 /// The documented marketplace ids and the region whose endpoint serves each.
@@ -104,6 +109,8 @@ pub struct ApiUrls {
     pub feeds: String,
     /// Product Type Definitions 2020-09-01.
     pub definitions: String,
+    /// Finances v0.
+    pub finances: String,
 }
 
 /// Everything the Amazon connector needs, validated.
@@ -205,6 +212,7 @@ impl AmazonConfig {
             fba_inventory: family("fba_inventory")?,
             feeds: family("feeds")?,
             definitions: family("definitions")?,
+            finances: family("finances")?,
         };
         let auth_url = check_url(
             "settings.auth_url",

@@ -169,6 +169,77 @@ pub(crate) fn order(o: &AmzOrder, items: &[AmzOrderItem]) -> Order {
     }
 }
 
+/// listFinancialEvents payload (Finances v0).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct FinancialEventsPage {
+    #[serde(default)]
+    pub financial_events: FinancialEvents,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}
+
+/// The financial event lists the connector reads (Amazon sends many more).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct FinancialEvents {
+    #[serde(default)]
+    pub refund_event_list: Vec<RefundEvent>,
+}
+
+/// A refund (a `ShipmentEvent` of `RefundEventList`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RefundEvent {
+    #[serde(default)]
+    pub amazon_order_id: Option<String>,
+    #[serde(default)]
+    pub posted_date: Option<String>,
+    #[serde(default)]
+    pub shipment_item_adjustment_list: Vec<RefundItem>,
+}
+
+/// A refunded line (`ShipmentItem`; `QuantityShipped` is the quantity refunded).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RefundItem {
+    #[serde(rename = "SellerSKU", default)]
+    pub seller_sku: Option<String>,
+    #[serde(default)]
+    pub order_item_id: Option<String>,
+    #[serde(default)]
+    pub quantity_shipped: Option<i64>,
+}
+
+/// The canonical status of an order with `refunds` (its refund events): `refunded` when
+/// every line's ordered quantity was refunded (lines matched by OrderItemId, else SellerSKU; a
+/// refunded line without a quantity counts in full; an event without lines refunds the
+/// order), `partially_refunded` otherwise.
+pub(crate) fn refund_status(items: &[AmzOrderItem], refunds: &[&RefundEvent]) -> &'static str {
+    if refunds
+        .iter()
+        .any(|r| r.shipment_item_adjustment_list.is_empty())
+    {
+        return order_status::REFUNDED;
+    }
+    let refunded = |line: &AmzOrderItem| -> i64 {
+        refunds
+            .iter()
+            .flat_map(|r| &r.shipment_item_adjustment_list)
+            .filter(|a| match &a.order_item_id {
+                Some(id) if !id.is_empty() => *id == line.order_item_id,
+                _ => a.seller_sku.as_deref() == Some(line.seller_sku.as_str()),
+            })
+            .map(|a| a.quantity_shipped.unwrap_or(line.quantity_ordered).abs())
+            .sum()
+    };
+    if !items.is_empty() && items.iter().all(|i| refunded(i) >= i.quantity_ordered) {
+        order_status::REFUNDED
+    } else {
+        order_status::PARTIALLY_REFUNDED
+    }
+}
+
 /// `total / quantity` as decimal text (the total itself when that is not exact).
 fn unit_price(total: &str, quantity: i64) -> String {
     use rust_decimal::Decimal;
@@ -604,5 +675,37 @@ mod tests {
     fn unit_price_divides_the_line_total() {
         assert_eq!(unit_price("25.00", 2), "12.5");
         assert_eq!(unit_price("9.99", 1), "9.99");
+    }
+
+    #[test]
+    fn refunds_cover_the_order_or_part_of_it() {
+        let line = |id: &str, sku: &str, q: i64| AmzOrderItem {
+            seller_sku: sku.into(),
+            order_item_id: id.into(),
+            title: String::new(),
+            quantity_ordered: q,
+            quantity_shipped: None,
+            item_price: None,
+        };
+        let refund = |items: &[(Option<&str>, &str, Option<i64>)]| RefundEvent {
+            amazon_order_id: Some("1".into()),
+            posted_date: None,
+            shipment_item_adjustment_list: items
+                .iter()
+                .map(|(id, sku, q)| RefundItem {
+                    seller_sku: Some(sku.to_string()),
+                    order_item_id: id.map(str::to_string),
+                    quantity_shipped: *q,
+                })
+                .collect(),
+        };
+        let items = [line("a", "S1", 2), line("b", "S2", 1)];
+        let all = refund(&[(Some("a"), "S1", Some(2)), (None, "S2", None)]);
+        assert_eq!(refund_status(&items, &[&all]), "refunded");
+        let part = refund(&[(Some("a"), "S1", Some(1))]);
+        assert_eq!(refund_status(&items, &[&part]), "partially_refunded");
+        let rest = refund(&[(Some("a"), "S1", Some(1)), (Some("b"), "S2", Some(1))]);
+        assert_eq!(refund_status(&items, &[&part, &rest]), "refunded");
+        assert_eq!(refund_status(&items, &[&refund(&[])]), "refunded");
     }
 }

@@ -1,5 +1,6 @@
 //! Amazon Selling Partner API (SP-API): Orders v0, Listings Items 2021-08-01, FBA Inventory v1,
-//! Feeds 2021-06-30 (JSON_LISTINGS_FEED) and Product Type Definitions 2020-09-01.
+//! Feeds 2021-06-30 (JSON_LISTINGS_FEED), Product Type Definitions 2020-09-01 and Finances v0
+//! (refunds).
 //!
 //! Vendor documentation followed (models in `shared/specs/amazon-sp-api/`, SOURCES.md):
 //! - Login with Amazon refresh-token grant, `x-amz-access-token` header:
@@ -13,7 +14,11 @@
 //!   (searchListingsItems, getListingsItem, patchListingsItem with `mode=VALIDATION_PREVIEW`),
 //!   FBA Inventory (getInventorySummaries), Feeds 2021-06-30 and the JSON_LISTINGS_FEED v2 schema
 //!   (`feeds-schemas/listings-feed-schema-v2.json`, 25,000 messages at most), Product Type
-//!   Definitions (getDefinitionsProductType).
+//!   Definitions (getDefinitionsProductType), Finances v0 (listFinancialEvents with
+//!   `PostedAfter`/`PostedBefore`/`NextToken`, its `RefundEventList`; 0.5 per second, burst 30):
+//!   <https://developer-docs.amazon.com/sp-api/docs/finances-api-reference>. The Finances model
+//!   is not among the specs in `shared/specs/amazon-sp-api/`, so its calls are not checked by the
+//!   conformance test.
 //!
 //! Auth: an LWA access token (one hour, refreshed two minutes before expiry, once more after a
 //! 401/403) from `client_id`, `client_secret` and `refresh_token`. SP-API no longer requires
@@ -22,14 +27,21 @@
 //! is an auth error asking to re-authorize the connection.
 //!
 //! Endpoint: the region of `marketplace_id` (NA, EU, FE), or `settings.base_url`; each API
-//! family (`orders`, `listings`, `fba_inventory`, `feeds`, `definitions`) can be pointed
-//! elsewhere by `settings.api_urls`. Every operation has its own token bucket with the
+//! family (`orders`, `listings`, `fba_inventory`, `feeds`, `definitions`, `finances`) can be
+//! pointed elsewhere by `settings.api_urls`. Every operation has its own token bucket with the
 //! documented rate and burst; the rate Amazon reports in `x-amzn-RateLimit-Limit` replaces the
 //! documented one.
 //!
 //! # Behaviour worth knowing
-//! - Refunds: the Orders API shows no refunds (an order keeps its status; refunds live in the
-//!   Finances API). The connector does not report refunds for Amazon orders.
+//! - Refunds: the Orders API shows no refunds (an order keeps its status and LastUpdateDate);
+//!   they live in the Finances API. An incremental order import (`since`) reads, after the last
+//!   page of getOrders, the refund events posted since `since` (listFinancialEvents,
+//!   `RefundEventList`), reads the refunded orders again (getOrders by `AmazonOrderIds`, 50 a
+//!   call, and their items) and returns them with status `refunded` when the refunded
+//!   quantities of those events cover every line, `partially_refunded` otherwise. A full import
+//!   (no `since`) and an import of given ids read no refunds: an order refunded earlier comes
+//!   back with its Orders API status there, as it does when getOrders brings it again in a
+//!   later incremental import without a new refund event.
 //! - Acceptance: Amazon has no acceptance step (an `Unshipped` order is ready to ship), so
 //!   `acknowledge_orders` counts every id as accepted without a call.
 //! - Cancellation by the seller goes through an order-acknowledgement feed, which this connector
@@ -49,7 +61,18 @@
 //! - Processing reports are read as JSON; a GZIP-compressed report is reported as an error of the
 //!   feed (the simulator and the reports seen in the docs are uncompressed).
 //! - Page tokens: the platform's own (NextToken, pageToken, nextToken); stock pages prefix them
-//!   with `fba:` / `mfn:` (FBA summaries first, then merchant-fulfilled listings).
+//!   with `fba:` / `mfn:` (FBA summaries first, then merchant-fulfilled listings); order pages
+//!   are getOrders' NextToken, then `refunds:` + listFinancialEvents' NextToken (`refunds:`
+//!   alone: its first page), each page resumable from its token and the same query.
+//! - Refund completeness: listFinancialEvents shows no event posted in the last two minutes
+//!   (the default and latest `PostedBefore`), so refunds are read from two minutes before
+//!   `since` (an order seen twice is an update); an explicit `until` is sent as `PostedBefore`
+//!   only when it is older than that. Refunds are matched to lines by `OrderItemId`, else
+//!   `SellerSKU`; `QuantityShipped` of a refunded item is taken as the quantity refunded (a
+//!   missing one as the whole line), and only the events read in this import count, so a
+//!   refund completed by a later event of an order refunded in part before `since` stays
+//!   `partially_refunded`. Refund events are posted by Amazon, possibly with delay (the docs
+//!   mention up to 48 hours); one posted later than two minutes after its time is missed.
 
 mod client;
 pub mod config;
@@ -71,10 +94,14 @@ use crate::{
     OfferUpdate, OrderUpdate, Page, Result, common_settings, field,
 };
 use client::{Client, Op};
-use config::{AmazonConfig, MAX_FEED_MESSAGES, MAX_LISTINGS_PAGE_SIZE, MAX_ORDERS_PAGE_SIZE};
+use config::{
+    AmazonConfig, MAX_FEED_MESSAGES, MAX_FINANCES_PAGE_SIZE, MAX_LISTINGS_PAGE_SIZE, MAX_ORDER_IDS,
+    MAX_ORDERS_PAGE_SIZE,
+};
 use mapping::{
-    AmzOrderItem, CreatedFeed, Feed, FeedDocument, InventoryResponse, ItemSearchResults,
-    OrderItemsList, OrdersList, Payload, ProcessingReport, Submission,
+    AmzOrderItem, CreatedFeed, Feed, FeedDocument, FinancialEventsPage, InventoryResponse,
+    ItemSearchResults, OrderItemsList, OrdersList, Payload, ProcessingReport, RefundEvent,
+    Submission,
 };
 use schema::ProductTypeSchema;
 
@@ -96,8 +123,14 @@ const FEED_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 const FEED_POLL: Duration = Duration::from_millis(250);
 /// How long a feed may take before the export gives up on it.
 const FEED_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
-/// LastUpdatedAfter of a full order import.
+/// LastUpdatedAfter of a full order import (and of the refunded orders read by id).
 const EPOCH: &str = "2000-01-01T00:00:00Z";
+/// Prefix of the page tokens of the refund phase of an incremental order import.
+const REFUNDS: &str = "refunds:";
+/// How far before `since` refund events are read: listFinancialEvents shows no event posted
+/// in the last two minutes, so the previous import may have missed those (re-reading an
+/// order is an update, never a duplicate).
+const REFUND_LOOKBACK: chrono::Duration = chrono::Duration::minutes(2);
 
 /// The platform with the fields of its connection form.
 pub fn platform_info() -> PlatformInfo {
@@ -172,7 +205,7 @@ pub fn platform_info() -> PlatformInfo {
                 false,
                 false,
                 "Full base URL per API family (orders, listings, fba_inventory, feeds, \
-                 definitions), e.g. a validating proxy; wins over base_url",
+                 definitions, finances), e.g. a validating proxy; wins over base_url",
             )])
             .collect(),
         docs_url: "https://developer-docs.amazon.com/sp-api".into(),
@@ -323,6 +356,95 @@ impl Amazon {
             }
         }
         Ok(items)
+    }
+
+    /// One page of the refund phase of an incremental order import (`token`: the page token
+    /// without its `refunds:` prefix, empty for the first): the refund events posted since
+    /// `query.since` (listFinancialEvents), and the orders they refund (getOrders by
+    /// AmazonOrderIds, 50 at a time) as `refunded` or `partially_refunded`.
+    async fn refunds_page(&self, query: &ImportQuery, token: &str) -> Result<Page<Order>> {
+        let since = query.since.ok_or_else(|| {
+            ConnectorError::Config("refund page token of an import without `since`".into())
+        })?;
+        let url = format!("{}/finances/v0/financialEvents", self.cfg().urls.finances);
+        let size = page_size(query, MAX_FINANCES_PAGE_SIZE, MAX_FINANCES_PAGE_SIZE);
+        let posted_after = rfc3339(since - REFUND_LOOKBACK);
+        // PostedBefore may be no later than two minutes ago (Amazon's default when omitted).
+        let posted_before = query
+            .until
+            .filter(|u| *u < Utc::now() - REFUND_LOOKBACK && *u > since - REFUND_LOOKBACK)
+            .map(rfc3339);
+        let page: Payload<FinancialEventsPage> = self
+            .client
+            .fetch(Op::ListFinancialEvents, || {
+                let mut c = Call::get(&url)
+                    .query("PostedAfter", &posted_after)
+                    .query("MaxResultsPerPage", size);
+                if let Some(before) = &posted_before {
+                    c = c.query("PostedBefore", before);
+                }
+                if !token.is_empty() {
+                    c = c.query("NextToken", token);
+                }
+                c
+            })
+            .await?;
+        let next = page
+            .payload
+            .next_token
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("{REFUNDS}{t}"));
+        // Refund events by order, in the order they were posted.
+        let mut by_order: Vec<(String, Vec<&RefundEvent>)> = Vec::new();
+        for e in &page.payload.financial_events.refund_event_list {
+            let Some(id) = e.amazon_order_id.as_deref().filter(|id| !id.is_empty()) else {
+                continue;
+            };
+            match by_order.iter_mut().find(|(o, _)| o == id) {
+                Some((_, events)) => events.push(e),
+                None => by_order.push((id.to_string(), vec![e])),
+            }
+        }
+        let orders_url = format!("{}/orders/v0/orders", self.cfg().urls.orders);
+        let mut items = Vec::with_capacity(by_order.len());
+        for chunk in by_order.chunks(MAX_ORDER_IDS) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let ids = ids.join(",");
+            let list: Payload<OrdersList> = self
+                .client
+                .fetch(Op::GetOrders, || {
+                    Call::get(&orders_url)
+                        .query("MarketplaceIds", self.mp())
+                        .query("LastUpdatedAfter", EPOCH)
+                        .query("AmazonOrderIds", &ids)
+                        .query("MaxResultsPerPage", MAX_ORDERS_PAGE_SIZE)
+                })
+                .await?;
+            let orders = list.payload.orders;
+            let lines = futures::future::try_join_all(
+                orders.iter().map(|o| self.order_items(&o.amazon_order_id)),
+            )
+            .await?;
+            for (o, lines) in orders.iter().zip(&lines) {
+                let Some((_, events)) = chunk.iter().find(|(id, _)| *id == o.amazon_order_id)
+                else {
+                    continue;
+                };
+                let mut order = mapping::order(o, lines);
+                order.status = mapping::refund_status(lines, events).to_string();
+                if let Some(posted) = events.iter().filter_map(|e| e.posted_date.clone()).max()
+                    && posted > order.updated_at
+                {
+                    order.updated_at = posted;
+                }
+                items.push(order);
+            }
+        }
+        Ok(Page {
+            items,
+            next,
+            total: None,
+        })
     }
 
     /// One page of searchListingsItems.
@@ -793,6 +915,9 @@ impl Connector for Amazon {
     }
 
     async fn orders_page(&self, query: &ImportQuery) -> Result<Page<Order>> {
+        if let Some(t) = query.page.as_deref().and_then(|t| t.strip_prefix(REFUNDS)) {
+            return self.refunds_page(query, t).await;
+        }
         let url = format!("{}/orders/v0/orders", self.cfg().urls.orders);
         let size = page_size(query, MAX_ORDERS_PAGE_SIZE, MAX_ORDERS_PAGE_SIZE);
         let since = query.since.map(rfc3339).unwrap_or_else(|| EPOCH.into());
@@ -830,7 +955,12 @@ impl Connector for Amazon {
                 .zip(&items)
                 .map(|(o, i)| mapping::order(o, i))
                 .collect(),
-            next: list.payload.next_token.filter(|t| !t.is_empty()),
+            next: match list.payload.next_token.filter(|t| !t.is_empty()) {
+                Some(t) => Some(t),
+                // After the last page of an incremental import: the refunds since.
+                None if query.since.is_some() && query.ids.is_empty() => Some(REFUNDS.into()),
+                None => None,
+            },
             total: None,
         })
     }

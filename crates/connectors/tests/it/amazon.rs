@@ -285,7 +285,7 @@ async fn orders_incremental_with_cancellations_and_paging() {
     assert_eq!(fresh[0].status, "processing");
     assert_eq!(fresh[0].lines[0].sku, sku);
     assert_eq!(fresh[0].lines[0].quantity, 2);
-    // A cancellation is an update; a refund is not shown by the Orders API.
+    // A cancellation is an update; a refund comes from the Finances API, after the orders.
     let old = all.iter().find(|o| o.status == "processing").unwrap();
     admin
         .post(&format!("/orders/{}/cancel", old.external_id), Value::Null)
@@ -299,11 +299,8 @@ async fn orders_incremental_with_cancellations_and_paging() {
         .find(|o| o.external_id == old.external_id)
         .unwrap();
     assert_eq!(cancelled.status, "cancelled");
-    let refunded = updated.iter().find(|o| o.external_id == new_id).unwrap();
-    assert_eq!(
-        refunded.status, "processing",
-        "refunds are not on Amazon orders"
-    );
+    let refunded = updated.iter().rfind(|o| o.external_id == new_id).unwrap();
+    assert_eq!(refunded.status, "refunded", "the last word on the order");
     // Acceptance: Amazon has none; every id is accepted.
     let ack = c
         .acknowledge_orders(&[new_id.clone(), old.external_id.clone()])
@@ -311,6 +308,192 @@ async fn orders_incremental_with_cancellations_and_paging() {
         .unwrap();
     assert_eq!(ack.accepted, 2);
     assert!(ack.rejected.is_empty());
+}
+
+#[tokio::test]
+async fn refunds_come_from_the_finances_api() {
+    let cfg = SimConfig {
+        orders: 8,
+        ..config(1000.0)
+    };
+    let s = start(cfg.clone()).await;
+    let c = connector(&s, &cfg);
+    let admin = Admin::of(&s);
+    let all = support::orders(&c, support::pages_of(3)).await.unwrap();
+    assert_eq!(all.len(), 8);
+    // A full import reads no refunds.
+    assert_eq!(
+        admin.stats().await["by_operation"]["listFinancialEvents"],
+        Value::Null
+    );
+    let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let q = ImportQuery {
+        since: Some(since),
+        page_size: 1,
+        ..ImportQuery::default()
+    };
+    // Nothing changed, nothing refunded: the refund phase runs and finds nothing.
+    assert!(support::orders(&c, q.clone()).await.unwrap().is_empty());
+    let target = all.iter().find(|o| o.status == "shipped").unwrap();
+    let other = all.iter().find(|o| o.status == "processing").unwrap();
+    let before = admin.order(&target.external_id).await["status"].clone();
+    admin
+        .post(
+            &format!("/orders/{}/refund", target.external_id),
+            Value::Null,
+        )
+        .await;
+    admin
+        .post(
+            &format!("/orders/{}/refund", other.external_id),
+            Value::Null,
+        )
+        .await;
+    // Page by page (one refund event a page): every page token stays resumable.
+    let mut page = c.orders_page(&q).await.unwrap();
+    assert!(page.items.is_empty(), "no order updated since");
+    let mut refunded = Vec::new();
+    let mut tokens = Vec::new();
+    while let Some(next) = page.next.clone() {
+        assert!(next.starts_with("refunds:"), "{next}");
+        tokens.push(next.clone());
+        page = c
+            .orders_page(&ImportQuery {
+                page: Some(next),
+                ..q.clone()
+            })
+            .await
+            .unwrap();
+        refunded.extend(page.items.clone());
+    }
+    let ids: Vec<&str> = refunded.iter().map(|o| o.external_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [target.external_id.as_str(), other.external_id.as_str()]
+    );
+    assert!(
+        refunded.iter().all(|o| o.status == "refunded"),
+        "{refunded:?}"
+    );
+    assert_eq!(refunded[0].lines.len(), target.lines.len());
+    // The second refund page again, from its token alone.
+    let again = c
+        .orders_page(&ImportQuery {
+            page: Some(tokens[1].clone()),
+            ..q.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.items[0].external_id, other.external_id);
+    // The Orders API status is unchanged; an import since after the refunds finds none.
+    let after = admin.order(&target.external_id).await;
+    assert_eq!(
+        (&after["status"], &after["refunded"]),
+        (&before, &json!(true))
+    );
+    let later = ImportQuery {
+        since: Some(chrono::Utc::now() + chrono::Duration::minutes(3)),
+        ..ImportQuery::default()
+    };
+    assert!(support::orders(&c, later).await.unwrap().is_empty());
+    assert_eq!(admin.stats().await["rate_limited"], 0);
+}
+
+#[tokio::test]
+async fn simulated_financial_events_page_filter_and_limit() {
+    let cfg = SimConfig {
+        orders: 4,
+        ..config(1.0)
+    };
+    let s = start(cfg.clone()).await;
+    let c = connector(&s, &cfg);
+    let admin = Admin::of(&s);
+    let all = support::orders(&c, support::pages_of(100)).await.unwrap();
+    let start = chrono::Utc::now() - chrono::Duration::seconds(1);
+    for o in &all[..3] {
+        admin
+            .post(&format!("/orders/{}/refund", o.external_id), Value::Null)
+            .await;
+    }
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(s.auth_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={}&client_id={}&client_secret={}",
+            cfg.refresh_token.replace('|', "%7C"),
+            cfg.client_id,
+            cfg.client_secret
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let url = format!("{}/finances/v0/financialEvents", s.base_url());
+    let call = |q: Vec<(&'static str, String)>| {
+        let req = http
+            .get(&url)
+            .header("x-amz-access-token", &token)
+            .query(&q);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let after = ("PostedAfter", start.to_rfc3339());
+    let mut ids = Vec::new();
+    let (status, mut page) = call(vec![after.clone(), ("MaxResultsPerPage", "2".into())]).await;
+    assert_eq!(status, 200, "{page}");
+    loop {
+        for e in page["payload"]["FinancialEvents"]["RefundEventList"]
+            .as_array()
+            .unwrap()
+        {
+            ids.push(e["AmazonOrderId"].as_str().unwrap().to_string());
+            assert!(e["ShipmentItemAdjustmentList"][0]["QuantityShipped"].as_i64() > Some(0));
+        }
+        let Some(next) = page["payload"]["NextToken"].as_str() else {
+            break;
+        };
+        let (status, p) = call(vec![("NextToken", next.to_string())]).await;
+        assert_eq!(status, 200, "{p}");
+        page = p;
+    }
+    let want: Vec<String> = all[..3].iter().map(|o| o.external_id.clone()).collect();
+    assert_eq!(ids, want);
+    // PostedBefore before the refunds: none; a bad range is refused.
+    let (_, none) = call(vec![
+        (
+            "PostedAfter",
+            (start - chrono::Duration::hours(1)).to_rfc3339(),
+        ),
+        ("PostedBefore", start.to_rfc3339()),
+    ])
+    .await;
+    assert_eq!(
+        none["payload"]["FinancialEvents"]["RefundEventList"],
+        json!([])
+    );
+    let (status, _) = call(vec![
+        ("PostedAfter", start.to_rfc3339()),
+        ("PostedBefore", start.to_rfc3339()),
+    ])
+    .await;
+    assert_eq!(status, 400);
+    // 0.5 per second, burst 30: the 30-odd calls after those four meet a 429.
+    let mut limited = false;
+    for _ in 0..30 {
+        let (status, body) = call(vec![after.clone()]).await;
+        if status == 429 {
+            assert_eq!(body["errors"][0]["code"], "QuotaExceeded");
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited);
 }
 
 #[tokio::test]

@@ -148,6 +148,30 @@ async fn amazon_conforms_to_the_sp_api_models() {
         .await
     );
     assert_eq!(admin.order(&id).await["status"], "Shipped", "{failures:?}");
+    // A refund: its order read again by id (getOrders AmazonOrderIds) through the orders
+    // proxy. The Finances API has no model among the shared specs: it goes to the simulator.
+    admin
+        .post(&format!("/orders/{id}/refund"), serde_json::Value::Null)
+        .await;
+    let updates = check!(
+        "orders since, with refunds",
+        support::orders(
+            &c,
+            ImportQuery {
+                since: Some(since),
+                ..ImportQuery::default()
+            }
+        )
+        .await
+    )
+    .unwrap_or_default();
+    assert_eq!(
+        updates
+            .last()
+            .map(|o| (o.external_id.as_str(), o.status.as_str())),
+        Some((id.as_str(), "refunded")),
+        "{failures:?}"
+    );
     check!(
         "update title",
         c.update_field(&FieldUpdate {

@@ -40,6 +40,7 @@ pub(super) fn routes() -> Router<Shared> {
             "/definitions/2020-09-01/productTypes/{product_type}",
             get(product_type_definition),
         )
+        .route("/finances/v0/financialEvents", get(list_financial_events))
 }
 
 fn invalid(message: &str) -> Response {
@@ -213,6 +214,100 @@ async fn get_orders(State(sim): State<Shared>, Query(p): Params) -> Response {
     }
     if !by_created {
         payload["LastUpdatedBefore"] = json!(iso(Utc::now()));
+    }
+    Json(json!({"payload": payload})).into_response()
+}
+
+/// listFinancialEvents: the refund events posted in [PostedAfter, PostedBefore) (PostedBefore
+/// defaults to now; Amazon's default, two minutes ago, is not simulated), oldest first,
+/// `MaxResultsPerPage` (1 to 100, default 100) a page, continued by NextToken.
+async fn list_financial_events(State(sim): State<Shared>, Query(p): Params) -> Response {
+    let query = match p.get("NextToken") {
+        Some(t) => match decode_token(t) {
+            Some(q) => q,
+            None => return invalid("Invalid NextToken."),
+        },
+        None => {
+            let after = match p.get("PostedAfter").map(|a| parse_time(a)) {
+                None => None,
+                Some(Some(a)) => Some(a),
+                Some(None) => return invalid("PostedAfter must be in ISO 8601 format."),
+            };
+            let before = match p.get("PostedBefore").map(|b| parse_time(b)) {
+                None => None,
+                Some(Some(b)) => Some(b),
+                Some(None) => return invalid("PostedBefore must be in ISO 8601 format."),
+            };
+            if before.is_some() && after.is_none() {
+                return invalid("PostedAfter is required when PostedBefore is specified.");
+            }
+            if let (Some(a), Some(b)) = (after, before)
+                && b <= a
+            {
+                return invalid("PostedBefore must be later than PostedAfter.");
+            }
+            if before.is_some_and(|b| b > Utc::now()) {
+                return invalid("PostedBefore must not be in the future.");
+            }
+            let size: usize = match p.get("MaxResultsPerPage").map(|s| s.parse::<usize>()) {
+                None => 100,
+                Some(Ok(n)) if (1..=100).contains(&n) => n,
+                Some(_) => return invalid("MaxResultsPerPage must be between 1 and 100."),
+            };
+            json!({
+                "after": after.map(iso),
+                "before": before.unwrap_or_else(Utc::now).to_rfc3339(),
+                "size": size, "offset": 0,
+            })
+        }
+    };
+    let after = query["after"].as_str().and_then(parse_time);
+    let before = query["before"].as_str().and_then(parse_time);
+    let size = query["size"].as_u64().unwrap_or(100) as usize;
+    let offset = query["offset"].as_u64().unwrap_or(0) as usize;
+    let st = sim.state();
+    let currency = &sim.config.currency;
+    let matching: Vec<&super::SimRefund> = st
+        .refunds
+        .iter()
+        .filter(|r| after.is_none_or(|a| r.posted >= a) && before.is_none_or(|b| r.posted < b))
+        .collect();
+    let events: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|r| {
+            let items: Vec<Value> = r
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, (item_id, sku, quantity, units))| {
+                    let amount = -(*units as f64) / 10_000.0;
+                    json!({
+                        "SellerSKU": sku,
+                        "OrderItemId": item_id,
+                        "OrderAdjustmentItemId": format!("{}{i:02}", r.posted.timestamp()),
+                        "QuantityShipped": quantity,
+                        "ItemChargeAdjustmentList": [{
+                            "ChargeType": "Principal",
+                            "ChargeAmount": {"CurrencyCode": currency, "CurrencyAmount": amount},
+                        }],
+                    })
+                })
+                .collect();
+            json!({
+                "AmazonOrderId": r.order_id,
+                "MarketplaceName": "Amazon.com",
+                "PostedDate": iso(r.posted),
+                "ShipmentItemAdjustmentList": items,
+            })
+        })
+        .collect();
+    let mut payload = json!({"FinancialEvents": {"RefundEventList": events}});
+    if offset + size < matching.len() {
+        let mut next = query.clone();
+        next["offset"] = json!(offset + size);
+        payload["NextToken"] = json!(encode_token(&next));
     }
     Json(json!({"payload": payload})).into_response()
 }

@@ -6,7 +6,9 @@
 //! per feed; one seller's feeds are processed one at a time, in creation order: an assumption,
 //! Amazon documents no processing times) and pre-signed document URLs (`/__docs/{id}`), and
 //! Product Type Definitions for
-//! its demo product type (`HOME`, a schema of the simulator's own making in Amazon's style).
+//! its demo product type (`HOME`, a schema of the simulator's own making in Amazon's style), and
+//! Finances v0 listFinancialEvents (`PostedAfter`/`PostedBefore`, `NextToken`) with the refund
+//! events that `POST /__admin/orders/{id}/refund` posts (`RefundEventList` only).
 //!
 //! Every SP-API operation has the documented token bucket (rate and burst, scalable with
 //! [`SimConfig::limit_scale`], off with [`SimConfig::limits`]); an empty bucket answers 429
@@ -94,7 +96,7 @@ impl Default for SimConfig {
 }
 
 /// (operation, rate per second, burst) of every simulated SP-API operation, as documented.
-pub const USAGE_PLANS: [(&str, f64, u32); 12] = [
+pub const USAGE_PLANS: [(&str, f64, u32); 13] = [
     ("getOrders", 0.0167, 20),
     ("getOrderItems", 0.5, 30),
     ("confirmShipment", 2.0, 10),
@@ -107,6 +109,7 @@ pub const USAGE_PLANS: [(&str, f64, u32); 12] = [
     ("getFeed", 2.0, 15),
     ("getFeedDocument", 0.0222, 10),
     ("getDefinitionsProductType", 5.0, 10),
+    ("listFinancialEvents", 0.5, 30),
 ];
 
 fn plan(op: &str) -> (f64, u32) {
@@ -197,6 +200,15 @@ pub(crate) struct SimOrder {
     pub buyer: demo::DemoParty,
 }
 
+/// A refund financial event (Finances v0 `RefundEventList`).
+#[derive(Debug, Clone)]
+pub(crate) struct SimRefund {
+    pub order_id: String,
+    pub posted: DateTime<Utc>,
+    /// (order item id, sku, quantity refunded, amount refunded in ten-thousandths).
+    pub items: Vec<(String, String, i64, i64)>,
+}
+
 /// A submitted feed.
 #[derive(Debug, Clone)]
 pub(crate) struct SimFeed {
@@ -215,6 +227,8 @@ pub(crate) struct SimFeed {
 pub(crate) struct Account {
     pub listings: BTreeMap<String, Listing>,
     pub orders: Vec<SimOrder>,
+    /// Refund financial events, in posting order.
+    pub refunds: Vec<SimRefund>,
     pub feeds: Vec<SimFeed>,
     /// Document id → content (None until uploaded).
     pub documents: HashMap<String, Option<Vec<u8>>>,
@@ -477,6 +491,7 @@ fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("GET", ["feeds", "2021-06-30", "feeds", _]) => "getFeed",
         ("GET", ["feeds", "2021-06-30", "documents", _]) => "getFeedDocument",
         ("GET", ["definitions", "2020-09-01", "productTypes", _]) => "getDefinitionsProductType",
+        ("GET", ["finances", "v0", "financialEvents"]) => "listFinancialEvents",
         _ => return None,
     })
 }
@@ -773,17 +788,35 @@ async fn admin_cancel(State(sim): State<Shared>, Path(id): Path<String>) -> Resp
     }
 }
 
-/// A refund: Amazon's Orders API does not show it (the order keeps its status and its
-/// LastUpdateDate); only the admin view records it.
+/// A refund in full: Amazon's Orders API does not show it (the order keeps its status and its
+/// LastUpdateDate); it is posted (now) as a refund financial event of every line, which
+/// listFinancialEvents serves. Refunding a refunded order again changes nothing.
 async fn admin_refund(State(sim): State<Shared>, Path(id): Path<String>) -> Response {
-    let mut st = sim.state();
-    match st.orders.iter_mut().find(|o| o.id == id) {
-        Some(o) => {
-            o.refunded = true;
-            Json(order_admin_json(o)).into_response()
-        }
-        None => not_found(),
+    let mut guard = sim.state();
+    let st = &mut *guard;
+    let Some(o) = st.orders.iter_mut().find(|o| o.id == id) else {
+        return not_found();
+    };
+    if !o.refunded {
+        o.refunded = true;
+        st.refunds.push(SimRefund {
+            order_id: o.id.clone(),
+            posted: Utc::now(),
+            items: o
+                .lines
+                .iter()
+                .map(|l| {
+                    (
+                        l.item_id.clone(),
+                        l.sku.clone(),
+                        l.quantity,
+                        demo::to_units(&l.unit_price) * l.quantity,
+                    )
+                })
+                .collect(),
+        });
     }
+    Json(order_admin_json(o)).into_response()
 }
 
 async fn admin_stats(State(sim): State<Shared>) -> Response {
