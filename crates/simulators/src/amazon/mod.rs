@@ -265,33 +265,17 @@ fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 type Shared = Arc<Sim>;
 
-/// A running simulator; stops when [`RunningSimulator::stop`] is called or when dropped.
+/// Marks this platform's [`crate::server::Running`].
 #[derive(Debug)]
-pub struct RunningSimulator {
-    /// Address it listens on.
-    pub addr: SocketAddr,
-    server: crate::server::Server,
-}
+pub struct Platform;
+
+/// A running simulator; stops when `stop` is called or when dropped.
+pub type RunningSimulator = crate::server::Running<Platform>;
 
 impl RunningSimulator {
-    /// `http://<addr>`: the value for a connection's `base_url`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     /// `http://<addr>/auth/o2/token`: the value for a connection's `auth_url`.
     pub fn auth_url(&self) -> String {
         format!("{}/auth/o2/token", self.base_url())
-    }
-
-    /// `http://<addr>/__admin`.
-    pub fn admin_url(&self) -> String {
-        format!("{}/__admin", self.base_url())
-    }
-
-    /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn stop(self) {
-        self.server.stop().await;
     }
 }
 
@@ -301,7 +285,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config, format!("http://{addr}")));
     let server = crate::server::Server::serve(listener, router(sim), "amazon");
-    Ok(RunningSimulator { addr, server })
+    Ok(crate::server::Running::new(addr, server))
 }
 
 fn order_status(demo: &str, i: usize) -> &'static str {
