@@ -226,6 +226,56 @@ pub(crate) fn condition(c: Option<&str>) -> String {
     }
 }
 
+/// The canonical condition as eBay's enum (the inverse of [`condition`]): new → `NEW`, a
+/// refurbished grade kept (upper case), used → `USED_GOOD`; empty stays unset.
+pub(crate) fn ebay_condition(c: &str) -> Option<String> {
+    match c {
+        "" => None,
+        "new" => Some("NEW".into()),
+        "used" => Some("USED_GOOD".into()),
+        other => Some(other.to_ascii_uppercase()),
+    }
+}
+
+/// One request of bulkCreateOrReplaceInventoryItem for a catalog record: title, description,
+/// brand (also as the `Brand` aspect), attributes as aspects (objects of arrays, as the live
+/// API takes them), images, EAN, condition, package weight and the quantity to list.
+pub(crate) fn item_request(p: &Product, locale: &str) -> Value {
+    let mut aspects = serde_json::Map::new();
+    for (k, v) in &p.attributes {
+        aspects.insert(k.clone(), serde_json::json!([v]));
+    }
+    if !p.brand.trim().is_empty() {
+        aspects.insert("Brand".into(), serde_json::json!([p.brand.trim()]));
+    }
+    let product = EbayProduct {
+        title: Some(p.title.clone()),
+        description: (!p.description.is_empty()).then(|| p.description.clone()),
+        brand: (!p.brand.trim().is_empty()).then(|| p.brand.trim().to_string()),
+        aspects: (!aspects.is_empty()).then_some(Value::Object(aspects)),
+        image_urls: p.images.clone(),
+        ean: if p.gtin.is_empty() {
+            Vec::new()
+        } else {
+            vec![p.gtin.clone()]
+        },
+        ..EbayProduct::default()
+    };
+    let mut item = serde_json::json!({ "sku": p.sku, "locale": locale, "product": product });
+    if let Some(c) = ebay_condition(&p.condition) {
+        item["condition"] = Value::String(c);
+    }
+    if let Some(w) = p.weight.filter(|w| w.is_finite() && *w > 0.0) {
+        item["packageWeightAndSize"] =
+            serde_json::json!({"weight": {"value": w, "unit": "KILOGRAM"}});
+    }
+    if let Some(q) = p.quantity {
+        item["availability"] =
+            serde_json::json!({"shipToLocationAvailability": {"quantity": q.max(0)}});
+    }
+    item
+}
+
 /// The listing status of an offer and the complaints eBay makes about it.
 fn listing_state(offer: &Offer) -> (String, Vec<ListingError>) {
     let mut errors = Vec::new();

@@ -10,7 +10,9 @@
 //! - Inventory API <https://developer.ebay.com/api-docs/sell/inventory/overview.html>:
 //!   getInventoryItems (`limit`/`offset`), getOffers (`sku`, `marketplace_id`),
 //!   bulkUpdatePriceQuantity (at most 25 requests per call, answers 200/207 with one response
-//!   per sku/offer), createOrReplaceInventoryItem (`Content-Language` required).
+//!   per sku/offer), createOrReplaceInventoryItem (`Content-Language` required) and
+//!   bulkCreateOrReplaceInventoryItem (at most 25 items per call, [`Ebay::put_inventory_items`]:
+//!   catalog records written to eBay in bulk, refusals by sku).
 //! - Fulfillment API <https://developer.ebay.com/api-docs/sell/fulfillment/overview.html>:
 //!   getOrders (`filter=lastmodifieddate:[from..to]`, `limit` ≤ 200, `offset`),
 //!   createShippingFulfillment (`lineItems`, `shippedDate`, `shippingCarrierCode`,
@@ -352,13 +354,40 @@ impl Ebay {
 
     /// Sends bulkUpdatePriceQuantity calls of at most 25 requests, several in flight.
     async fn bulk_price_quantity(&self, requests: Vec<PriceQuantity>) -> Result<ExportReport> {
-        let url = format!("{}/bulk_update_price_quantity", self.cfg().urls.inventory);
+        let keyed = requests.into_iter().map(|r| (r.sku.clone(), r)).collect();
+        self.bulk("bulk_update_price_quantity", keyed, false).await
+    }
+
+    /// Creates or replaces inventory items (their catalog content) in bulk:
+    /// bulkCreateOrReplaceInventoryItem, at most [`MAX_BULK`] per call; refusals by sku.
+    pub async fn put_inventory_items(&self, products: &[Product]) -> Result<ExportReport> {
+        let locale = self.cfg().content_language.replace('-', "_");
+        let keyed = products
+            .iter()
+            .map(|p| (p.sku.clone(), mapping::item_request(p, &locale)))
+            .collect();
+        self.bulk("bulk_create_or_replace_inventory_item", keyed, true)
+            .await
+    }
+
+    /// One of the Inventory API's bulk calls over `requests` (sku, request): chunks of
+    /// [`MAX_BULK`], a few in flight, every sku accepted or refused with eBay's messages.
+    async fn bulk<T: serde::Serialize>(
+        &self,
+        path: &str,
+        requests: Vec<(String, T)>,
+        content_language: bool,
+    ) -> Result<ExportReport> {
+        let url = format!("{}/{path}", self.cfg().urls.inventory);
+        let lang = self.cfg().content_language.clone();
         let mut chunks = Vec::new();
-        let mut it = requests.into_iter().peekable();
-        while it.peek().is_some() {
-            let chunk: Vec<PriceQuantity> = it.by_ref().take(MAX_BULK).collect();
-            let skus: Vec<String> = chunk.iter().map(|r| r.sku.clone()).collect();
-            let call = Call::new(Method::POST, &url).json(&json!({ "requests": chunk }))?;
+        for chunk in requests.chunks(MAX_BULK) {
+            let skus: Vec<String> = chunk.iter().map(|(sku, _)| sku.clone()).collect();
+            let bodies: Vec<&T> = chunk.iter().map(|(_, r)| r).collect();
+            let mut call = Call::new(Method::POST, &url).json(&json!({ "requests": bodies }))?;
+            if content_language {
+                call = call.header("content-language", lang.clone());
+            }
             chunks.push((skus, call));
         }
         let mut results =

@@ -443,6 +443,38 @@ async fn update_field_writes_the_inventory_item_and_price() {
 }
 
 #[tokio::test]
+async fn inventory_items_are_replaced_in_bulk_calls_of_25() {
+    let cfg = config(30, 0);
+    let sim = start(cfg.clone()).await;
+    let c = connector(&sim, &cfg);
+    let (mut items, _) = products(&c, pages_of(50)).await.unwrap();
+    assert_eq!(items.len(), 30);
+    for (i, p) in items.iter_mut().enumerate() {
+        p.title = format!("Bulk title {i}");
+        p.brand = "Acme".into();
+        p.quantity = Some(7);
+    }
+    // eBay refuses a title over 80 characters: only that item is refused.
+    items[3].title = "x".repeat(81);
+    let admin = Admin::of(&sim);
+    let before = admin.stats().await["requests"].as_i64().unwrap();
+    let report = c.put_inventory_items(&items).await.unwrap();
+    assert_eq!(report.accepted, 29, "{report:?}");
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert_eq!(report.rejected[0].0, items[3].sku);
+    assert!(report.rejected[0].1.contains("80"), "{report:?}");
+    // 30 items: two bulk calls (25 + 5), whatever else the token needed.
+    let calls = admin.stats().await["requests"].as_i64().unwrap() - before;
+    assert!((2..=3).contains(&calls), "{calls} requests");
+    let o = admin.get(&format!("/offers/{}", items[0].sku)).await;
+    assert_eq!(o["product"]["title"], "Bulk title 0");
+    assert_eq!(o["product"]["aspects"]["Brand"], json!(["Acme"]));
+    assert_eq!(o["quantity"], 7);
+    let refused = admin.get(&format!("/offers/{}", items[3].sku)).await;
+    assert_ne!(refused["product"]["title"], items[3].title.as_str());
+}
+
+#[tokio::test]
 async fn transient_failures_are_retried() {
     let cfg = config(8, 0);
     let sim = start(cfg.clone()).await;
