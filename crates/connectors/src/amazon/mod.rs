@@ -11,7 +11,8 @@
 //!   <https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits>, and the
 //!   "Usage plan" table of each operation in the models.
 //! - Orders v0 (getOrders, getOrderItems, confirmShipment), Listings Items 2021-08-01
-//!   (searchListingsItems, getListingsItem, patchListingsItem with `mode=VALIDATION_PREVIEW`),
+//!   (searchListingsItems, getListingsItem, patchListingsItem and putListingsItem
+//!   ([`Amazon::put_listing`]) with `mode=VALIDATION_PREVIEW`),
 //!   FBA Inventory (getInventorySummaries), Feeds 2021-06-30 and the JSON_LISTINGS_FEED v2 schema
 //!   (`feeds-schemas/listings-feed-schema-v2.json`, 25,000 messages at most), Product Type
 //!   Definitions (getDefinitionsProductType), Finances v0 (listFinancialEvents with
@@ -532,6 +533,46 @@ impl Amazon {
                     .header("content-type", "application/json")
             })
             .await
+    }
+
+    /// Creates or fully replaces one listing (putListingsItem) with `attributes` of
+    /// `product_type`; `preview` only validates (`mode=VALIDATION_PREVIEW`). Returns Amazon's
+    /// status (`ACCEPTED`, `VALID`, `INVALID`) and its issues as `message (code)`.
+    pub async fn put_listing(
+        &self,
+        sku: &str,
+        product_type: &str,
+        attributes: &Value,
+        preview: bool,
+    ) -> Result<(String, Vec<String>)> {
+        let seller = self.cfg().seller_id()?;
+        let url = format!(
+            "{}{LISTINGS}/{seller}/{}",
+            self.cfg().urls.listings,
+            path_segment(sku)
+        );
+        let body = json!({"productType": product_type, "requirements": "LISTING",
+                          "attributes": attributes});
+        let submission: Submission = self
+            .client
+            .fetch(Op::PutListingsItem, || {
+                let mut c = Call::new(Method::PUT, &url)
+                    .query("marketplaceIds", self.mp())
+                    .query("issueLocale", "en_US");
+                if preview {
+                    c = c.query("mode", "VALIDATION_PREVIEW");
+                }
+                c.json(&body)
+                    .unwrap_or_else(|_| Call::new(Method::PUT, &url))
+                    .header("content-type", "application/json")
+            })
+            .await?;
+        let issues = submission
+            .issues
+            .iter()
+            .map(|i| format!("{} ({})", i.message, i.code))
+            .collect();
+        Ok((submission.status, issues))
     }
 
     /// Builds, uploads and submits one JSON_LISTINGS_FEED of `offers`.

@@ -924,3 +924,42 @@ async fn feed_documents_match_the_listings_feed_schema() {
         }
     }
 }
+
+#[tokio::test]
+async fn listings_are_created_with_put_after_a_validation_preview() {
+    let cfg = config(1000.0);
+    let s = start(cfg.clone()).await;
+    let c = connector_with(&cfg, &cfg.refresh_token, settings(&s));
+    let attrs = |name: &str| {
+        json!({
+            "item_name": [{"value": name, "marketplace_id": cfg.marketplace_id}],
+            "brand": [{"value": "Acme", "marketplace_id": cfg.marketplace_id}],
+            "fulfillment_availability": [{"fulfillment_channel_code": "DEFAULT", "quantity": 4}],
+        })
+    };
+    let (status, issues) = c
+        .put_listing("NEW-SKU-1", "HOME", &attrs("A new daypack"), true)
+        .await
+        .unwrap();
+    assert_eq!((status.as_str(), issues.len()), ("VALID", 0), "{issues:?}");
+    let admin = Admin::of(&s);
+    let absent = reqwest::get(format!("{}/offers/NEW-SKU-1", s.admin_url()))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(absent.as_u16(), 404, "a preview creates nothing");
+    let (status, _) = c
+        .put_listing("NEW-SKU-1", "HOME", &attrs("A new daypack"), false)
+        .await
+        .unwrap();
+    assert_eq!(status, "ACCEPTED");
+    let o = admin.get("/offers/NEW-SKU-1").await;
+    assert_eq!(o["quantity"], 4, "{o}");
+    assert_eq!(o["title"], "A new daypack", "{o}");
+    let (status, issues) = c
+        .put_listing("NEW-SKU-2", "HOME", &attrs(""), false)
+        .await
+        .unwrap();
+    assert_eq!(status, "INVALID");
+    assert!(issues[0].contains("item_name"), "{issues:?}");
+}

@@ -182,6 +182,18 @@ async fn amazon_conforms_to_the_sp_api_models() {
         })
         .await
     );
+    check!(
+        "put listing (preview, then real)",
+        async {
+            let attrs = serde_json::json!({
+                "item_name": [{"value": "Conformant new listing", "marketplace_id": "ATVPDKIKX0DER"}],
+                "brand": [{"value": "Acme", "marketplace_id": "ATVPDKIKX0DER"}],
+            });
+            c.put_listing("PRISM-NEW-1", "HOME", &attrs, true).await?;
+            c.put_listing("PRISM-NEW-1", "HOME", &attrs, false).await
+        }
+        .await
+    );
     let offers: Vec<OfferUpdate> = products
         .iter()
         .map(|p| OfferUpdate {

@@ -29,7 +29,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/listings/2021-08-01/items/{seller}", get(search_listings))
         .route(
             "/listings/2021-08-01/items/{seller}/{sku}",
-            get(get_listing).patch(patch_listing),
+            get(get_listing).patch(patch_listing).put(put_listing),
         )
         .route("/fba/inventory/v1/summaries", get(inventory_summaries))
         .route("/feeds/2021-06-30/documents", post(create_feed_document))
@@ -706,6 +706,78 @@ async fn patch_listing(
         (true, true) => "VALID",
         (true, false) => "ACCEPTED",
     };
+    Json(json!({
+        "sku": sku, "status": status, "submissionId": format!("sub-{}", Utc::now().timestamp_micros()),
+        "issues": issues,
+    }))
+    .into_response()
+}
+
+/// putListingsItem: creates the listing (or replaces the one of that sku) from its
+/// attributes; every attribute is applied as a `replace` patch, so the same checks hold.
+async fn put_listing(
+    State(sim): State<Shared>,
+    Path((seller, sku)): Path<(String, String)>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    if let Some(r) =
+        check_seller(&sim, &seller).or_else(|| check_marketplace(&sim, &p, "marketplaceIds"))
+    {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return invalid("The request body is not valid JSON.");
+    };
+    let (Some(product_type), Some(attributes)) =
+        (body["productType"].as_str(), body["attributes"].as_object())
+    else {
+        return invalid("productType and attributes are required.");
+    };
+    let preview = match p.get("mode").map(String::as_str) {
+        None => false,
+        Some("VALIDATION_PREVIEW") => true,
+        Some(_) => return invalid("mode must be VALIDATION_PREVIEW."),
+    };
+    let patches: Vec<Value> = attributes
+        .iter()
+        .map(|(name, value)| json!({"op": "replace", "path": format!("/attributes/{name}"), "value": value}))
+        .collect();
+    let mut st = sim.state();
+    let n = st.listings.len();
+    let now = Utc::now();
+    let mut listing = st
+        .listings
+        .get(&sku)
+        .cloned()
+        .unwrap_or_else(|| crate::amazon::Listing {
+            sku: sku.clone(),
+            asin: format!("B1{:08}", n + 1),
+            title: String::new(),
+            description: String::new(),
+            brand: String::new(),
+            product_type: product_type.to_string(),
+            price: "0.00".into(),
+            quantity: 0,
+            fba: None,
+            lead_time: None,
+            weight: 0.0,
+            image: String::new(),
+            issues: Vec::new(),
+            updates: 0,
+            created: now,
+            updated: now,
+        });
+    listing.product_type = product_type.to_string();
+    let issues = apply_patches(&mut listing, &patches, true);
+    let status = match (issues.is_empty(), preview) {
+        (false, _) => "INVALID",
+        (true, true) => "VALID",
+        (true, false) => "ACCEPTED",
+    };
+    if status == "ACCEPTED" {
+        st.listings.insert(sku.clone(), listing);
+    }
     Json(json!({
         "sku": sku, "status": status, "submissionId": format!("sub-{}", Utc::now().timestamp_micros()),
         "issues": issues,

@@ -96,12 +96,13 @@ impl Default for SimConfig {
 }
 
 /// (operation, rate per second, burst) of every simulated SP-API operation, as documented.
-pub const USAGE_PLANS: [(&str, f64, u32); 13] = [
+pub const USAGE_PLANS: [(&str, f64, u32); 14] = [
     ("getOrders", 0.0167, 20),
     ("getOrderItems", 0.5, 30),
     ("confirmShipment", 2.0, 10),
     ("getListingsItem", 5.0, 10),
     ("patchListingsItem", 5.0, 5),
+    ("putListingsItem", 5.0, 10),
     ("searchListingsItems", 5.0, 5),
     ("getInventorySummaries", 2.0, 2),
     ("createFeedDocument", 0.5, 15),
@@ -469,6 +470,7 @@ fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("GET", ["listings", "2021-08-01", "items", _]) => "searchListingsItems",
         ("GET", ["listings", "2021-08-01", "items", _, _]) => "getListingsItem",
         ("PATCH", ["listings", "2021-08-01", "items", _, _]) => "patchListingsItem",
+        ("PUT", ["listings", "2021-08-01", "items", _, _]) => "putListingsItem",
         ("GET", ["fba", "inventory", "v1", "summaries"]) => "getInventorySummaries",
         ("POST", ["feeds", "2021-06-30", "documents"]) => "createFeedDocument",
         ("POST", ["feeds", "2021-06-30", "feeds"]) => "createFeed",
