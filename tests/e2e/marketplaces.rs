@@ -439,8 +439,8 @@ market_test!(
     |catalog, _offers| {
         // Amazon's own issues, and the product type schema's violations (brand, description
         // and a positive weight are required by the simulator's HOME schema).
-        let cat = demo::catalog(5, 30);
-        let offers = demo::offers(5, &cat);
+        let cat = demo::catalog(cfg.seed, cfg.products);
+        let offers = demo::offers(cfg.seed, &cat);
         let listing_errors = offers
             .iter()
             .zip(&cat)

@@ -20,6 +20,14 @@ const ACCEPT_CHUNK: usize = 100;
 
 type Row = (Uuid, String, String, Vec<u8>, chrono::DateTime<chrono::Utc>);
 
+/// A connection's stored orders with the platform, by platform id (`$3`: after this id, or
+/// this id with `$5`); the one shape [`list`] and [`load`] read.
+const ORDERS_SQL: &str = "SELECT o.connection_id, c.platform, o.external_id, o.record, o.updated_at \
+     FROM orders o JOIN connections c ON c.id = o.connection_id \
+     WHERE o.tenant_id = $1 AND o.connection_id = $2 AND o.external_id > $3 \
+       AND ($4 = '' OR o.status = $4) AND ($5 = '' OR o.external_id = $5) \
+     ORDER BY o.external_id LIMIT $6";
+
 fn stored(row: Row) -> Option<StoredOrder> {
     let (connection, platform, _, record, updated) = row;
     Some(StoredOrder {
@@ -35,21 +43,15 @@ pub async fn list(state: &State, r: ListOrdersRequest) -> Result<ListOrdersRespo
     let tenant = uuid(&r.tenant_id, "tenant_id")?;
     let connection = uuid(&r.connection_id, "connection_id")?;
     let limit = if r.limit <= 0 { 100 } else { r.limit.min(500) } as i64;
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT o.connection_id, c.platform, o.external_id, o.record, o.updated_at \
-         FROM orders o JOIN connections c ON c.id = o.connection_id \
-         WHERE o.tenant_id = $1 AND o.connection_id = $2 AND o.external_id > $3 \
-           AND ($4 = '' OR o.status = $4) AND ($5 = '' OR o.external_id = $5) \
-         ORDER BY o.external_id LIMIT $6",
-    )
-    .bind(tenant)
-    .bind(connection)
-    .bind(&r.page_token)
-    .bind(&r.status)
-    .bind(&r.external_id)
-    .bind(limit)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows: Vec<Row> = sqlx::query_as(ORDERS_SQL)
+        .bind(tenant)
+        .bind(connection)
+        .bind(&r.page_token)
+        .bind(&r.status)
+        .bind(&r.external_id)
+        .bind(limit)
+        .fetch_all(&state.pool)
+        .await?;
     let next_page_token = match rows.last() {
         Some((_, _, id, _, _)) if rows.len() as i64 == limit => id.clone(),
         _ => String::new(),
@@ -61,17 +63,16 @@ pub async fn list(state: &State, r: ListOrdersRequest) -> Result<ListOrdersRespo
 }
 
 async fn load(state: &State, tenant: Uuid, connection: Uuid, id: &str) -> Result<Row, Error> {
-    sqlx::query_as(
-        "SELECT o.connection_id, c.platform, o.external_id, o.record, o.updated_at \
-         FROM orders o JOIN connections c ON c.id = o.connection_id \
-         WHERE o.tenant_id = $1 AND o.connection_id = $2 AND o.external_id = $3",
-    )
-    .bind(tenant)
-    .bind(connection)
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| Error::not_found("order not found"))
+    sqlx::query_as(ORDERS_SQL)
+        .bind(tenant)
+        .bind(connection)
+        .bind("")
+        .bind("")
+        .bind(id)
+        .bind(1_i64)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("order not found"))
 }
 
 /// Confirms a shipment on the order's channel, then records it on the stored order. The same

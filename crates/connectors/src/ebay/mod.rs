@@ -653,15 +653,11 @@ impl Connector for Ebay {
     }
 
     async fn export_stock(&self, levels: &[StockLevel]) -> Result<ExportReport> {
-        let mut by_sku: BTreeMap<&str, i64> = BTreeMap::new();
-        for l in levels {
-            *by_sku.entry(l.sku.as_str()).or_default() += l.available.max(0);
-        }
-        let requests = by_sku
+        let requests = OfferUpdate::quantities(levels)
             .into_iter()
-            .map(|(sku, q)| PriceQuantity {
-                sku: sku.to_string(),
-                ship_to_location_availability: Some(ShipTo { quantity: q }),
+            .map(|o| PriceQuantity {
+                ship_to_location_availability: o.quantity.map(|quantity| ShipTo { quantity }),
+                sku: o.sku,
                 offers: Vec::new(),
             })
             .collect();
