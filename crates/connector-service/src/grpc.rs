@@ -288,6 +288,63 @@ impl ConnectorService for Api {
         ))
     }
 
+    async fn get_stock(&self, req: Request<GetStockRequest>) -> R<GetStockResponse> {
+        Ok(Response::new(
+            crate::stock::get(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn stock_history(&self, req: Request<StockHistoryRequest>) -> R<StockHistoryResponse> {
+        Ok(Response::new(
+            crate::stock::history(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn adjust_stock(&self, req: Request<AdjustStockRequest>) -> R<AdjustStockResponse> {
+        Ok(Response::new(
+            crate::stock::adjust(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_stock_warehouses(
+        &self,
+        req: Request<TenantRef>,
+    ) -> R<ListStockWarehousesResponse> {
+        Ok(Response::new(
+            crate::stock::warehouses(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn set_stock_warehouse(
+        &self,
+        req: Request<SetStockWarehouseRequest>,
+    ) -> R<StockWarehouse> {
+        Ok(Response::new(
+            crate::stock::set_warehouse(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn get_consistency(&self, req: Request<ConsistencyRequest>) -> R<ConsistencyReport> {
+        Ok(Response::new(
+            crate::stock::consistency(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_stock_backups(&self, req: Request<ConnectionRef>) -> R<ListStockBackupsResponse> {
+        Ok(Response::new(
+            crate::stock::backups(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    async fn restore_stock_backup(
+        &self,
+        req: Request<RestoreStockBackupRequest>,
+    ) -> R<RestoreStockBackupResponse> {
+        Ok(Response::new(
+            crate::stock::restore(&self.state, req.into_inner()).await?,
+        ))
+    }
+
     async fn ship_order(&self, req: Request<ShipOrderRequest>) -> R<ShipOrderResponse> {
         Ok(Response::new(
             crate::orders::ship(&self.state, req.into_inner()).await?,

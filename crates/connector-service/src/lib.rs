@@ -5,6 +5,7 @@
 mod corrections;
 mod grpc;
 mod orders;
+mod stock;
 mod store;
 mod sync;
 mod webhooks;
@@ -33,6 +34,15 @@ pub struct State {
     pub keyring: Keyring,
     /// Metrics.
     pub metrics: Metrics,
+    /// Bumped after every ledger change: wakes the stock pushers.
+    pub stock_wake: tokio::sync::watch::Sender<u64>,
+}
+
+impl State {
+    /// Tells the stock pushers something is due.
+    pub fn wake_pushers(&self) {
+        self.stock_wake.send_modify(|v| *v = v.wrapping_add(1));
+    }
 }
 
 /// Runs the service until `shutdown` is cancelled.
@@ -52,6 +62,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         bus: bus.clone(),
         keyring,
         metrics: metrics.clone(),
+        stock_wake: tokio::sync::watch::channel(0).0,
     });
 
     let serving = marketsync_common::grpc::serve(
@@ -112,8 +123,9 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         std::time::Duration::from_secs(schedule_every),
         shutdown.clone(),
     ));
+    let push_task = tokio::spawn(stock::push::supervise(state.clone(), shutdown.clone()));
     shutdown.cancelled().await;
-    let _ = tokio::join!(sync_task, corr_task, schedule_task);
+    let _ = tokio::join!(sync_task, corr_task, schedule_task, push_task);
     for t in serving.tasks {
         let _ = t.await;
     }

@@ -95,6 +95,7 @@ pub fn parse_settings(text: &str) -> Result<(Value, Settings)> {
     }
     let settings: Settings = serde_json::from_value(value.clone())
         .map_err(|e| Error::invalid(format!("settings: {e}")))?;
+    crate::stock::rules::StockRules::from_settings(&value).map_err(Error::invalid)?;
     for (name, url) in settings
         .base_url
         .iter()

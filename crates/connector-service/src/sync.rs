@@ -79,6 +79,11 @@ struct Run {
     checkpoint: serde_json::Map<String, Value>,
     cmd: SyncCommand,
     page_size: u32,
+    settings: Value,
+    /// The tenant keeps a stock ledger.
+    ledger: bool,
+    /// The connector's own warehouses (a marketplace's fulfilment stock).
+    own_warehouses: Vec<&'static str>,
 }
 
 fn poison(what: &str) -> HandlerError {
@@ -164,6 +169,9 @@ pub async fn handle(state: Arc<State>, msg: Message) -> Result<(), HandlerError>
         checkpoint: checkpoint.as_object().cloned().unwrap_or_default(),
         cmd,
         page_size,
+        settings,
+        ledger: false,
+        own_warehouses: Vec::new(),
     };
     tracing::info!(%sync_id, %connection, resumed, operations = ?ops, "sync started");
     run.event("started", "", 0, 0, vec![]).await?;
@@ -188,6 +196,15 @@ impl Run {
     async fn execute(&mut self, ops: &[String]) -> Result<(), Stop> {
         let cfg = store::connection_config(&self.state, self.tenant, self.connection).await?;
         let connector = marketsync_connectors::build(cfg)?;
+        self.own_warehouses = connector.marketplace_warehouses().to_vec();
+        // A source of record fills the ledger with its first import.
+        self.ledger = crate::stock::ledger::in_use(&self.state.pool, self.tenant).await?
+            || sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM stock_warehouses WHERE source_connection_id = $1)",
+            )
+            .bind(self.connection)
+            .fetch_one(&self.state.pool)
+            .await?;
         for op in ops {
             if self.op_state(op).get("done").and_then(Value::as_bool) == Some(true) {
                 continue;
@@ -433,6 +450,9 @@ impl Run {
     }
 
     async fn export_stock(&mut self, c: &dyn Connector) -> Result<(), Stop> {
+        if self.ledger {
+            return self.export_from_ledger().await;
+        }
         let filters = self.cmd.filters.clone().unwrap_or_default();
         let rows = sqlx::query(
             "SELECT sku, warehouse, on_hand, reserved, available FROM stock_levels \
@@ -465,6 +485,57 @@ impl Run {
             self.event("progress", "export_inventory", done, total, vec![])
                 .await?;
         }
+        Ok(())
+    }
+
+    /// A tenant with a ledger exports what each channel should show: the skus due (all of the
+    /// channel's skus on a forced full export, after saving what the channel shows now as a
+    /// backup point), pushed at once whatever the connection's push mode.
+    async fn export_from_ledger(&mut self) -> Result<(), Stop> {
+        let st = self.state.clone();
+        if self.cmd.force_full && !self.op_state("export_inventory").contains_key("backup") {
+            let (backup, items) = crate::stock::save_backup(
+                &st,
+                self.tenant,
+                self.connection,
+                "forced full export",
+                &self.cmd.requested_by,
+            )
+            .await?;
+            let skus: Vec<String> = sqlx::query_scalar(
+                "SELECT sku FROM products WHERE connection_id = $1 UNION SELECT sku FROM stock_levels WHERE connection_id = $1",
+            )
+            .bind(self.connection)
+            .fetch_all(&st.pool)
+            .await?;
+            let refs: Vec<&str> = skus.iter().map(String::as_str).collect();
+            crate::stock::ledger::adopt(&st.pool, self.tenant, self.connection, &refs).await?;
+            sqlx::query(
+                "UPDATE channel_stock SET dirty = true, dirty_since = coalesce(dirty_since, now()), \
+                 touch = touch + 1, retry_at = NULL WHERE connection_id = $1",
+            )
+            .bind(self.connection)
+            .execute(&st.pool)
+            .await?;
+            tracing::info!(sync_id = %self.sync_id, %backup, items, "backup point saved before the forced full export");
+            self.bump("backup_items", items);
+            self.set_op("export_inventory", json!({"backup": backup.to_string()}));
+            self.save().await?;
+        }
+        let mut cached = crate::stock::push::Cached::default();
+        let pushed = crate::stock::push::pass(
+            &st,
+            self.tenant,
+            self.connection,
+            self.sync_id,
+            &mut cached,
+            true,
+        )
+        .await
+        .map_err(|e| Stop::Platform(format!("stock export: {e}")))?;
+        self.bump("stock_exported", pushed.sent as i64);
+        self.bump("stock_unchanged", pushed.unchanged as i64);
+        self.bump("stock_rejected", pushed.failed as i64);
         Ok(())
     }
 
@@ -522,6 +593,41 @@ impl Run {
                 .await?;
         }
         Ok(true)
+    }
+
+    /// A stock page in the ledger: a system of record's on-hand quantities become the
+    /// ledger's; a channel's are what it shows (drift is looked for); skus new to a channel
+    /// are marked due.
+    async fn stock_into_ledger(&mut self, items: &[StockLevel]) -> Result<(), Stop> {
+        let st = self.state.clone();
+        if crate::stock::ledger::import_levels(&st.pool, self.tenant, self.connection, items)
+            .await?
+        {
+            st.wake_pushers();
+        }
+        let mut skus: Vec<&str> = items.iter().map(|l| l.sku.as_str()).collect();
+        skus.dedup();
+        crate::stock::ledger::adopt(&st.pool, self.tenant, self.connection, &skus).await?;
+        let read_at = self
+            .op_state("import_inventory")
+            .get("started")
+            .and_then(Value::as_str)
+            .and_then(parse_time)
+            .unwrap_or_else(Utc::now);
+        let drifted = crate::stock::drift::observe(
+            &st,
+            self.tenant,
+            self.connection,
+            &self.platform,
+            &self.settings,
+            &self.own_warehouses,
+            &skus,
+            read_at,
+        )
+        .await?;
+        self.bump("stock_drift", drifted.len() as i64);
+        st.wake_pushers();
+        Ok(())
     }
 
     async fn publish_batch(
@@ -681,6 +787,10 @@ impl AsyncCommit<Product> for ProductsCommit {
         .bind(&recs)
         .execute(&run.state.pool)
         .await?;
+        if run.ledger {
+            crate::stock::ledger::adopt(&run.state.pool, run.tenant, run.connection, &skus).await?;
+            run.state.wake_pushers();
+        }
         run.bump("products", items.len() as i64);
         run.bump(
             "variants",
@@ -767,6 +877,9 @@ impl AsyncCommit<StockLevel> for StockCommit {
         .fetch_all(&run.state.pool)
         .await?;
         run.bump("stock_levels", items.len() as i64);
+        if run.ledger {
+            run.stock_into_ledger(&items).await?;
+        }
         let tenant = run.tenant.to_string();
         if !changed.is_empty() {
             let mut batch = run.batch("stock");
@@ -821,6 +934,21 @@ impl AsyncCommit<Order> for OrdersCommit {
         .await?;
         run.bump("orders", items.len() as i64);
         run.bump("orders_new", inserted.iter().filter(|b| **b).count() as i64);
+        if run.ledger {
+            let rules =
+                crate::stock::rules::StockRules::from_settings(&run.settings).unwrap_or_default();
+            if crate::stock::ledger::reserve_orders(
+                &run.state.pool,
+                run.tenant,
+                run.connection,
+                &rules,
+                &items,
+            )
+            .await?
+            {
+                run.state.wake_pushers();
+            }
+        }
         let subject =
             run.state
                 .bus

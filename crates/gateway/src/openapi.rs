@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use marketsync_proto::v1::{Correction, IssueBatch, SyncEvent};
+use marketsync_proto::v1::{Correction, IssueBatch, StockAlert, SyncEvent};
 
 use crate::api;
 
@@ -65,6 +65,14 @@ impl Modify for BearerAuth {
         api::orders::list_orders,
         api::orders::get_order,
         api::orders::ship_order,
+        api::stock::list_stock,
+        api::stock::sku_history,
+        api::stock::adjust,
+        api::stock::list_warehouses,
+        api::stock::set_warehouse,
+        api::stock::consistency,
+        api::stock::list_backups,
+        api::stock::restore_backup,
         api::issues::list_issues,
         api::issues::get_issue,
         api::issues::decide,
@@ -81,7 +89,7 @@ impl Modify for BearerAuth {
         api::audit::list_audit,
     ),
     // Payloads of the event stream, for subscribers.
-    components(schemas(SyncEvent, IssueBatch, Correction)),
+    components(schemas(SyncEvent, IssueBatch, Correction, StockAlert)),
     modifiers(&BearerAuth),
     security(("bearer_auth" = [])),
     tags(
@@ -91,6 +99,7 @@ impl Modify for BearerAuth {
         (name = "syncs", description = "sync requests and runs"),
         (name = "webhooks", description = "platform webhooks: received per connection, registered by operators"),
         (name = "orders", description = "orders imported from the channels, and shipment confirmations sent back"),
+        (name = "stock", description = "the stock ledger, warehouses, channel consistency and backup points"),
         (name = "issues", description = "validation issues and decisions"),
         (name = "corrections", description = "corrections applied to channels"),
         (name = "knowledge", description = "patterns, rules and decisions"),

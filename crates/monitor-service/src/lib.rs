@@ -203,6 +203,13 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
             ],
         )
         .await?;
+    let stock = bus
+        .durable(
+            "STOCK",
+            "monitor-stock-alerts",
+            vec![bus.subject(&["stock", "*", "alert"])],
+        )
+        .await?;
     tracing::info!(grpc = %serving.grpc, http = %serving.http, "monitor listening");
     let st = state.clone();
     let t1 = bus.spawn(
@@ -222,8 +229,17 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         2,
         move |msg| handle_correction(st.clone(), msg),
     );
+    let st = state.clone();
+    let t3 = bus.spawn(
+        stock,
+        "monitor-stock-alerts",
+        metrics.clone(),
+        shutdown.clone(),
+        2,
+        move |msg| handle_stock_alert(st.clone(), msg),
+    );
     shutdown.cancelled().await;
-    let _ = tokio::join!(t1, t2);
+    let _ = tokio::join!(t1, t2, t3);
     for t in serving.tasks {
         let _ = t.await;
     }
@@ -577,6 +593,81 @@ async fn handle_correction(state: Arc<State>, msg: Message) -> Result<(), Handle
             issues,
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// Stock problems the connector reports become issues: drift (resolved by the connection's
+/// policy when it is raised, so it is kept as a resolved issue with that resolution), a push
+/// that keeps failing (pending review until the channel accepts the sku again).
+async fn handle_stock_alert(state: Arc<State>, msg: Message) -> Result<(), HandlerError> {
+    let a: marketsync_proto::v1::StockAlert = decode(&msg)?;
+    let tenant = Uuid::parse_str(&a.tenant_id).map_err(|_| bad("tenant"))?;
+    let connection = Uuid::parse_str(&a.connection_id).map_err(|_| bad("connection"))?;
+    let id = Uuid::parse_str(&a.id).map_err(|_| bad("alert id"))?;
+    match a.kind.as_str() {
+        "drift" | "push_failed" => {
+            let drift = a.kind == "drift";
+            let (issue_type, rule, status) = if drift {
+                ("stock_drift", "stock.drift", "resolved")
+            } else {
+                ("stock_push_failed", "stock.push_failed", "pending_review")
+            };
+            // The alert id is the issue id: a redelivered alert inserts nothing.
+            let inserted = sqlx::query(
+                "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, external_id, \
+                   issue_type, field, rule, severity, description, current_value, status, resolution, \
+                   resolved_at, detected_by) \
+                 VALUES ($1, $2, $3, $4, 'stock', $5, '', $6, 'quantity', $7, $8, $9, $10, $11, $12, \
+                   CASE WHEN $11 = 'resolved' THEN now() END, $13) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(tenant)
+            .bind(connection)
+            .bind(&a.platform)
+            .bind(&a.sku)
+            .bind(issue_type)
+            .bind(rule)
+            .bind(if drift { "medium" } else { "high" })
+            .bind(&a.message)
+            .bind(a.observed.to_string())
+            .bind(status)
+            .bind(&a.resolution)
+            .bind(format!("stock-alert:{}", a.id))
+            .execute(&state.pool)
+            .await?
+            .rows_affected();
+            if inserted > 0 {
+                let issues = grpc::load(&state.pool, tenant, &[id]).await?;
+                let what = if drift { "resolved" } else { "detected" };
+                publish(&state, tenant, what, &format!("{}:{what}", a.id), issues).await?;
+            }
+        }
+        "push_recovered" => {
+            let ids: Vec<Uuid> = sqlx::query_scalar(
+                "UPDATE issues SET status = 'resolved', resolution = 'the channel accepted the quantity', \
+                   resolved_at = now(), updated_at = now() \
+                 WHERE tenant_id = $1 AND connection_id = $2 AND sku = $3 AND rule = 'stock.push_failed' \
+                   AND status = 'pending_review' RETURNING id",
+            )
+            .bind(tenant)
+            .bind(connection)
+            .bind(&a.sku)
+            .fetch_all(&state.pool)
+            .await?;
+            if !ids.is_empty() {
+                let issues = grpc::load(&state.pool, tenant, &ids).await?;
+                publish(
+                    &state,
+                    tenant,
+                    "resolved",
+                    &format!("{}:resolved", a.id),
+                    issues,
+                )
+                .await?;
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

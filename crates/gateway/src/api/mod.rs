@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod issues;
 pub(crate) mod knowledge;
 pub(crate) mod orders;
+pub(crate) mod stock;
 pub(crate) mod webhooks;
 
 use std::time::Instant;
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use marketsync_common::health::Metrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -214,6 +215,17 @@ pub(crate) fn router(state: AppState) -> Router {
             "/api/v1/connections/{id}/orders/{order_id}/shipments",
             post(orders::ship_order),
         )
+        .route("/api/v1/stock", get(stock::list_stock))
+        .route("/api/v1/stock/adjustments", post(stock::adjust))
+        .route("/api/v1/stock/warehouses", get(stock::list_warehouses))
+        .route("/api/v1/stock/warehouses/{code}", put(stock::set_warehouse))
+        .route("/api/v1/stock/{sku}/history", get(stock::sku_history))
+        .route(
+            "/api/v1/connections/{id}/consistency",
+            get(stock::consistency),
+        )
+        .route("/api/v1/connections/{id}/backups", get(stock::list_backups))
+        .route("/api/v1/backups/{id}/restore", post(stock::restore_backup))
         .route("/api/v1/issues", get(issues::list_issues))
         .route("/api/v1/issues/{id}", get(issues::get_issue))
         .route("/api/v1/issues/{id}/decision", post(issues::decide))
