@@ -8,6 +8,7 @@ mod flow;
 #[macro_use]
 mod marketplaces;
 mod platforms;
+mod stock;
 mod telemetry;
 mod webhooks;
 

@@ -512,7 +512,7 @@ impl Run {
             crate::stock::ledger::adopt(&st.pool, self.tenant, self.connection, &refs).await?;
             sqlx::query(
                 "UPDATE channel_stock SET dirty = true, dirty_since = coalesce(dirty_since, now()), \
-                 touch = touch + 1, retry_at = NULL WHERE connection_id = $1",
+                 touch = touch + 1, retry_at = NULL, pushed = NULL WHERE connection_id = $1",
             )
             .bind(self.connection)
             .execute(&st.pool)

@@ -123,10 +123,12 @@ async fn resolve(
         DriftPolicy::Overwrite => {
             sqlx::query(
                 "UPDATE channel_stock SET dirty = true, dirty_since = now(), touch = touch + 1, \
-                   suspect = NULL, suspect_since = NULL WHERE connection_id = $1 AND sku = $2",
+                   pushed = $3, suspect = NULL, suspect_since = NULL WHERE connection_id = $1 AND sku = $2",
             )
             .bind(connection)
             .bind(sku)
+            // What the channel shows now, so the push is sent whatever it was sent before.
+            .bind(shown)
             .execute(&mut *tx)
             .await?;
             "overwritten"

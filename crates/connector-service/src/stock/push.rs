@@ -91,11 +91,13 @@ async fn worker(state: Arc<State>, tenant: Uuid, connection: Uuid, stop: Cancell
             _ = stop.cancelled() => break,
         }
     }
-    let _ = sqlx::query("DELETE FROM stock_push_leases WHERE connection_id = $1 AND holder = $2")
-        .bind(connection)
-        .bind(holder)
-        .execute(&state.pool)
-        .await;
+    let _ = sqlx::query(
+        "UPDATE stock_push_leases SET until = now() WHERE connection_id = $1 AND holder = $2",
+    )
+    .bind(connection)
+    .bind(holder)
+    .execute(&state.pool)
+    .await;
 }
 
 /// Takes (or renews) the connection's lease; `Some(last scheduled push)` when held.
@@ -223,6 +225,14 @@ pub async fn pass(
             .execute(&state.pool)
             .await?;
     }
+    // Nothing due any more: let another pusher (a forced export, a replica) take over at once.
+    sqlx::query(
+        "UPDATE stock_push_leases SET until = now() WHERE connection_id = $1 AND holder = $2",
+    )
+    .bind(connection)
+    .bind(holder)
+    .execute(&state.pool)
+    .await?;
     Ok(total)
 }
 
