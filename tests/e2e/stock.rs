@@ -342,17 +342,44 @@ async fn one_stock_truth_across_channels() -> anyhow::Result<()> {
         .await?;
     let backup = backups["items"][0]["id"].as_str().unwrap().to_string();
 
-    // The backup point restored with one call puts the channel's old quantity back.
-    let (st, restored) = sys
-        .api(
-            Method::POST,
-            &format!("/api/v1/backups/{backup}/restore"),
-            Some(json!({})),
-        )
+    // The backup point restored with one command puts the channel's old quantity back.
+    let listed = sys
+        .cli(&[
+            "stock",
+            "backups",
+            &ch.r,
+            "--api-url",
+            &sys.gateway,
+            "--api-key",
+            &sys.api_key,
+        ])
         .await?;
-    assert_eq!(st, 200, "{restored}");
-    assert!(restored["restored"].as_i64().unwrap() >= 3, "{restored}");
+    assert!(listed.contains(&backup), "{listed}");
+    let out = sys
+        .cli(&[
+            "stock",
+            "restore",
+            &backup,
+            "--api-url",
+            &sys.gateway,
+            "--api-key",
+            &sys.api_key,
+        ])
+        .await?;
+    assert!(out.starts_with("restored "), "{out}");
     assert_eq!(shown(&ra, s1).await?, 0);
+    let report = sys
+        .cli(&[
+            "stock",
+            "consistency",
+            &ch.r,
+            "--api-url",
+            &sys.gateway,
+            "--api-key",
+            &sys.api_key,
+        ])
+        .await?;
+    assert!(report.contains("data consistency score"), "{report}");
     let audit = sys.get("/api/v1/audit?limit=200").await?;
     let actions: Vec<&str> = audit["items"]
         .as_array()

@@ -80,6 +80,10 @@ pub enum Command {
     )]
     Sync(SyncArgs),
 
+    /// Read the stock ledger, a channel's consistency, and restore backup points.
+    #[command(subcommand)]
+    Stock(StockCommand),
+
     /// Exit 0 if a URL answers 2xx (for container health checks).
     #[command(
         long_about = "GET the URL and exit 0 if it answers with a 2xx status, 1 \
@@ -303,6 +307,43 @@ pub struct SyncArgs {
     /// The gateway.
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// `marketsync stock …` (through the gateway).
+#[derive(Debug, Subcommand)]
+pub enum StockCommand {
+    /// A sku's ledger rows, its latest entries and what each channel shows.
+    Show {
+        /// The sku.
+        sku: String,
+        /// The gateway.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// A connection's data consistency score and its differences.
+    Consistency {
+        /// Id or name of the connection.
+        connection: String,
+        /// The gateway.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// A connection's backup points (saved before each forced full export).
+    Backups {
+        /// Id or name of the connection.
+        connection: String,
+        /// The gateway.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Put a backup point's quantities and prices back on its channel.
+    Restore {
+        /// Id of the backup point (`marketsync stock backups <connection>` lists them).
+        backup: String,
+        /// The gateway.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 /// `marketsync health`.

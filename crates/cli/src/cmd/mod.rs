@@ -4,6 +4,7 @@ pub mod admin;
 pub mod health;
 pub mod migrate;
 pub mod simulators;
+pub mod stock;
 pub mod stores;
 pub mod sync;
 pub mod up;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => admin::key_create(&db.database_url, &tenant, role, &name).await,
         Command::Simulators(args) => simulators::run(args).await,
         Command::Sync(args) => sync::run(args).await,
+        Command::Stock(cmd) => stock::run(cmd).await,
         Command::Health(args) => health::run(&args.url, args.timeout).await,
     }
 }

@@ -395,7 +395,7 @@ async fn read_events(mut resp: reqwest::Response, tx: mpsc::UnboundedSender<SseE
 }
 
 /// The id of a connection given by id or by name.
-async fn resolve_connection(api: &Api, connection: &str) -> anyhow::Result<String> {
+pub async fn resolve_connection(api: &Api, connection: &str) -> anyhow::Result<String> {
     let wanted = connection.trim();
     if Uuid::parse_str(wanted).is_ok() {
         return Ok(wanted.to_string());
