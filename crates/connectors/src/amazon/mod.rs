@@ -113,6 +113,9 @@ pub const PLATFORM: &str = "amazon";
 const INCLUDED_DATA: &str = "summaries,attributes,issues,offers,fulfillmentAvailability";
 /// Listings Items API version path.
 const LISTINGS: &str = "/listings/2021-08-01/items";
+/// Offer updates up to this many go out as listing patches (patchListingsItem's burst), more
+/// as a JSON_LISTINGS_FEED.
+const PATCH_MAX_OFFERS: usize = 10;
 /// Warehouse of Fulfilment by Amazon stock (Amazon's own; never pushed).
 pub const FBA: &str = "FBA";
 /// Feeds API version path.
@@ -573,6 +576,47 @@ impl Amazon {
             .map(|i| format!("{} ({})", i.message, i.code))
             .collect();
         Ok((submission.status, issues))
+    }
+
+    /// Sends one offer's quantity and price as a listing patch (`productType` PRODUCT, the
+    /// same patches a feed message carries); Amazon's refusal is the offer's rejection.
+    async fn patch_offer(&self, o: &OfferUpdate, report: &mut ExportReport) -> Result<()> {
+        let price = price_number(o).ok().flatten().map(|n| {
+            let cur = o
+                .price
+                .as_ref()
+                .map(|p| p.currency.as_str())
+                .filter(|c| !c.is_empty())
+                .unwrap_or(&self.cfg().currency);
+            (n, cur)
+        });
+        let message = mapping::feed_message(1, &o.sku, o.quantity, price, self.mp());
+        let patches = serde_json::to_value(&message.patches)
+            .map_err(|e| ConnectorError::Config(format!("patch cannot be encoded: {e}")))?;
+        match self
+            .patch_listing(&o.sku, message.product_type, &patches, false)
+            .await
+        {
+            Ok(sub) => {
+                let errors: Vec<String> = sub
+                    .issues
+                    .iter()
+                    .filter(|i| i.severity == "ERROR")
+                    .map(|i| format!("{}: {}", i.code, i.message))
+                    .collect();
+                if sub.status == "INVALID" || !errors.is_empty() {
+                    report.rejected.push((o.sku.clone(), errors.join("; ")));
+                } else {
+                    report.accepted += 1;
+                }
+                Ok(())
+            }
+            Err(e) if e.is_record_level() => {
+                report.rejected.push((o.sku.clone(), e.to_string()));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Builds, uploads and submits one JSON_LISTINGS_FEED of `offers`.
@@ -1197,6 +1241,14 @@ impl Connector for Amazon {
             return Ok(report);
         }
         chosen.sort_by(|a, b| a.sku.cmp(&b.sku));
+        if chosen.len() <= PATCH_MAX_OFFERS {
+            // A few offers (a sale propagated, a drift repaired) go out at once as listing
+            // patches (5 per second, burst 10) instead of waiting for a feed to be processed.
+            for o in chosen {
+                self.patch_offer(o, &mut report).await?;
+            }
+            return Ok(report);
+        }
         // Feeds are submitted one after the other (createFeed's burst of 15 covers 375,000
         // offers): the first starts processing as soon as it is uploaded, the next ones are
         // built and uploaded while it runs. Then they are awaited in submission order (they

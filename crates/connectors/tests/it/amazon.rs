@@ -593,6 +593,37 @@ async fn export_offers_in_feeds_with_error_report() {
 }
 
 #[tokio::test]
+async fn a_few_offers_go_out_as_listing_patches_without_a_feed() {
+    let cfg = config(1.0);
+    let s = start(cfg.clone()).await;
+    let c = connector(&s, &cfg);
+    let admin = Admin::of(&s);
+    let (products, _) = support::products(&c, support::pages_of(5)).await.unwrap();
+    let mut offers: Vec<OfferUpdate> = products
+        .iter()
+        .take(3)
+        .map(|p| OfferUpdate {
+            sku: p.sku.clone(),
+            external_id: String::new(),
+            quantity: Some(4),
+            price: None,
+        })
+        .collect();
+    offers.push(offer("NO-SUCH-SKU", 1, "5.00"));
+    let report = c.export_offers(&offers).await.unwrap();
+    assert_eq!(report.accepted, 3, "{report:?}");
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert_eq!(report.rejected[0].0, "NO-SUCH-SKU");
+    for p in products.iter().take(3) {
+        let o = admin.get(&format!("/offers/{}", p.sku)).await;
+        assert_eq!(o["quantity"], 4, "{o}");
+    }
+    let feeds = admin.get("/feeds").await;
+    assert_eq!(feeds.as_array().unwrap().len(), 0, "no feed for a few offers");
+    assert_eq!(admin.stats().await["rate_limited"], 0);
+}
+
+#[tokio::test]
 async fn export_offers_chunks_at_25000_messages() {
     let cfg = SimConfig {
         products: 25_003,
