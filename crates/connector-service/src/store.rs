@@ -96,6 +96,20 @@ pub fn parse_settings(text: &str) -> Result<(Value, Settings)> {
     let settings: Settings = serde_json::from_value(value.clone())
         .map_err(|e| Error::invalid(format!("settings: {e}")))?;
     crate::stock::rules::StockRules::from_settings(&value).map_err(Error::invalid)?;
+    if let Some(ops) = value.get("poll_operations") {
+        let ok = ops.as_array().is_some_and(|a| {
+            a.iter().all(|o| {
+                o.as_str()
+                    .is_some_and(|o| crate::sync::OPERATIONS.contains(&o))
+            })
+        });
+        if !ok {
+            return Err(Error::invalid(format!(
+                "settings.poll_operations must be a list of: {}",
+                crate::sync::OPERATIONS.join(", ")
+            )));
+        }
+    }
     for (name, url) in settings
         .base_url
         .iter()

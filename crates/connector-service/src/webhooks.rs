@@ -274,23 +274,31 @@ pub async fn schedule(state: Arc<State>, every: Duration, shutdown: Cancellation
 }
 
 async fn poll_due(state: &State) -> Result<(), Error> {
-    let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
+    let due: Vec<(Uuid, Uuid, Option<serde_json::Value>)> = sqlx::query_as(
         "UPDATE connections SET next_sync_at = now() + make_interval(secs => \
            (settings->>'sync_frequency')::float8) \
          WHERE enabled AND jsonb_typeof(settings->'sync_frequency') = 'number' \
            AND (settings->>'sync_frequency')::float8 > 0 \
            AND coalesce(next_sync_at, created_at + make_interval(secs => \
                  (settings->>'sync_frequency')::float8)) <= now() \
-         RETURNING tenant_id, id",
+         RETURNING tenant_id, id, settings->'poll_operations'",
     )
     .fetch_all(&state.pool)
     .await?;
-    for (tenant, connection) in due {
+    for (tenant, connection, ops) in due {
+        // `settings.poll_operations` narrows what the poll reads (e.g. only new orders on a
+        // marketplace whose stock marketsync pushes); the default operations otherwise.
+        let operations: Vec<String> = ops
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|o| crate::sync::OPERATIONS.contains(&o.as_str()))
+            .collect();
         let cmd = SyncCommand {
             tenant_id: tenant.to_string(),
             connection_id: connection.to_string(),
             sync_id: Uuid::now_v7().to_string(),
-            operations: Vec::new(),
+            operations,
             force_full: false,
             filters: None,
             requested_by: "schedule".into(),

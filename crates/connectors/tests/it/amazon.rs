@@ -619,7 +619,11 @@ async fn a_few_offers_go_out_as_listing_patches_without_a_feed() {
         assert_eq!(o["quantity"], 4, "{o}");
     }
     let feeds = admin.get("/feeds").await;
-    assert_eq!(feeds.as_array().unwrap().len(), 0, "no feed for a few offers");
+    assert_eq!(
+        feeds.as_array().unwrap().len(),
+        0,
+        "no feed for a few offers"
+    );
     assert_eq!(admin.stats().await["rate_limited"], 0);
 }
 
