@@ -3,7 +3,7 @@
 //! The twelve simulators run with their documented limits and list the same scarce catalog
 //! (`--skus`, default 2,000 skus of 1 to 5 units). The four services run as processes; each
 //! channel is a connection whose orders arrive by webhook where the platform has them (BigCommerce,
-//! Shopify, WooCommerce, Magento, eBay) and by the polling interval its order API allows
+//! Shopify, WooCommerce, Magento) and by the polling interval its order API allows
 //! otherwise; the ledger holds the real stock. Buyers then order one unit of a random sku on a
 //! random channel at a steady rate (`--rate`, default 20 per second, for `--secs`, default
 //! 300); a channel that shows 0 refuses the buyer.
@@ -123,6 +123,9 @@ struct Channel {
     connection: String,
     store: DemoStore,
 }
+
+/// A quantity a channel showed: (since, unix ms), quantity, written through its API.
+type Shown = (i64, i64, bool);
 
 /// One sale: when, where, what.
 #[derive(Debug, Clone)]
@@ -409,9 +412,9 @@ async fn run(
         .enumerate()
         .map(|(i, (s, _))| (s.as_str(), i))
         .collect();
-    let mut logs: Vec<HashMap<usize, Vec<(i64, i64, bool)>>> = Vec::new();
+    let mut logs: Vec<HashMap<usize, Vec<Shown>>> = Vec::new();
     for ch in &channels {
-        let mut per: HashMap<usize, Vec<(i64, i64, bool)>> = HashMap::new();
+        let mut per: HashMap<usize, Vec<Shown>> = HashMap::new();
         let mut after = 0i64;
         loop {
             let (st, v) = admin_json(

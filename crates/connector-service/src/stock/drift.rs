@@ -13,6 +13,7 @@ use crate::State;
 
 /// Records what a channel shows for `skus` (read by a stock import that started at `read_at`)
 /// and resolves drift. Returns the skus found drifting.
+#[allow(clippy::too_many_arguments)]
 pub async fn observe(
     state: &State,
     tenant: Uuid,

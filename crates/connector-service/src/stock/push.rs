@@ -248,10 +248,10 @@ pub fn distribute(q: i64, locations: &[String], feeding: &[(String, i64)]) -> Ve
             rest -= take;
         }
     }
-    if rest > 0 {
-        if let Some(first) = out.first_mut() {
-            first.1 += rest;
-        }
+    if rest > 0
+        && let Some(first) = out.first_mut()
+    {
+        first.1 += rest;
     }
     out
 }
