@@ -264,7 +264,7 @@ pub(crate) trait StormStore: Send + Sync + 'static {
     /// Someone changed the quantity on the channel (shops: on the first location, the others
     /// to 0); records it with [`Cause::Admin`] and sends the platform's webhook where it has
     /// one. `false` for an unknown sku.
-    fn set_quantity(&self, sku: &str, quantity: i64) -> bool;
+    fn set_quantity(self: Arc<Self>, sku: &str, quantity: i64) -> bool;
 }
 
 /// Logs every sku whose sellable quantity differs from the last known one, with `cause`.

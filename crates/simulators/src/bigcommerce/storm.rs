@@ -2,6 +2,7 @@
 //! product without options (one base variant) whose stock is all in the first location.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::json;
@@ -138,7 +139,7 @@ impl StormStore for Sim {
         done
     }
 
-    fn set_quantity(&self, sku: &str, quantity: i64) -> bool {
+    fn set_quantity(self: Arc<Self>, sku: &str, quantity: i64) -> bool {
         let mut store = self.store();
         let Some((pi, vi)) = store.find_sku(sku) else {
             return false;

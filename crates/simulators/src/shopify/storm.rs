@@ -3,6 +3,7 @@
 //! Quantity changes send `inventory_levels/update` per location, orders `orders/create`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::response::Response;
 use chrono::Utc;
@@ -136,7 +137,7 @@ impl StormStore for Sim {
         done
     }
 
-    fn set_quantity(&self, sku: &str, quantity: i64) -> bool {
+    fn set_quantity(self: Arc<Self>, sku: &str, quantity: i64) -> bool {
         {
             let mut store = self.store();
             let Some((pi, vi)) = store.find_variant_sku(sku) else {
