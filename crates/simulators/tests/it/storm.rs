@@ -227,3 +227,4 @@ storm_test!(bigcommerce_serves_the_storm_contract, bigcommerce, "/products/{sku}
 storm_test!(shopify_serves_the_storm_contract, shopify, "/products/{sku}");
 storm_test!(woocommerce_serves_the_storm_contract, woocommerce, "/products/{sku}");
 storm_test!(magento_serves_the_storm_contract, magento, "/products/{sku}");
+storm_test!(prestashop_serves_the_storm_contract, prestashop, "/products/{sku}");
