@@ -228,3 +228,4 @@ storm_test!(shopify_serves_the_storm_contract, shopify, "/products/{sku}");
 storm_test!(woocommerce_serves_the_storm_contract, woocommerce, "/products/{sku}");
 storm_test!(magento_serves_the_storm_contract, magento, "/products/{sku}");
 storm_test!(prestashop_serves_the_storm_contract, prestashop, "/products/{sku}");
+storm_test!(opencart_serves_the_storm_contract, opencart, "/products/{sku}");
