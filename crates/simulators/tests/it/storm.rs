@@ -229,3 +229,4 @@ storm_test!(woocommerce_serves_the_storm_contract, woocommerce, "/products/{sku}
 storm_test!(magento_serves_the_storm_contract, magento, "/products/{sku}");
 storm_test!(prestashop_serves_the_storm_contract, prestashop, "/products/{sku}");
 storm_test!(opencart_serves_the_storm_contract, opencart, "/products/{sku}");
+storm_test!(backmarket_serves_the_storm_contract, backmarket, "/offers/{sku}");
