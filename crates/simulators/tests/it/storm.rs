@@ -230,3 +230,4 @@ storm_test!(magento_serves_the_storm_contract, magento, "/products/{sku}");
 storm_test!(prestashop_serves_the_storm_contract, prestashop, "/products/{sku}");
 storm_test!(opencart_serves_the_storm_contract, opencart, "/products/{sku}");
 storm_test!(backmarket_serves_the_storm_contract, backmarket, "/offers/{sku}");
+storm_test!(refurbed_serves_the_storm_contract, refurbed, "/offers/{sku}");
