@@ -234,3 +234,4 @@ storm_test!(refurbed_serves_the_storm_contract, refurbed, "/offers/{sku}");
 storm_test!(cdiscount_serves_the_storm_contract, cdiscount, "/offers/{sku}");
 storm_test!(ebay_serves_the_storm_contract, ebay, "/offers/{sku}");
 storm_test!(mirakl_serves_the_storm_contract, mirakl, "/offers/{sku}");
+storm_test!(amazon_serves_the_storm_contract, amazon, "/offers/{sku}");
