@@ -21,6 +21,6 @@ pub mod prestashop;
 pub mod refurbed;
 mod rng;
 mod server;
-pub(crate) mod storm;
 pub mod shopify;
+pub(crate) mod storm;
 pub mod woocommerce;

@@ -145,11 +145,6 @@ impl ListingItem {
     pub(crate) fn price_or_default(&self) -> String {
         self.price.clone().unwrap_or_else(|| "10.00".into())
     }
-
-    /// The price as a number (default 10.0).
-    pub(crate) fn price_f64(&self) -> f64 {
-        self.price_or_default().trim().parse().unwrap_or(10.0)
-    }
 }
 
 fn de_price<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -315,7 +310,11 @@ pub(crate) fn layer<S: StormStore>(router: Router, store: Arc<S>) -> Router {
     router.layer(middleware::from_fn_with_state(store, after_request::<S>))
 }
 
-async fn after_request<S: StormStore>(State(store): State<Arc<S>>, req: Request, next: Next) -> Response {
+async fn after_request<S: StormStore>(
+    State(store): State<Arc<S>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     let admin = path.starts_with("/__admin");
     let read_only_admin = admin && (req.method() == Method::GET || path == "/__admin/quantity-log");
@@ -328,7 +327,11 @@ async fn after_request<S: StormStore>(State(store): State<Arc<S>>, req: Request,
 }
 
 fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": message}))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": message})),
+    )
+        .into_response()
 }
 
 async fn listings<S: StormStore>(State(store): State<Arc<S>>, body: Bytes) -> Response {
@@ -336,7 +339,11 @@ async fn listings<S: StormStore>(State(store): State<Arc<S>>, body: Bytes) -> Re
         Ok(b) => b,
         Err(e) => return bad_request(format!("invalid listings: {e}")),
     };
-    if let Some(bad) = body.items.iter().find(|i| i.sku.trim().is_empty() || i.quantity < 0) {
+    if let Some(bad) = body
+        .items
+        .iter()
+        .find(|i| i.sku.trim().is_empty() || i.quantity < 0)
+    {
         return bad_request(format!(
             "every item needs a sku and a quantity >= 0 (sku {:?})",
             bad.sku
@@ -360,12 +367,16 @@ async fn quantities<S: StormStore>(
     State(store): State<Arc<S>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let wanted: Option<HashSet<&str>> = params.get("skus").filter(|s| !s.trim().is_empty()).map(|s| {
-        s.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect()
-    });
+    let wanted: Option<HashSet<&str>> =
+        params
+            .get("skus")
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            });
     let mut out = serde_json::Map::new();
     store.visit_quantities(&mut |sku, q| {
         if wanted.as_ref().is_none_or(|w| w.contains(sku)) {
@@ -398,7 +409,10 @@ async fn quantity_log<S: StormStore>(
     State(store): State<Arc<S>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let after = params.get("after").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let after = params
+        .get("after")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let limit = params
         .get("limit")
         .and_then(|s| s.parse().ok())

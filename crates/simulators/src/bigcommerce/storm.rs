@@ -52,7 +52,8 @@ impl Store {
     fn set_first_location(&mut self, vid: i64, quantity: i64) {
         let ids: Vec<i64> = self.locations.iter().map(|l| l.id).collect();
         for (i, l) in ids.into_iter().enumerate() {
-            self.stock.insert((vid, l), if i == 0 { quantity } else { 0 });
+            self.stock
+                .insert((vid, l), if i == 0 { quantity } else { 0 });
         }
         self.stock_version += 1;
     }
@@ -83,7 +84,10 @@ impl StormStore for Sim {
         let mut done = Upserted::default();
         let now = Utc::now();
         for item in items {
-            let price = item.price.as_ref().and_then(|p| p.trim().parse::<f64>().ok());
+            let price = item
+                .price
+                .as_ref()
+                .and_then(|p| p.trim().parse::<f64>().ok());
             let vid = if let Some(&(pi, vi)) = index.get(&item.sku) {
                 let p = &mut store.products[pi];
                 if let Some(price) = price {

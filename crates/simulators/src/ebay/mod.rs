@@ -17,8 +17,8 @@
 //! `GET /deliveries`.
 
 mod admin;
-mod storm;
 mod api;
+mod storm;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -75,7 +75,8 @@ impl StormStore for Sim {
             let changed = l.quantity != quantity;
             l.quantity = quantity;
             self.storm_log.record(sku, quantity.max(0), Cause::Admin);
-            changed.then(|| json!({"sku": sku, "offerId": l.offer_id, "availableQuantity": quantity}))
+            changed
+                .then(|| json!({"sku": sku, "offerId": l.offer_id, "availableQuantity": quantity}))
         };
         if let Some(data) = event {
             self.notify("ITEM_AVAILABILITY", data);

@@ -40,7 +40,12 @@ impl Store {
 
     /// Takes `quantity` units of `sku` from its in-stock sources in order (strict: nothing
     /// and `Err(available)` when fewer are sellable; else what there is); the new sellable.
-    pub(crate) fn take_stock(&mut self, sku: &str, quantity: i64, strict: bool) -> Result<i64, i64> {
+    pub(crate) fn take_stock(
+        &mut self,
+        sku: &str,
+        quantity: i64,
+        strict: bool,
+    ) -> Result<i64, i64> {
         let codes: Vec<String> = self.sources.iter().map(|s| s.code.clone()).collect();
         let levels: Vec<i64> = codes
             .iter()
@@ -50,15 +55,19 @@ impl Store {
             })
             .collect();
         let available: i64 = levels.iter().map(|q| (*q).max(0)).sum();
-        let want = if strict { quantity } else { quantity.min(available) };
+        let want = if strict {
+            quantity
+        } else {
+            quantity.min(available)
+        };
         let Some(takes) = crate::storm::take_in_order(&levels, want.max(0)) else {
             return Err(available);
         };
         for (code, t) in codes.into_iter().zip(takes) {
-            if t > 0 {
-                if let Some((q, _)) = self.stock.get_mut(&(sku.to_string(), code)) {
-                    *q -= t as f64;
-                }
+            if t > 0
+                && let Some((q, _)) = self.stock.get_mut(&(sku.to_string(), code))
+            {
+                *q -= t as f64;
             }
         }
         Ok(self.sellable(sku))
@@ -72,7 +81,11 @@ impl StormStore for Sim {
 
     fn visit_quantities(&self, f: &mut dyn FnMut(&str, i64)) {
         let store = self.store();
-        for p in store.products.iter().filter(|p| p.type_id != "configurable") {
+        for p in store
+            .products
+            .iter()
+            .filter(|p| p.type_id != "configurable")
+        {
             f(&p.sku, store.sellable(&p.sku));
         }
     }

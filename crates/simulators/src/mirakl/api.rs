@@ -952,11 +952,8 @@ async fn admin_add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         return Ok(crate::storm::insufficient(available));
     }
     store.offers[i].quantity = available - quantity;
-    sim.storm_log.record(
-        &offer.sku,
-        available - quantity,
-        crate::storm::Cause::Order,
-    );
+    sim.storm_log
+        .record(&offer.sku, available - quantity, crate::storm::Cause::Order);
     let id = format!("MO{:05}-A", store.orders.len() + 1);
     let now = Utc::now();
     store.orders.push(Order {

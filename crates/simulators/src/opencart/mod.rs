@@ -1292,8 +1292,7 @@ async fn admin_add_order(State(sim): State<Shared>, body: Bytes) -> Response {
     // Stock moves with the order (as far as there is any: this shape never refuses).
     for (sku, quantity) in &lines {
         if let Ok(left) = store.take_stock(sku, *quantity, false) {
-            sim.storm_log
-                .record(sku, left, crate::storm::Cause::Order);
+            sim.storm_log.record(sku, left, crate::storm::Cause::Order);
         }
     }
     let buyer = test_buyer();

@@ -39,7 +39,12 @@ impl Store {
 
     /// Takes `quantity` units of `sku` (strict: nothing and `Err(available)` when fewer are
     /// sellable; else what there is); the new sellable quantity.
-    pub(super) fn take_stock(&mut self, sku: &str, quantity: i64, strict: bool) -> Result<i64, i64> {
+    pub(super) fn take_stock(
+        &mut self,
+        sku: &str,
+        quantity: i64,
+        strict: bool,
+    ) -> Result<i64, i64> {
         let at = self.cell(sku).ok_or(0)?;
         let available = self.sellable_of(at);
         if strict && available < quantity {
@@ -154,6 +159,12 @@ pub(super) fn order(sim: &Shared, o: &StormOrder) -> Response {
         Err(available) => return crate::storm::insufficient(available),
     }
     let buyer = super::test_buyer();
-    let id = store.create_order(&buyer, &buyer, &[(o.sku.clone(), o.quantity)], 2, Utc::now());
+    let id = store.create_order(
+        &buyer,
+        &buyer,
+        &[(o.sku.clone(), o.quantity)],
+        2,
+        Utc::now(),
+    );
     crate::storm::order_created(id)
 }

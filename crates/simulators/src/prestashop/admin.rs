@@ -295,8 +295,7 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
         // Stock moves with the order (as far as there is any: this shape never refuses).
         for (sku, quantity) in &lines {
             if let Ok(left) = store.take_stock(sku, *quantity, false) {
-                sim.storm_log
-                    .record(sku, left, crate::storm::Cause::Order);
+                sim.storm_log.record(sku, left, crate::storm::Cause::Order);
             }
         }
         match store.add_order(&test_buyer(), &lines, req.current_state.unwrap_or(2)) {

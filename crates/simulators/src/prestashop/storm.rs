@@ -26,7 +26,12 @@ impl Store {
         self.table("stock_availables")
             .into_iter()
             .flatten()
-            .map(|(id, r)| ((int(&r["id_product"]), int(&r["id_product_attribute"])), *id))
+            .map(|(id, r)| {
+                (
+                    (int(&r["id_product"]), int(&r["id_product_attribute"])),
+                    *id,
+                )
+            })
             .collect()
     }
 
@@ -51,7 +56,12 @@ impl Store {
 
     /// Takes `quantity` units of `sku` (strict: nothing and `Err(available)` when fewer are
     /// sellable; else what there is); the new sellable quantity.
-    pub(crate) fn take_stock(&mut self, sku: &str, quantity: i64, strict: bool) -> Result<i64, i64> {
+    pub(crate) fn take_stock(
+        &mut self,
+        sku: &str,
+        quantity: i64,
+        strict: bool,
+    ) -> Result<i64, i64> {
         let Some((pid, cid)) = self.find_sku(sku) else {
             return Err(0);
         };
@@ -74,7 +84,12 @@ impl StormStore for Sim {
     fn visit_quantities(&self, f: &mut dyn FnMut(&str, i64)) {
         let store = self.store();
         let mut qty: HashMap<(i64, i64), i64> = HashMap::new();
-        for r in store.table("stock_availables").into_iter().flatten().map(|(_, r)| r) {
+        for r in store
+            .table("stock_availables")
+            .into_iter()
+            .flatten()
+            .map(|(_, r)| r)
+        {
             qty.insert(
                 (int(&r["id_product"]), int(&r["id_product_attribute"])),
                 int(&r["quantity"]).max(0),
@@ -219,7 +234,11 @@ pub(super) fn order(sim: &Shared, o: &StormOrder) -> Response {
         Ok(left) => sim.storm_log.record(&o.sku, left, Cause::Order),
         Err(available) => return crate::storm::insufficient(available),
     }
-    match store.add_order(&super::admin::test_buyer(), &[(o.sku.clone(), o.quantity)], 2) {
+    match store.add_order(
+        &super::admin::test_buyer(),
+        &[(o.sku.clone(), o.quantity)],
+        2,
+    ) {
         Ok(id) => crate::storm::order_created(id),
         Err(e) => (
             axum::http::StatusCode::BAD_REQUEST,

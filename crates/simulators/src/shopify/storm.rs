@@ -43,7 +43,11 @@ impl Store {
             .map(|l| self.levels.get(&(item, *l)).copied().unwrap_or(0))
             .collect();
         let available: i64 = levels.iter().map(|q| (*q).max(0)).sum();
-        let want = if strict { quantity } else { quantity.min(available) };
+        let want = if strict {
+            quantity
+        } else {
+            quantity.min(available)
+        };
         let Some(takes) = crate::storm::take_in_order(&levels, want.max(0)) else {
             return Err(available);
         };

@@ -53,7 +53,10 @@ async fn contract(name: &str, admin: String, probe: &str) {
     assert_eq!(q.get(b), Some(&5), "{name}: {q:?}");
     assert_eq!(q.get(c), Some(&0), "{name}: {q:?}");
     let all = quantities(&http, &admin, &[]).await;
-    assert!(all.contains_key(a) && all.contains_key(c), "{name}: all quantities");
+    assert!(
+        all.contains_key(a) && all.contains_key(c),
+        "{name}: all quantities"
+    );
 
     for sku in [a, b, c] {
         let r = http
@@ -66,8 +69,12 @@ async fn contract(name: &str, admin: String, probe: &str) {
 
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (status, body) =
-            post(&http, format!("{admin}/orders"), json!({"sku": a, "quantity": 1})).await;
+        let (status, body) = post(
+            &http,
+            format!("{admin}/orders"),
+            json!({"sku": a, "quantity": 1}),
+        )
+        .await;
         assert!(status.is_success(), "{name}: order {status} {body}");
         let id = body["id"].as_str().unwrap_or_default().to_string();
         assert!(!id.is_empty(), "{name}: order id in {body}");
@@ -76,15 +83,31 @@ async fn contract(name: &str, admin: String, probe: &str) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3, "{name}: distinct order ids");
-    let (status, body) =
-        post(&http, format!("{admin}/orders"), json!({"sku": a, "quantity": 1})).await;
+    let (status, body) = post(
+        &http,
+        format!("{admin}/orders"),
+        json!({"sku": a, "quantity": 1}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{name}: {body}");
-    assert_eq!(body, json!({"error": "insufficient stock", "available": 0}), "{name}");
-    let (status, body) =
-        post(&http, format!("{admin}/orders"), json!({"sku": b, "quantity": 6})).await;
+    assert_eq!(
+        body,
+        json!({"error": "insufficient stock", "available": 0}),
+        "{name}"
+    );
+    let (status, body) = post(
+        &http,
+        format!("{admin}/orders"),
+        json!({"sku": b, "quantity": 6}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{name}: {body}");
     assert_eq!(body["available"], 5, "{name}");
-    assert_eq!(quantities(&http, &admin, &[a]).await.get(a), Some(&0), "{name}");
+    assert_eq!(
+        quantities(&http, &admin, &[a]).await.get(a),
+        Some(&0),
+        "{name}"
+    );
 
     let r = http
         .put(format!("{admin}/quantities/{c}"))
@@ -100,7 +123,11 @@ async fn contract(name: &str, admin: String, probe: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "{name}: PUT unknown sku");
-    assert_eq!(quantities(&http, &admin, &[c]).await.get(c), Some(&7), "{name}");
+    assert_eq!(
+        quantities(&http, &admin, &[c]).await.get(c),
+        Some(&7),
+        "{name}"
+    );
 
     let (status, body) = post(
         &http,
@@ -110,7 +137,11 @@ async fn contract(name: &str, admin: String, probe: &str) {
     .await;
     assert_eq!(status, StatusCode::OK, "{name}");
     assert_eq!(body, json!({"created": 0, "updated": 1}), "{name}");
-    assert_eq!(quantities(&http, &admin, &[a]).await.get(a), Some(&2), "{name}");
+    assert_eq!(
+        quantities(&http, &admin, &[a]).await.get(a),
+        Some(&2),
+        "{name}"
+    );
 
     // The log: every change of the storm skus, in order, with its cause.
     let log: Value = http
@@ -137,7 +168,12 @@ async fn contract(name: &str, admin: String, probe: &str) {
         entries
             .iter()
             .filter(|e| e["sku"] == sku)
-            .map(|e| (e["quantity"].as_i64().unwrap(), e["cause"].as_str().unwrap().into()))
+            .map(|e| {
+                (
+                    e["quantity"].as_i64().unwrap(),
+                    e["cause"].as_str().unwrap().into(),
+                )
+            })
             .collect()
     };
     let want = |v: &[(i64, &str)]| -> Vec<(i64, String)> {
@@ -145,7 +181,13 @@ async fn contract(name: &str, admin: String, probe: &str) {
     };
     assert_eq!(
         of(a),
-        want(&[(3, "admin"), (2, "order"), (1, "order"), (0, "order"), (2, "admin")]),
+        want(&[
+            (3, "admin"),
+            (2, "order"),
+            (1, "order"),
+            (0, "order"),
+            (2, "admin")
+        ]),
         "{name}"
     );
     assert_eq!(of(b), want(&[(5, "admin")]), "{name}");
@@ -203,7 +245,11 @@ async fn contract(name: &str, admin: String, probe: &str) {
         }
     }
     assert_eq!((ok, refused), (5, 15), "{name}: concurrent orders");
-    assert_eq!(quantities(&http, &admin, &[d]).await.get(d), Some(&0), "{name}");
+    assert_eq!(
+        quantities(&http, &admin, &[d]).await.get(d),
+        Some(&0),
+        "{name}"
+    );
 }
 
 macro_rules! storm_test {
@@ -223,15 +269,51 @@ macro_rules! storm_test {
     };
 }
 
-storm_test!(bigcommerce_serves_the_storm_contract, bigcommerce, "/products/{sku}");
-storm_test!(shopify_serves_the_storm_contract, shopify, "/products/{sku}");
-storm_test!(woocommerce_serves_the_storm_contract, woocommerce, "/products/{sku}");
-storm_test!(magento_serves_the_storm_contract, magento, "/products/{sku}");
-storm_test!(prestashop_serves_the_storm_contract, prestashop, "/products/{sku}");
-storm_test!(opencart_serves_the_storm_contract, opencart, "/products/{sku}");
-storm_test!(backmarket_serves_the_storm_contract, backmarket, "/offers/{sku}");
-storm_test!(refurbed_serves_the_storm_contract, refurbed, "/offers/{sku}");
-storm_test!(cdiscount_serves_the_storm_contract, cdiscount, "/offers/{sku}");
+storm_test!(
+    bigcommerce_serves_the_storm_contract,
+    bigcommerce,
+    "/products/{sku}"
+);
+storm_test!(
+    shopify_serves_the_storm_contract,
+    shopify,
+    "/products/{sku}"
+);
+storm_test!(
+    woocommerce_serves_the_storm_contract,
+    woocommerce,
+    "/products/{sku}"
+);
+storm_test!(
+    magento_serves_the_storm_contract,
+    magento,
+    "/products/{sku}"
+);
+storm_test!(
+    prestashop_serves_the_storm_contract,
+    prestashop,
+    "/products/{sku}"
+);
+storm_test!(
+    opencart_serves_the_storm_contract,
+    opencart,
+    "/products/{sku}"
+);
+storm_test!(
+    backmarket_serves_the_storm_contract,
+    backmarket,
+    "/offers/{sku}"
+);
+storm_test!(
+    refurbed_serves_the_storm_contract,
+    refurbed,
+    "/offers/{sku}"
+);
+storm_test!(
+    cdiscount_serves_the_storm_contract,
+    cdiscount,
+    "/offers/{sku}"
+);
 storm_test!(ebay_serves_the_storm_contract, ebay, "/offers/{sku}");
 storm_test!(mirakl_serves_the_storm_contract, mirakl, "/offers/{sku}");
 storm_test!(amazon_serves_the_storm_contract, amazon, "/offers/{sku}");
