@@ -29,7 +29,7 @@ pub(crate) const MAX_ENTRIES: usize = 1_000_000;
 /// Catalogs up to this many skus are tracked from the start; larger ones (benchmarks of big
 /// catalogs) only once the contract's listings endpoint is first used, so that their API
 /// requests do not pay for a scan of every sku.
-const TRACK_FROM_START: usize = 50_000;
+const TRACK_FROM_START: usize = 20_000;
 
 /// Why a sellable quantity changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -186,13 +186,17 @@ fn one() -> i64 {
 }
 
 impl StormOrder {
-    /// The body as the contract's `{sku, quantity}` (no `lines`), or `None`.
+    /// The body as the contract's `{sku, quantity}` (no `lines`), or `None`; a quantity below
+    /// 1 counts as 1, as the marketplaces' admin orders always did.
     pub(crate) fn parse(body: &[u8]) -> Option<Self> {
         let v: Value = serde_json::from_slice(body).ok()?;
         if v.get("lines").is_some() || !v.get("sku").is_some_and(Value::is_string) {
             return None;
         }
-        serde_json::from_value(v).ok()
+        serde_json::from_value::<Self>(v).ok().map(|o| Self {
+            quantity: o.quantity.max(1),
+            ..o
+        })
     }
 }
 

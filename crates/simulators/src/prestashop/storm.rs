@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Value, json};
 
@@ -247,5 +247,3 @@ pub(super) fn order(sim: &Shared, o: &StormOrder) -> Response {
             .into_response(),
     }
 }
-
-use axum::response::IntoResponse;

@@ -54,9 +54,11 @@ impl Store {
         for (l, t) in ids.into_iter().zip(takes) {
             if t > 0 {
                 *self.levels.entry((item, l)).or_insert(0) -= t;
-                self.stock_changed(item, l);
             }
         }
+        // A sale announces `orders/create` only (as the simulator always did), not
+        // `inventory_levels/update`; the item's `updatedAt` still moves.
+        self.item_updated.insert(item, Utc::now());
         Ok(())
     }
 }

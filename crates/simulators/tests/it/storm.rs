@@ -317,3 +317,164 @@ storm_test!(
 storm_test!(ebay_serves_the_storm_contract, ebay, "/offers/{sku}");
 storm_test!(mirakl_serves_the_storm_contract, mirakl, "/offers/{sku}");
 storm_test!(amazon_serves_the_storm_contract, amazon, "/offers/{sku}");
+
+/// The log entries of `sku` after `after`, as (quantity, cause, at_ms).
+async fn log_of(http: &reqwest::Client, admin: &str, sku: &str) -> Vec<(i64, String, i64)> {
+    let log: Value = http
+        .get(format!("{admin}/quantity-log"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["sku"] == sku)
+        .map(|e| {
+            (
+                e["quantity"].as_i64().unwrap(),
+                e["cause"].as_str().unwrap().to_string(),
+                e["at_ms"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_api_stock_write_is_logged_as_api() {
+    let sim = sims::bigcommerce::start(
+        addr(),
+        sims::bigcommerce::SimConfig {
+            products: 2,
+            orders: 0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let admin = sim.admin_url();
+    let (status, _) = post(
+        &http,
+        format!("{admin}/listings"),
+        json!({"items": [{"sku": "API-1", "price": "5.00", "quantity": 4}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The product is served by the catalog API like a demo product.
+    let found: Value = http
+        .get(format!(
+            "{}/catalog/products?sku=API-1&include=variants",
+            sim.v3_url()
+        ))
+        .header("X-Auth-Token", "bc-demo-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["data"][0]["sku"], "API-1", "{found}");
+    let r = http
+        .put(format!("{}/inventory/adjustments/absolute", sim.v3_url()))
+        .header("X-Auth-Token", "bc-demo-token")
+        .json(&json!({"reason": "sync", "items": [{"location_id": 2, "sku": "API-1", "quantity": 6}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let entries = log_of(&http, &admin, "API-1").await;
+    let got: Vec<(i64, &str)> = entries.iter().map(|(q, c, _)| (*q, c.as_str())).collect();
+    assert_eq!(got, vec![(4, "admin"), (10, "api")]);
+    assert_eq!(quantities(&http, &admin, &["API-1"]).await["API-1"], 10);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_mirakl_import_is_logged_when_it_is_applied() {
+    let config = sims::mirakl::SimConfig {
+        products: 2,
+        orders: 0,
+        import_base: std::time::Duration::from_millis(400),
+        ..Default::default()
+    };
+    let sim = sims::mirakl::start(addr(), config).await.unwrap();
+    let http = reqwest::Client::new();
+    let admin = sim.admin_url();
+    let (status, _) = post(
+        &http,
+        format!("{admin}/listings"),
+        json!({"items": [{"sku": "MK-1", "price": "5.00", "quantity": 4}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let submitted = chrono::Utc::now().timestamp_millis();
+    let r = http
+        .post(format!("{}/api/offers", sim.base_url()))
+        .header("Authorization", "mirakl-demo-shop-key")
+        .json(
+            &json!({"offers": [{"shop_sku": "MK-1", "price": "5.00", "quantity": 9,
+                                  "update_delete": "update", "state_code": "11"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // Not applied yet: the import is still processing.
+    assert_eq!(quantities(&http, &admin, &["MK-1"]).await["MK-1"], 4);
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let entries = log_of(&http, &admin, "MK-1").await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!((entries[1].0, entries[1].1.as_str()), (9, "api"));
+    assert!(
+        entries[1].2 >= submitted + 350,
+        "logged when applied, not when submitted: {entries:?} vs {submitted}"
+    );
+    assert_eq!(quantities(&http, &admin, &["MK-1"]).await["MK-1"], 9);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn listings_of_2000_items_are_quick() {
+    let sim = sims::shopify::start(
+        addr(),
+        sims::shopify::SimConfig {
+            products: 20,
+            orders: 0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let items: Vec<Value> = (0..2000)
+        .map(|i| json!({"sku": format!("BULK-{i}"), "price": "1.00", "quantity": i % 7}))
+        .collect();
+    let started = std::time::Instant::now();
+    let (status, body) = post(
+        &http,
+        format!("{}/listings", sim.admin_url()),
+        json!({"items": items}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"created": 2000, "updated": 0}));
+    let (_, body) = post(
+        &http,
+        format!("{}/listings", sim.admin_url()),
+        json!({"items": items}),
+    )
+    .await;
+    assert_eq!(body, json!({"created": 0, "updated": 2000}));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let all = quantities(&http, &sim.admin_url(), &[]).await;
+    assert_eq!(all.get("BULK-13"), Some(&6));
+    sim.stop().await;
+}
