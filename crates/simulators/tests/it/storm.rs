@@ -8,6 +8,12 @@ use marketsync_simulators as sims;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// A client (with the TLS provider the simulators' own clients need installed first).
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 fn addr() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -31,7 +37,7 @@ async fn quantities(http: &reqwest::Client, admin: &str, skus: &[&str]) -> HashM
 /// The whole contract against one simulator; `probe` is an admin path (with `{sku}`) that shows
 /// the stored product or offer of a sku, the same record the demo data lives in.
 async fn contract(name: &str, admin: String, probe: &str) {
-    let http = reqwest::Client::new();
+    let http = client();
     let a = "STORM-A";
     let b = "STORM-B";
     let c = "STORM-C";
@@ -256,7 +262,7 @@ macro_rules! storm_test {
     ($test:ident, $module:ident, $probe:expr) => {
         #[tokio::test]
         async fn $test() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            let _ = client();
             let config = sims::$module::SimConfig {
                 products: 3,
                 orders: 1,
@@ -345,6 +351,7 @@ async fn log_of(http: &reqwest::Client, admin: &str, sku: &str) -> Vec<(i64, Str
 
 #[tokio::test]
 async fn an_api_stock_write_is_logged_as_api() {
+    let http = client();
     let sim = sims::bigcommerce::start(
         addr(),
         sims::bigcommerce::SimConfig {
@@ -355,7 +362,6 @@ async fn an_api_stock_write_is_logged_as_api() {
     )
     .await
     .unwrap();
-    let http = reqwest::Client::new();
     let admin = sim.admin_url();
     let (status, _) = post(
         &http,
@@ -395,6 +401,7 @@ async fn an_api_stock_write_is_logged_as_api() {
 
 #[tokio::test]
 async fn a_mirakl_import_is_logged_when_it_is_applied() {
+    let http = client();
     let config = sims::mirakl::SimConfig {
         products: 2,
         orders: 0,
@@ -402,7 +409,6 @@ async fn a_mirakl_import_is_logged_when_it_is_applied() {
         ..Default::default()
     };
     let sim = sims::mirakl::start(addr(), config).await.unwrap();
-    let http = reqwest::Client::new();
     let admin = sim.admin_url();
     let (status, _) = post(
         &http,
@@ -439,6 +445,7 @@ async fn a_mirakl_import_is_logged_when_it_is_applied() {
 
 #[tokio::test]
 async fn listings_of_2000_items_are_quick() {
+    let http = client();
     let sim = sims::shopify::start(
         addr(),
         sims::shopify::SimConfig {
@@ -449,7 +456,6 @@ async fn listings_of_2000_items_are_quick() {
     )
     .await
     .unwrap();
-    let http = reqwest::Client::new();
     let items: Vec<Value> = (0..2000)
         .map(|i| json!({"sku": format!("BULK-{i}"), "price": "1.00", "quantity": i % 7}))
         .collect();
@@ -476,5 +482,73 @@ async fn listings_of_2000_items_are_quick() {
     );
     let all = quantities(&http, &sim.admin_url(), &[]).await;
     assert_eq!(all.get("BULK-13"), Some(&6));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn quantity_changes_and_orders_send_the_platform_webhooks() {
+    let http = client();
+    let sim = sims::bigcommerce::start(
+        addr(),
+        sims::bigcommerce::SimConfig {
+            products: 1,
+            orders: 0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let admin = sim.admin_url();
+    for scope in ["store/sku/inventory/updated", "store/order/created"] {
+        let r = http
+            .post(format!("{}/hooks", sim.v3_url()))
+            .header("X-Auth-Token", "bc-demo-token")
+            .json(&json!({"scope": scope, "destination": "http://127.0.0.1:9/hook", "is_active": true}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    post(
+        &http,
+        format!("{admin}/listings"),
+        json!({"items": [{"sku": "HOOK-1", "quantity": 2}]}),
+    )
+    .await;
+    let r = http
+        .put(format!("{admin}/quantities/HOOK-1"))
+        .json(&json!({"quantity": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _) = post(&http, format!("{admin}/orders"), json!({"sku": "HOOK-1"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut scopes: Vec<String> = Vec::new();
+    for _ in 0..50 {
+        let stats: Value = http
+            .get(format!("{admin}/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        scopes = stats["webhook_deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["scope"].as_str().unwrap().to_string())
+            .collect();
+        if scopes.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    scopes.sort();
+    assert_eq!(
+        scopes,
+        vec!["store/order/created", "store/sku/inventory/updated"]
+    );
     sim.stop().await;
 }
