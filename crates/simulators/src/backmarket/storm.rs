@@ -1,5 +1,5 @@
 //! The stock-storm admin contract ([`crate::storm`]) on Back Market: a listing is a published
-//! offer (grade A, no listing error). Back Market has no webhooks.
+//! offer (grade `premium`, code 0; no listing error). Back Market has no webhooks.
 
 use std::sync::Arc;
 
