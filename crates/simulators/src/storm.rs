@@ -113,7 +113,8 @@ impl QuantityLog {
         } else {
             (after - first + 1) as usize
         };
-        let entries: Vec<&Entry> = inner.entries.iter().skip(skip).take(limit).collect();
+        let skip = skip.min(inner.entries.len());
+        let entries: Vec<&Entry> = inner.entries.range(skip..).take(limit).collect();
         let next = entries.last().map_or(after, |e| e.seq);
         json!({ "entries": entries, "next": next })
     }
