@@ -22,4 +22,5 @@ pub mod refurbed;
 mod rng;
 mod server;
 pub mod shopify;
+pub(crate) mod storm;
 pub mod woocommerce;

@@ -1007,6 +1007,14 @@ async fn create_feed(State(sim): State<Shared>, body: Bytes) -> Response {
         result_doc: None,
         message_count: count,
     });
+    // The feed is applied when its processing ends, whether or not anyone asks for it then.
+    let ready_at = queue_free + processing;
+    drop(st);
+    let waker = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(ready_at.into()).await;
+        process_due(&waker);
+    });
     (StatusCode::ACCEPTED, Json(json!({"feedId": id}))).into_response()
 }
 
@@ -1021,6 +1029,7 @@ pub(super) fn process_due(sim: &Shared) {
         .filter(|(_, f)| f.result_doc.is_none() && f.ready_at <= now)
         .map(|(i, _)| i)
         .collect();
+    let mut applied = false;
     for i in due {
         let feed = st.feeds[i].clone();
         let mut issues = Vec::new();
@@ -1092,6 +1101,10 @@ pub(super) fn process_due(sim: &Shared) {
         .into();
         f.result_doc = Some(doc);
         f.messages = None;
+        applied = true;
+    }
+    if applied {
+        sim.log_applied(&st);
     }
     // Feeds not yet due show IN_PROGRESS once half their time has passed.
     for f in st.feeds.iter_mut().filter(|f| f.result_doc.is_none()) {

@@ -16,6 +16,7 @@
 //! the rate in `x-amzn-RateLimit-Limit`. `/__admin/` serves the marketplace admin contract.
 
 mod api;
+mod storm;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -257,6 +258,8 @@ pub(crate) struct Sim {
     buckets: Mutex<HashMap<&'static str, (f64, Instant)>>,
     tokens: Mutex<HashMap<String, Instant>>,
     refresh_revoked: AtomicBool,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -285,6 +288,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config, format!("http://{addr}")));
+    crate::storm::init(&*sim);
     let server = crate::server::Server::serve(listener, router(sim), "amazon");
     Ok(crate::server::Running::new(addr, server))
 }
@@ -377,6 +381,7 @@ impl Sim {
             buckets: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             refresh_revoked: AtomicBool::new(false),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -446,7 +451,7 @@ fn router(sim: Shared) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
-    Router::new()
+    let app = Router::new()
         .route("/auth/o2/token", post(token))
         .route(
             "/__docs/{id}",
@@ -455,9 +460,13 @@ fn router(sim: Shared) -> Router {
                 // Feed documents of 25,000 messages are several megabytes.
                 .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024)),
         )
-        .nest("/__admin", admin_routes())
+        .nest(
+            "/__admin",
+            admin_routes().merge(crate::storm::routes(sim.clone())),
+        )
         .merge(apis)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 /// The SP-API operation of a request.
@@ -690,6 +699,8 @@ async fn admin_set_offer(
     };
     if let Some(q) = body.get("quantity").and_then(Value::as_i64) {
         l.quantity = q;
+        sim.storm_log
+            .record(&sku, q.max(0), crate::storm::Cause::Admin);
     }
     if let Some(p) = body.get("price").and_then(Value::as_str) {
         l.price = p.to_string();
@@ -722,9 +733,19 @@ async fn admin_new_order(State(sim): State<Shared>, Json(body): Json<Value>) -> 
         .unwrap_or(1)
         .max(1);
     let mut st = sim.state();
-    let Some(l) = st.listings.get(sku).cloned() else {
+    let Some(l) = st.listings.get_mut(sku) else {
         return not_found();
     };
+    // The order takes its units from the listing, atomically: never more than there are.
+    let available = l.quantity.max(0);
+    if available < quantity {
+        return crate::storm::insufficient(available);
+    }
+    l.quantity = available - quantity;
+    l.updated = Utc::now();
+    sim.storm_log
+        .record(sku, l.quantity, crate::storm::Cause::Order);
+    let l = l.clone();
     st.next_id += 1;
     let n = st.next_id;
     let id = format!("902-{:07}-{:07}", 3_000_000 + n, 4_000_000 + n);

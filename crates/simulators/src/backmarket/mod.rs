@@ -15,6 +15,8 @@
 //! - listing grades are the `state` codes 0 premium, 1 excellent, 2 very good, 3 good
 //!   (`null` when the seller gave none); listing errors come in `errors`.
 
+mod storm;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,6 +151,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let server = crate::server::Server::serve(listener, router(sim), "backmarket");
     Ok(crate::server::Running::new(addr, server))
 }
@@ -323,6 +326,8 @@ struct Sim {
     stats: Mutex<Stats>,
     faults: FaultQueue,
     revoked: AtomicBool,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -418,6 +423,7 @@ impl Sim {
             stats: Mutex::new(Stats::default()),
             faults: FaultQueue::new(config.faults.clone()),
             revoked: AtomicBool::new(false),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -485,11 +491,13 @@ fn router(sim: Shared) -> Router {
         .route("/stats/reset", post(admin_reset))
         .route("/faults", post(admin_fault).delete(admin_clear_faults))
         .route("/revoke-token", post(admin_revoke))
-        .route("/restore-token", post(admin_restore));
-    Router::new()
+        .route("/restore-token", post(admin_restore))
+        .merge(crate::storm::routes(sim.clone()));
+    let app = Router::new()
         .nest("/__admin", admin)
         .merge(api)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 /// A Back Market error: `{"code", "message"}` (assumed shape).
@@ -1120,6 +1128,8 @@ async fn admin_set_offer(
     let l = &mut acc.listings[i];
     l.quantity = body.quantity;
     l.modified = Utc::now();
+    sim.storm_log
+        .record(&sku, l.quantity.max(0), crate::storm::Cause::Admin);
     Json(l.json(&sim.config.currency)).into_response()
 }
 
@@ -1161,6 +1171,15 @@ async fn admin_new_order(State(sim): State<Shared>, Json(body): Json<NewOrder>) 
     let Some(&i) = acc.by_sku.get(&body.sku) else {
         return error(StatusCode::NOT_FOUND, "not-found", "No such offer.");
     };
+    // The order takes its units from the offer, atomically: never more than there are.
+    let want = body.quantity.max(1);
+    let available = acc.listings[i].quantity.max(0);
+    if available < want {
+        return crate::storm::insufficient(available);
+    }
+    acc.listings[i].quantity = available - want;
+    sim.storm_log
+        .record(&body.sku, available - want, crate::storm::Cause::Order);
     let l = acc.listings[i].clone();
     let id = acc.next_order;
     acc.next_order += 1;

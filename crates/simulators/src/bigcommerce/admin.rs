@@ -173,6 +173,9 @@ fn test_buyer() -> DemoParty {
 }
 
 async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
+    if let Some(o) = crate::storm::StormOrder::parse(&body) {
+        return Ok(storm_order(&sim, &o));
+    }
     let req: NewOrder = if body.iter().all(u8::is_ascii_whitespace) {
         NewOrder::default()
     } else {
@@ -193,6 +196,15 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
     }
     if let Some((sku, _)) = lines.iter().find(|(s, _)| store.find_sku(s).is_none()) {
         return Err(bad_request(&format!("unknown sku {sku}")));
+    }
+    // Stock moves with the order (as far as there is any: this shape never refuses).
+    for (sku, quantity) in &lines {
+        if let Some((pi, vi)) = store.find_sku(sku) {
+            let vid = store.products[pi].variants[vi].id;
+            let _ = store.take_stock(vid, *quantity, false);
+            sim.storm_log
+                .record(sku, store.sellable(vid), crate::storm::Cause::Order);
+        }
     }
     let buyer = test_buyer();
     let customer = store.orders.len() as i64 + 1000;
@@ -238,4 +250,35 @@ async fn order(State(sim): State<Shared>, Path(id): Path<i64>) -> ApiResult {
         obj.insert("shipments".into(), json!(shipments));
     }
     ok(body)
+}
+
+/// `POST /__admin/orders` in the storm contract's shape `{sku, quantity}`: refused with 409
+/// when fewer units are sellable; otherwise the stock is taken and the order (Awaiting
+/// Fulfillment, paid) created under the same lock.
+fn storm_order(sim: &Shared, o: &crate::storm::StormOrder) -> axum::response::Response {
+    let mut store = sim.store();
+    let Some((pi, vi)) = store.find_sku(&o.sku) else {
+        return crate::storm::unknown_sku(&o.sku);
+    };
+    let vid = store.products[pi].variants[vi].id;
+    if let Err(available) = store.take_stock(vid, o.quantity, true) {
+        return crate::storm::insufficient(available);
+    }
+    sim.storm_log
+        .record(&o.sku, store.sellable(vid), crate::storm::Cause::Order);
+    let buyer = test_buyer();
+    let customer = store.orders.len() as i64 + 1000;
+    let id = store.create_order(
+        customer,
+        &buyer,
+        &buyer,
+        &[(o.sku.clone(), o.quantity)],
+        11,
+        Utc::now(),
+    );
+    store.changed(
+        "store/order/created",
+        serde_json::json!({"type": "order", "id": id}),
+    );
+    crate::storm::order_created(id)
 }

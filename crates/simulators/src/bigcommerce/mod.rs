@@ -9,6 +9,7 @@ mod hooks;
 mod inventory;
 mod orders;
 mod store;
+mod storm;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -111,6 +112,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let addr = listener.local_addr()?;
     let store_hash = config.store_hash.clone();
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let app = router(sim);
     let server = crate::server::Server::serve(listener, app, "bigcommerce");
     Ok(RunningSimulator {
@@ -201,6 +203,8 @@ pub(crate) struct Sim {
     delivery_log: Mutex<Vec<(String, u16)>>,
     /// The client that delivers webhooks.
     http: reqwest::Client,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -236,6 +240,7 @@ impl Sim {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -266,11 +271,15 @@ fn router(sim: Shared) -> Router {
         .nest(&format!("/stores/{hash}/v2"), orders::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
-    Router::new()
-        .nest("/__admin", admin::routes())
+    let app = Router::new()
+        .nest(
+            "/__admin",
+            admin::routes().merge(crate::storm::routes(sim.clone())),
+        )
         .merge(api)
         .layer(middleware::from_fn_with_state(sim.clone(), emit))
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 /// After every request, the changes it made go out to webhook subscribers.

@@ -34,6 +34,8 @@
 //! (new, cancel, refund), stats, faults, plus `revoke-token`, `restore-token`,
 //! `expire-tokens` and `packages`.
 
+mod storm;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -172,6 +174,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let server = crate::server::Server::serve(listener, router(sim), "cdiscount");
     Ok(crate::server::Running::new(addr, server))
 }
@@ -266,6 +269,8 @@ struct Sim {
     cfg: SimConfig,
     store: Mutex<Store>,
     faults: FaultQueue,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 /// A demo price (decimal text) in cents.
@@ -362,13 +367,16 @@ impl Sim {
                 bucket: (burst, Instant::now()),
                 stats: Stats::default(),
             }),
+            storm_log: crate::storm::QuantityLog::default(),
             cfg,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Store> {
         let mut s = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        s.settle(&self.cfg);
+        if s.settle(&self.cfg) {
+            self.log_integrated(&s);
+        }
         s
     }
 }
@@ -376,7 +384,7 @@ impl Sim {
 impl Store {
     /// Integrates every package whose integration time has passed, in the order they became
     /// Ready.
-    fn settle(&mut self, cfg: &SimConfig) {
+    fn settle(&mut self, cfg: &SimConfig) -> bool {
         let now = Instant::now();
         let due = Duration::from_millis(cfg.integration_ms);
         let mut ready: Vec<usize> = (0..self.packages.len())
@@ -386,6 +394,7 @@ impl Store {
             })
             .collect();
         ready.sort_by_key(|&i| self.packages[i].ready_at);
+        let integrated = !ready.is_empty();
         for i in ready {
             let requests = std::mem::take(&mut self.packages[i].requests);
             let kind = self.packages[i].kind.clone();
@@ -399,6 +408,7 @@ impl Store {
             p.results = results;
             p.state = "Integrated".into();
         }
+        integrated
     }
 
     fn apply(
@@ -553,12 +563,14 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/revoke-token", post(admin_revoke))
         .route("/restore-token", post(admin_restore))
         .route("/expire-tokens", post(admin_expire))
-        .route("/packages", get(admin_packages));
-    Router::new()
+        .route("/packages", get(admin_packages))
+        .merge(crate::storm::routes(sim.clone()));
+    let app = Router::new()
         .route(TOKEN_PATH, post(token))
         .nest("/seller/v2", api)
         .nest("/__admin", admin)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 /// Faults, bearer token, seller header and the rate limit, in that order.
@@ -1236,6 +1248,8 @@ async fn admin_set_offer(
     };
     if let Some(q) = body.get("quantity").and_then(Value::as_i64) {
         s.offers[i].quantity = q;
+        sim.storm_log
+            .record(&sku, q.max(0), crate::storm::Cause::Admin);
     }
     axum::Json(json!({"sku": sku, "quantity": s.offers[i].quantity})).into_response()
 }
@@ -1269,6 +1283,14 @@ async fn admin_new_order(
     let Some(&i) = s.by_sku.get(sku) else {
         return (StatusCode::BAD_REQUEST, "unknown sku").into_response();
     };
+    // The order takes its units from the offer, atomically: never more than there are.
+    let available = s.offers[i].quantity.max(0);
+    if available < quantity {
+        return crate::storm::insufficient(available);
+    }
+    s.offers[i].quantity = available - quantity;
+    sim.storm_log
+        .record(sku, available - quantity, crate::storm::Cause::Order);
     let offer = s.offers[i].clone();
     let now = Utc::now();
     let id = format!("{}N{:05}", now.format("%y%m%d"), s.next_order);

@@ -178,6 +178,8 @@ async fn set_quantity(State(sim): State<Shared>, Path(sku): Path<String>, body: 
         return not_found("offer");
     };
     relock(&sim.listings)[i].quantity = q.quantity;
+    sim.storm_log
+        .record(&sku, q.quantity.max(0), crate::storm::Cause::Admin);
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -250,10 +252,19 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
     let Some(i) = idx else {
         return not_found("sku");
     };
+    let want = req.quantity.max(1);
+    // Stock and order move together: the listings stay locked until the order exists, and an
+    // order for more than is available is refused.
+    let mut listings = relock(&sim.listings);
     let (title, price) = {
-        let mut listings = relock(&sim.listings);
         let l = &mut listings[i];
-        l.quantity = (l.quantity - req.quantity).max(0);
+        let available = l.quantity.max(0);
+        if available < want {
+            return crate::storm::insufficient(available);
+        }
+        l.quantity = available - want;
+        sim.storm_log
+            .record(&req.sku, l.quantity, crate::storm::Cause::Order);
         (
             l.product
                 .get("title")
@@ -276,7 +287,7 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
                 id: format!("{}{:03}", 10_000_000_000u64 + n as u64 * 1000, 0),
                 sku: req.sku.clone(),
                 title,
-                quantity: req.quantity.max(1),
+                quantity: want,
                 unit: demo::to_units(&price),
             }],
             paid: true,
@@ -289,6 +300,7 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
         });
         id
     };
+    drop(listings);
     (StatusCode::CREATED, axum::Json(json!({"id": id}))).into_response()
 }
 

@@ -320,7 +320,9 @@ fn check_item(body: &Value) -> Result<(), String> {
 }
 
 fn apply_item(sim: &Shared, sku: &str, body: &Value) -> bool {
-    let idx = relock(&sim.by_sku).get(sku).copied();
+    // Locks in the order every other path takes them: `by_sku`, then `listings`.
+    let mut by_sku = relock(&sim.by_sku);
+    let idx = by_sku.get(sku).copied();
     let mut listings = relock(&sim.listings);
     let quantity = body
         .pointer("/availability/shipToLocationAvailability/quantity")
@@ -361,7 +363,7 @@ fn apply_item(sim: &Shared, sku: &str, body: &Value) -> bool {
                 category_id: String::new(),
                 updates: 0,
             });
-            relock(&sim.by_sku).insert(sku.to_string(), n);
+            by_sku.insert(sku.to_string(), n);
             true
         }
     }

@@ -18,6 +18,7 @@
 
 mod admin;
 mod api;
+mod storm;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -161,6 +162,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let server = crate::server::Server::serve(listener, router(sim), "ebay");
     Ok(crate::server::Running::new(addr, server))
 }
@@ -346,6 +348,8 @@ pub(crate) struct Sim {
     pub signing_key: p256::ecdsa::SigningKey,
     pub key_id: String,
     pub http: reqwest::Client,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    pub storm_log: crate::storm::QuantityLog,
 }
 
 pub(crate) fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -512,6 +516,7 @@ impl Sim {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -639,10 +644,14 @@ fn router(sim: Shared) -> Router {
     let api = api::routes()
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
-    Router::new()
-        .nest("/__admin", admin::routes())
+    let app = Router::new()
+        .nest(
+            "/__admin",
+            admin::routes().merge(crate::storm::routes(sim.clone())),
+        )
         .merge(api)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 async fn not_found(req: Request) -> Response {

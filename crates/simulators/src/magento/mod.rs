@@ -10,6 +10,7 @@
 
 mod api;
 mod store;
+mod storm;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -119,6 +120,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let app = router(sim);
     let server = crate::server::Server::serve(listener, app, "magento");
     Ok(crate::server::Running::new(addr, server))
@@ -170,6 +172,8 @@ pub(crate) struct Sim {
     deliveries: Mutex<Vec<Value>>,
     delivery_seq: AtomicU64,
     nonces: Mutex<std::collections::HashSet<String>>,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -197,6 +201,7 @@ impl Sim {
             deliveries: Mutex::new(Vec::new()),
             delivery_seq: AtomicU64::new(0),
             nonces: Mutex::new(std::collections::HashSet::new()),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -301,10 +306,14 @@ fn router(sim: Shared) -> Router {
         .nest("/rest/V1", api::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
-    Router::new()
-        .nest("/__admin", admin_routes())
+    let app = Router::new()
+        .nest(
+            "/__admin",
+            admin_routes().merge(crate::storm::routes(sim.clone())),
+        )
         .merge(api)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -835,6 +844,9 @@ fn test_buyer() -> DemoParty {
 }
 
 async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
+    if let Some(o) = crate::storm::StormOrder::parse(&body) {
+        return Ok(storm::order(&sim, &o));
+    }
     let req: NewOrder = if body.iter().all(u8::is_ascii_whitespace) {
         NewOrder::default()
     } else {
@@ -856,6 +868,12 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
                 StatusCode::BAD_REQUEST,
                 &format!("unknown sku {sku}"),
             ));
+        }
+        // Stock moves with the order (as far as there is any: this shape never refuses).
+        for (sku, quantity) in &lines {
+            if let Ok(left) = store.take_stock(sku, *quantity, false) {
+                sim.storm_log.record(sku, left, crate::storm::Cause::Order);
+            }
         }
         let id = store.create_order(&lines, test_buyer());
         let o = store.orders.iter().find(|o| o.id == id).cloned();

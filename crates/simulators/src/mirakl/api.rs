@@ -1,5 +1,8 @@
 //! The shop's data and the handlers of the seller API and of `/__admin/`.
 
+#[path = "storm.rs"]
+mod storm;
+
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -216,7 +219,8 @@ impl Store {
     }
 
     /// Applies every import whose processing has ended.
-    pub(crate) fn settle(&mut self, now: Instant) {
+    /// Applies every import whose processing has ended; whether any was.
+    pub(crate) fn settle(&mut self, now: Instant) -> bool {
         let mut due = Vec::new();
         for imp in self.imports.iter_mut() {
             if !imp.applied && imp.done_at <= now {
@@ -225,6 +229,7 @@ impl Store {
             }
         }
         let at = Utc::now();
+        let applied = !due.is_empty();
         for lines in due {
             for l in lines {
                 let Some(&i) = self.by_sku.get(&l.sku) else {
@@ -253,6 +258,7 @@ impl Store {
                 o.updated = at;
             }
         }
+        applied
     }
 
     fn offer_json(&self, o: &Offer) -> Value {
@@ -907,6 +913,8 @@ async fn admin_set_offer(
     let o = &mut store.offers[i];
     if let Some(q) = body["quantity"].as_i64() {
         o.quantity = q;
+        sim.storm_log
+            .record(&sku, q.max(0), crate::storm::Cause::Admin);
     }
     if let Some(p) = body["price"].as_str() {
         o.price = p.to_string();
@@ -936,9 +944,18 @@ async fn admin_add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         None => store.offers.first().cloned(),
     }
     .ok_or_else(|| bad("unknown sku"))?;
+    let quantity = req.quantity.unwrap_or(1).max(1);
+    // The order takes its units from the offer, atomically: never more than there are.
+    let i = store.by_sku.get(&offer.sku).copied().unwrap_or(0);
+    let available = store.offers[i].quantity.max(0);
+    if available < quantity {
+        return Ok(crate::storm::insufficient(available));
+    }
+    store.offers[i].quantity = available - quantity;
+    sim.storm_log
+        .record(&offer.sku, available - quantity, crate::storm::Cause::Order);
     let id = format!("MO{:05}-A", store.orders.len() + 1);
     let now = Utc::now();
-    let quantity = req.quantity.unwrap_or(1).max(1);
     store.orders.push(Order {
         id: id.clone(),
         state: "WAITING_ACCEPTANCE".into(),

@@ -132,6 +132,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let server = crate::server::Server::serve(listener, router(sim), "mirakl");
     Ok(crate::server::Running::new(addr, server))
 }
@@ -154,6 +155,8 @@ pub(crate) struct Sim {
     /// Last accepted call of each limited API.
     last_call: Mutex<HashMap<&'static str, Instant>>,
     pub(crate) key_revoked: AtomicBool,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    pub(crate) storm_log: crate::storm::QuantityLog,
 }
 
 pub(crate) fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,13 +172,16 @@ impl Sim {
             stats: Mutex::new(Stats::default()),
             last_call: Mutex::new(HashMap::new()),
             key_revoked: AtomicBool::new(false),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, api::Store> {
         let mut store = relock(&self.store);
-        store.settle(Instant::now());
+        if store.settle(Instant::now()) {
+            self.log_applied(&store);
+        }
         store
     }
 }
@@ -188,10 +194,14 @@ fn router(sim: Shared) -> Router {
         // Import files are larger than axum's 2 MB default (ASSUMED limit: 64 MB).
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
-    Router::new()
-        .nest("/__admin", api::admin_routes())
+    let app = Router::new()
+        .nest(
+            "/__admin",
+            api::admin_routes().merge(crate::storm::routes(sim.clone())),
+        )
         .merge(api)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 async fn not_found(req: Request) -> ApiError {

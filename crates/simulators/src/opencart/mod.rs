@@ -16,6 +16,8 @@
 //!   `Retry-After` (seconds) when exhausted.
 //! - OpenCart core has no webhooks: none are simulated.
 
+mod storm;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,6 +103,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let app = Router::new()
         .route("/index.php", any(api))
         .route(
@@ -117,7 +120,9 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
         )
         .route("/__admin/orders", post(admin_add_order))
         .route("/__admin/orders/{id}", get(admin_order))
-        .with_state(sim);
+        .nest("/__admin", crate::storm::routes(sim.clone()))
+        .with_state(sim.clone());
+    let app = crate::storm::layer(app, sim);
     let server = crate::server::Server::serve(listener, app, "opencart");
     Ok(crate::server::Running::new(addr, server))
 }
@@ -572,6 +577,8 @@ struct Sim {
     sessions: Mutex<HashMap<String, Instant>>,
     revoked: AtomicBool,
     token_seq: AtomicU64,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -593,6 +600,7 @@ impl Sim {
             sessions: Mutex::new(HashMap::new()),
             revoked: AtomicBool::new(false),
             token_seq: AtomicU64::new(1),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -1249,6 +1257,9 @@ fn test_buyer() -> DemoParty {
 
 /// Adds an order: `{"lines": [{"sku", "quantity"}], "order_status_id"?}`.
 async fn admin_add_order(State(sim): State<Shared>, body: Bytes) -> Response {
+    if let Some(o) = crate::storm::StormOrder::parse(&body) {
+        return storm::order(&sim, &o);
+    }
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut store = relock(&sim.store);
     let mut lines: Vec<(String, i64)> = req
@@ -1278,6 +1289,12 @@ async fn admin_add_order(State(sim): State<Shared>, body: Bytes) -> Response {
         .get("order_status_id")
         .and_then(Value::as_i64)
         .unwrap_or(1);
+    // Stock moves with the order (as far as there is any: this shape never refuses).
+    for (sku, quantity) in &lines {
+        if let Ok(left) = store.take_stock(sku, *quantity, false) {
+            sim.storm_log.record(sku, left, crate::storm::Cause::Order);
+        }
+    }
     let buyer = test_buyer();
     let id = store.create_order(&buyer, &buyer, &lines, status, Utc::now());
     let json = store

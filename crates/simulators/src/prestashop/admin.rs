@@ -240,7 +240,7 @@ fn one() -> i64 {
     1
 }
 
-fn test_buyer() -> DemoParty {
+pub(super) fn test_buyer() -> DemoParty {
     DemoParty {
         first_name: "Casey".into(),
         last_name: "Tester".into(),
@@ -257,6 +257,9 @@ fn test_buyer() -> DemoParty {
 }
 
 async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
+    if let Some(o) = crate::storm::StormOrder::parse(&body) {
+        return super::storm::order(&sim, &o);
+    }
     let req: NewOrder = if body.iter().all(u8::is_ascii_whitespace) {
         NewOrder::default()
     } else {
@@ -284,6 +287,15 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
             match first {
                 Some(sku) => lines.push((sku, 1)),
                 None => return admin_error(StatusCode::BAD_REQUEST, "the shop has no products"),
+            }
+        }
+        if let Some((sku, _)) = lines.iter().find(|(s, _)| store.find_sku(s).is_none()) {
+            return admin_error(StatusCode::BAD_REQUEST, &format!("unknown sku {sku}"));
+        }
+        // Stock moves with the order (as far as there is any: this shape never refuses).
+        for (sku, quantity) in &lines {
+            if let Ok(left) = store.take_stock(sku, *quantity, false) {
+                sim.storm_log.record(sku, left, crate::storm::Cause::Order);
             }
         }
         match store.add_order(&test_buyer(), &lines, req.current_state.unwrap_or(2)) {

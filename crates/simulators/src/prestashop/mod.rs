@@ -13,6 +13,7 @@
 
 mod admin;
 mod store;
+mod storm;
 mod xml;
 
 use std::collections::{BTreeMap, HashMap};
@@ -96,6 +97,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let app = router(sim);
     let server = crate::server::Server::serve(listener, app, "prestashop");
     Ok(crate::server::Running::new(addr, server))
@@ -150,6 +152,8 @@ pub(crate) struct Sim {
     window: Mutex<Window>,
     stats: Mutex<Stats>,
     key_revoked: AtomicBool,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -175,6 +179,7 @@ impl Sim {
             }),
             stats: Mutex::new(Stats::default()),
             key_revoked: AtomicBool::new(false),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -195,10 +200,14 @@ fn router(sim: Shared) -> Router {
         .route("/api/{resource}/{id}", get(one).put(update))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
-    Router::new()
-        .nest("/__admin", admin::routes())
+    let app = Router::new()
+        .nest(
+            "/__admin",
+            admin::routes().merge(crate::storm::routes(sim.clone())),
+        )
         .merge(api)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 /// The resources this shop serves (the webservice key's permissions).

@@ -130,6 +130,8 @@ async fn set_offer(State(sim): State<Shared>, Path(sku): Path<String>, body: Byt
     if let Some(q) = body["quantity"].as_i64() {
         o.stock = q.max(0);
     }
+    sim.storm_log
+        .record(&sku, o.stock, crate::storm::Cause::Admin);
     if let Some(p) = body["price"].as_str() {
         o.price = p.to_string();
     }
@@ -180,6 +182,14 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> AdminResult {
     let quantity = body["quantity"].as_i64().unwrap_or(1).max(1);
     let mut store = sim.store();
     let i = *store.by_sku.get(&sku).ok_or_else(|| not_found(&sku))?;
+    // The order takes its units from the offer, atomically: never more than there are.
+    let available = store.offers[i].stock.max(0);
+    if available < quantity {
+        return Ok(crate::storm::insufficient(available));
+    }
+    store.offers[i].stock = available - quantity;
+    sim.storm_log
+        .record(&sku, available - quantity, crate::storm::Cause::Order);
     let (name, price) = (store.offers[i].instance_name.clone(), {
         let p = &store.offers[i].price;
         super::money(demo::to_units(p))

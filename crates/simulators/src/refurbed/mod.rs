@@ -26,6 +26,7 @@
 //! `parcel_carrier_tracking_number` is `{carrier, tracking_number}` with a free-text carrier.
 
 mod admin;
+mod storm;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -128,6 +129,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    crate::storm::init(&*sim);
     let server = crate::server::Server::serve(listener, router(sim), "refurbed");
     Ok(crate::server::Running::new(addr, server))
 }
@@ -212,6 +214,8 @@ pub(crate) struct Sim {
     window: Mutex<Window>,
     pub(crate) stats: Mutex<Stats>,
     pub(crate) token_revoked: AtomicBool,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    pub(crate) storm_log: crate::storm::QuantityLog,
 }
 
 pub(crate) fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -322,6 +326,7 @@ impl Sim {
             window: Mutex::new(Window::default()),
             stats: Mutex::new(Stats::default()),
             token_revoked: AtomicBool::new(false),
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -338,10 +343,14 @@ fn router(sim: Shared) -> Router {
         .route("/{service}/{method}", post(rpc))
         .fallback(unknown)
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
-    Router::new()
-        .nest("/__admin", admin::routes())
+    let app = Router::new()
+        .nest(
+            "/__admin",
+            admin::routes().merge(crate::storm::routes(sim.clone())),
+        )
         .merge(api)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 /// A `google.rpc.Status` error answer.

@@ -211,7 +211,7 @@ fn one() -> i64 {
     1
 }
 
-fn test_buyer() -> DemoParty {
+pub(super) fn test_buyer() -> DemoParty {
     DemoParty {
         first_name: "Casey".into(),
         last_name: "Tester".into(),
@@ -230,6 +230,9 @@ fn test_buyer() -> DemoParty {
 /// Creates a paid, unfulfilled order (`{lines: [{sku, quantity}]}`; default one unit of the
 /// first variant). Sends `orders/create`.
 async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
+    if let Some(o) = crate::storm::StormOrder::parse(&body) {
+        return super::storm::order(&sim, &o);
+    }
     let req: NewOrder = if body.iter().all(u8::is_ascii_whitespace) {
         NewOrder::default()
     } else {
@@ -253,6 +256,15 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> Response {
             .find(|(s, _)| store.find_variant_sku(s).is_none())
         {
             return error(StatusCode::BAD_REQUEST, &format!("unknown sku {sku}"));
+        }
+        // Stock moves with the order (as far as there is any: this shape never refuses).
+        for (sku, quantity) in &lines {
+            if let Some((pi, vi)) = store.find_variant_sku(sku) {
+                let item = store.products[pi].variants[vi].item_id;
+                let _ = store.take_stock(item, *quantity, false);
+                sim.storm_log
+                    .record(sku, store.sellable(item), crate::storm::Cause::Order);
+            }
         }
         let buyer = test_buyer();
         let id = store.create_order(&buyer, &buyer, &lines, Utc::now(), true);

@@ -15,6 +15,7 @@ mod admin;
 mod cost;
 mod graphql;
 mod store;
+mod storm;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -156,6 +157,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config, format!("http://{addr}")));
+    crate::storm::init(&*sim);
     let app = router(sim);
     let server = crate::server::Server::serve(listener, app, "shopify");
     Ok(crate::server::Running::new(addr, server))
@@ -239,6 +241,8 @@ pub(crate) struct Sim {
     deliveries: Arc<Mutex<Vec<Delivery>>>,
     /// Client of webhook deliveries (`None` if none could be built, e.g. no TLS provider).
     http: Option<reqwest::Client>,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 pub(crate) fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -272,6 +276,7 @@ impl Sim {
                 .build()
                 .ok(),
             base_url,
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -310,15 +315,19 @@ impl Sim {
 type Shared = Arc<Sim>;
 
 fn router(sim: Shared) -> Router {
-    Router::new()
-        .nest("/__admin", admin::routes())
+    let app = Router::new()
+        .nest(
+            "/__admin",
+            admin::routes().merge(crate::storm::routes(sim.clone())),
+        )
         .route(
             &format!("/admin/api/{API_VERSION}/graphql.json"),
             post(graphql_endpoint),
         )
         .route("/__bulk/{file}", get(bulk_file))
         .fallback(not_found)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 async fn not_found() -> Response {

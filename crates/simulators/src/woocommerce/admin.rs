@@ -189,7 +189,7 @@ fn one() -> i64 {
     1
 }
 
-fn test_buyer() -> DemoParty {
+pub(super) fn test_buyer() -> DemoParty {
     DemoParty {
         first_name: "Casey".into(),
         last_name: "Tester".into(),
@@ -207,6 +207,9 @@ fn test_buyer() -> DemoParty {
 
 /// Places an order now (as a checkout would); fires `order.created`.
 async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
+    if let Some(o) = crate::storm::StormOrder::parse(&body) {
+        return Ok(super::storm::order(&sim, &o));
+    }
     let req: NewOrder = if body.iter().all(u8::is_ascii_whitespace) {
         NewOrder::default()
     } else {
@@ -233,6 +236,12 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         }
         if let Some((sku, _)) = lines.iter().find(|(s, _)| store.find_sku(s).is_none()) {
             return Err(bad_request(&format!("unknown sku {sku}")));
+        }
+        // Stock moves with the order (as far as there is any: this shape never refuses).
+        for (sku, quantity) in &lines {
+            if let Ok(left) = super::storm::take_stock(&mut store, sku, *quantity, false) {
+                sim.storm_log.record(sku, left, crate::storm::Cause::Order);
+            }
         }
         let buyer = test_buyer();
         let id = store.create_order(&buyer, &buyer, &lines, &status, now());

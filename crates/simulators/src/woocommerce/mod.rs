@@ -14,6 +14,7 @@
 mod admin;
 mod api;
 mod store;
+mod storm;
 mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -111,6 +112,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config, format!("http://{addr}")));
+    crate::storm::init(&*sim);
     let app = router(sim);
     let server = crate::server::Server::serve(listener, app, "woocommerce");
     Ok(crate::server::Running::new(addr, server))
@@ -167,6 +169,8 @@ pub(crate) struct Sim {
     stats: Mutex<Stats>,
     key_revoked: AtomicBool,
     deliveries: Mutex<Vec<webhooks::Delivery>>,
+    /// Changes of sellable quantities (`/__admin/quantity-log`).
+    storm_log: crate::storm::QuantityLog,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -196,6 +200,7 @@ impl Sim {
             key_revoked: AtomicBool::new(false),
             deliveries: Mutex::new(Vec::new()),
             site,
+            storm_log: crate::storm::QuantityLog::default(),
             config,
         }
     }
@@ -231,10 +236,14 @@ fn router(sim: Shared) -> Router {
         .nest(API_PATH, api::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(sim.clone(), guard));
-    Router::new()
-        .nest("/__admin", admin::routes())
+    let app = Router::new()
+        .nest(
+            "/__admin",
+            admin::routes().merge(crate::storm::routes(sim.clone())),
+        )
         .merge(api)
-        .with_state(sim)
+        .with_state(sim.clone());
+    crate::storm::layer(app, sim)
 }
 
 async fn not_found() -> ApiError {

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod storm;
+
 use std::net::SocketAddr;
 
 use marketsync_simulators::bigcommerce::{self, RunningSimulator, SimConfig};
