@@ -519,7 +519,7 @@ mod tests {
     #[test]
     fn listed_sums_only_feeding_warehouses_and_ignores_oversold_rows() {
         let rules: StockRules =
-            serde_json::from_value(serde_json::json!({"warehouses": ["A", "B"]})).unwrap();
+            serde_json::from_value(serde_json::json!({"warehouses": ["A", "B"]})).expect("valid");
         let whs = vec![
             ("A".to_string(), 3),
             ("B".to_string(), -2),

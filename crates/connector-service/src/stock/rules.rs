@@ -148,7 +148,7 @@ mod tests {
         let r = StockRules::from_settings(&json!({"stock": {
             "safety_buffer": 2, "percent": 50, "max_listed": 10, "end_listing_threshold": 1
         }}))
-        .unwrap();
+        .expect("valid rules");
         assert_eq!(r.listed(100), 10, "capped");
         assert_eq!(r.listed(12), 5, "(12 - 2) * 50%");
         assert_eq!(
@@ -168,7 +168,7 @@ mod tests {
             (json!({"stock": {"push": "sometimes"}}), "push"),
             (json!({"stock": {"colour": 1}}), "colour"),
         ] {
-            let e = StockRules::from_settings(&v).unwrap_err();
+            let e = StockRules::from_settings(&v).expect_err("refused");
             assert!(e.contains(field), "{e}");
         }
     }
@@ -177,7 +177,7 @@ mod tests {
     fn feeding_warehouses_default_to_all() {
         let r = StockRules::default();
         assert!(r.feeds("ANY"));
-        let r = StockRules::from_settings(&json!({"stock": {"warehouses": ["A"]}})).unwrap();
+        let r = StockRules::from_settings(&json!({"stock": {"warehouses": ["A"]}})).expect("valid");
         assert!(r.feeds("A") && !r.feeds("B"));
     }
 }
