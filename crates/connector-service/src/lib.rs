@@ -96,13 +96,19 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         .await?;
     tracing::info!(grpc = %serving.grpc, http = %serving.http, "connector listening");
 
+    // Syncs of different connections run side by side: one waiting for its platform's rate
+    // budget (a marketplace that allows an order poll a minute) must not hold up the others.
+    let concurrency = marketsync_common::config::var("MARKETSYNC_SYNC_CONCURRENCY")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(16)
+        .max(1);
     let st = state.clone();
     let sync_task = bus.spawn(
         cmd,
         "connector-sync",
         metrics.clone(),
         shutdown.clone(),
-        4,
+        concurrency,
         move |msg| sync::handle(st.clone(), msg),
     );
     let st = state.clone();

@@ -54,6 +54,35 @@ fn rejected(connection: Uuid, platform: &str, reason: &str) -> Error {
 }
 
 /// Verifies, deduplicates and acts on one webhook call.
+/// Seconds after a push during which the channel's product or stock webhook about the same
+/// records is taken as the echo of that push.
+const ECHO_SECS: f64 = 30.0;
+
+/// Whether every record a product or stock webhook names was pushed by marketsync moments ago
+/// (then the webhook reports our own write). A webhook naming nothing is never an echo. An
+/// outside change in that window is found by the next reconciliation instead.
+async fn echo_of_push(
+    state: &State,
+    connection: Uuid,
+    event: &marketsync_connectors::WebhookEvent,
+) -> Result<bool, Error> {
+    if event.skus.is_empty() && event.external_ids.is_empty() {
+        return Ok(false);
+    }
+    let (recent, total): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE c.pushed_at > now() - make_interval(secs => $4)), count(*) \
+         FROM channel_stock c WHERE c.connection_id = $1 AND (c.sku = ANY($2) OR c.sku IN \
+           (SELECT sku FROM products WHERE connection_id = $1 AND external_id = ANY($3)))",
+    )
+    .bind(connection)
+    .bind(&event.skus)
+    .bind(&event.external_ids)
+    .bind(ECHO_SECS)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok(total > 0 && recent == total)
+}
+
 /// Answers a platform's challenge GET on a connection's webhook URL.
 pub async fn challenge(
     state: &Arc<State>,
@@ -181,6 +210,13 @@ pub async fn receive(
     state.metrics.record("webhooks_received", 1);
     if !fresh {
         tracing::info!(connection = %connection, delivery = %event.id, "duplicate webhook ignored");
+        return Ok(resp);
+    }
+    if op != "import_orders" && echo_of_push(state, connection, &event).await? {
+        // The platform telling us about the quantity we have just written: importing it again
+        // would only spend the channel's rate budget (a busy channel echoes every push).
+        tracing::debug!(connection = %connection, delivery = %event.id, "webhook echoes our own stock push");
+        state.metrics.record("webhooks_echo", 1);
         return Ok(resp);
     }
     let cmd = SyncCommand {

@@ -52,9 +52,9 @@ const CHANNELS: &[(&str, Option<u64>, u64, &str)] = &[
     ("magento", None, 0, "webhook; source items apply at once"),
     (
         "ebay",
-        None,
+        Some(5),
         0,
-        "notification; bulkUpdatePriceQuantity applies at once",
+        "eBay notifies no new orders: getOrders polled; bulkUpdatePriceQuantity applies at once",
     ),
     (
         "amazon",
@@ -191,6 +191,7 @@ async fn run(
     interval: u64,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    let log = std::env::var("MARKETSYNC_BENCH_LOG").unwrap_or_else(|_| "warn".into());
     let sys = System::start_with(
         &format!("storm-{mode}"),
         marketsync_simulators::bigcommerce::SimConfig {
@@ -199,7 +200,7 @@ async fn run(
             ..Default::default()
         },
         &[
-            ("MARKETSYNC_LOG", "warn"),
+            ("MARKETSYNC_LOG", &log),
             ("MARKETSYNC_SCHEDULE_TICK_SECS", "1"),
         ],
     )
@@ -241,8 +242,8 @@ async fn run(
         }
         let conn = sys
             .connect(
-                &format!("storm-{platform}"),
                 platform,
+                &format!("storm-{platform}"),
                 store.credentials.clone(),
                 settings,
             )
@@ -442,12 +443,21 @@ async fn run(
                 break;
             }
         }
+        if std::env::var("MARKETSYNC_BENCH_DEBUG").is_ok() {
+            let n: usize = per.values().map(Vec::len).sum();
+            let api: usize = per.values().flatten().filter(|e| e.2).count();
+            let sample: Vec<_> = per.iter().take(2).collect();
+            eprintln!("{}: {n} log entries, {api} by the API; e.g. {sample:?}", ch.platform);
+        }
         logs.push(per);
     }
     for (y, _) in channels.iter().enumerate() {
         let mut from_hooks = Vec::new();
         let mut from_polls = Vec::new();
         let mut never = 0u64;
+        if std::env::var("MARKETSYNC_BENCH_DEBUG").is_ok() {
+            eprintln!("sales e.g. {:?}", sales.iter().take(3).collect::<Vec<_>>());
+        }
         for sale in sales.iter().filter(|s| s.channel != y) {
             let Some(log) = logs[y].get(&sale.sku) else {
                 never += 1;
