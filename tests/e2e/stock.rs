@@ -218,6 +218,42 @@ async fn one_stock_truth_across_channels() -> anyhow::Result<()> {
     assert_eq!(hist["entries"][0]["cause"], "cancellation", "{hist}");
     assert_eq!(hist["reservations"][0]["state"], "released", "{hist}");
 
+    // Shipped: the reservation is consumed, on hand goes down, once.
+    let (st, order) = post(format!("{ra}/orders"), json!({"sku": s1, "quantity": 1})).await?;
+    assert!(st < 300, "{st} {order}");
+    let shipped = order["id"].as_str().unwrap().to_string();
+    sync_ok(&sys, &ch.r, json!({"operations": ["import_orders"]})).await?;
+    assert_eq!(ledger(&sys, s1).await?, (5, 1));
+    let (st, body) = sys
+        .api(
+            Method::POST,
+            &format!("/api/v1/connections/{}/orders/{shipped}/shipments", ch.r),
+            Some(json!({"carrier": "DHL", "tracking_number": "JD014600003828471234"})),
+        )
+        .await?;
+    assert_eq!(st, 200, "{body}");
+    for _ in 0..2 {
+        sync_ok(&sys, &ch.r, json!({"operations": ["import_orders"]})).await?;
+    }
+    assert_eq!(ledger(&sys, s1).await?, (4, 0));
+    until_shown(&sys, &ba, s1, 3).await?;
+    let hist = sys.get(&format!("/api/v1/stock/{s1}/history")).await?;
+    assert_eq!(hist["entries"][0]["cause"], "shipment", "{hist}");
+    assert_eq!(hist["entries"][0]["on_hand_delta"], -1, "{hist}");
+    // Put the unit back by hand, so what follows starts from 5 again.
+    let (st, _) = sys
+        .api(
+            Method::POST,
+            "/api/v1/stock/adjustments",
+            Some(
+                json!({"items": [{"sku": s1, "warehouse": "WH-A", "quantity": 1,
+                                   "cause": "correction", "note": "returned"}]}),
+            ),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    until_shown(&sys, &ra, s1, 5).await?;
+
     // Drift on Refurbed (policy overwrite): ours goes back, the drift is an issue.
     put(format!("{ra}/offers/{s2}"), json!({"quantity": 50})).await?;
     let run = sync_ok(&sys, &ch.r, json!({"operations": ["import_inventory"]})).await?;
@@ -470,6 +506,67 @@ async fn restarts_during_an_order_storm_lose_and_double_nothing() -> anyhow::Res
     .await?;
     let total: i64 = placed.values().sum();
     assert_eq!((orders, entries), (total, total));
+    sys.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_of_record_sets_on_hand_and_is_not_pushed() -> anyhow::Result<()> {
+    let sys = crate::platforms::system("stock-source").await?;
+    let shop = sys.connect_bigcommerce("erp-like-shop", json!({})).await?;
+    let shop = shop["id"].as_str().unwrap().to_string();
+    let (st, w) = sys
+        .api(
+            Method::PUT,
+            "/api/v1/stock/warehouses/WH-EAST",
+            Some(json!({"source_connection_id": shop})),
+        )
+        .await?;
+    assert_eq!(st, 200, "{w}");
+    let (st, bad) = sys
+        .api(
+            Method::PUT,
+            "/api/v1/stock/warehouses/WH-WEST",
+            Some(json!({"source_connection_id": uuid::Uuid::new_v4().to_string()})),
+        )
+        .await?;
+    assert_eq!(st, 400, "{bad}");
+    sync_ok(
+        &sys,
+        &shop,
+        json!({"operations": ["import_products", "import_inventory"]}),
+    )
+    .await?;
+    // Only the warehouse it is the source of fills the ledger, with `import` entries.
+    let east = sys.get("/api/v1/stock?warehouse=WH-EAST").await?;
+    let items = east["items"].as_array().cloned().unwrap_or_default();
+    assert!(!items.is_empty(), "{east}");
+    let west = sys.get("/api/v1/stock?warehouse=WH-WEST").await?;
+    assert_eq!(west["items"], json!([]), "{west}");
+    let sku = items[0]["sku"].as_str().unwrap().to_string();
+    let hist = sys.get(&format!("/api/v1/stock/{sku}/history")).await?;
+    assert_eq!(hist["entries"][0]["cause"], "import", "{hist}");
+    assert_eq!(hist["entries"][0]["connection_id"], shop.as_str(), "{hist}");
+    // Importing the same quantities again changes nothing.
+    sync_ok(
+        &sys,
+        &shop,
+        json!({"operations": ["import_inventory"], "force_full": true}),
+    )
+    .await?;
+    let again = sys.get(&format!("/api/v1/stock/{sku}/history")).await?;
+    assert_eq!(again["entries"], hist["entries"], "{again}");
+    // A system of record receives no pushed quantities.
+    assert_eq!(hist["channels"], json!([]), "{hist}");
+    let ws = sys.get("/api/v1/stock/warehouses").await?;
+    assert!(
+        ws["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "WH-EAST" && w["source_connection_id"] == shop.as_str()),
+        "{ws}"
+    );
     sys.stop().await;
     Ok(())
 }

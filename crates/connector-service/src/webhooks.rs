@@ -59,8 +59,9 @@ fn rejected(connection: Uuid, platform: &str, reason: &str) -> Error {
 const ECHO_SECS: f64 = 30.0;
 
 /// Whether every record a product or stock webhook names was pushed by marketsync moments ago
-/// (then the webhook reports our own write). A webhook naming nothing is never an echo. An
-/// outside change in that window is found by the next reconciliation instead.
+/// or is about to be (then the webhook reports our own write, or a quantity the next push
+/// replaces anyway). A webhook naming nothing is never an echo. An outside change in that
+/// window is found by the next reconciliation instead.
 async fn echo_of_push(
     state: &State,
     connection: Uuid,
@@ -70,7 +71,7 @@ async fn echo_of_push(
         return Ok(false);
     }
     let (recent, total): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE c.pushed_at > now() - make_interval(secs => $4)), count(*) \
+        "SELECT count(*) FILTER (WHERE c.dirty OR c.pushed_at > now() - make_interval(secs => $4)), count(*) \
          FROM channel_stock c WHERE c.connection_id = $1 AND (c.sku = ANY($2) OR c.sku IN \
            (SELECT sku FROM products WHERE connection_id = $1 AND external_id = ANY($3)))",
     )

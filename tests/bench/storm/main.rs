@@ -14,7 +14,10 @@
 //! quantity (p50, p99; from the simulators' own logs of when each quantity took effect), next
 //! to the least its limits allow.
 //!
-//! Usage: `scripts/bench-storm [--skus N] [--rate R] [--secs S] [--seed N] [--only realtime|baseline]`
+//! Both runs give each channel the same allocation rule: a safety buffer by how late the
+//! channel sees sales (see [`safety_buffer`]; `--no-buffers` for none).
+//!
+//! Usage: `scripts/bench-storm [--skus N] [--rate R] [--secs S] [--seed N] [--only realtime|baseline] [--no-buffers]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -28,61 +31,49 @@ use marketsync_e2e::System;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// (platform, how its orders reach marketsync: Some(poll seconds) or None for webhooks,
-/// the least time its own stock write takes to show, and why).
-const CHANNELS: &[(&str, Option<u64>, u64, &str)] = &[
+/// (platform, how its orders reach marketsync: Some(poll seconds) or None for webhooks, and
+/// what limits how fast it can show a sale made elsewhere).
+const CHANNELS: &[(&str, Option<u64>, &str)] = &[
     (
         "bigcommerce",
         None,
-        0,
         "webhook store/order/created; adjustments apply at once",
     ),
     (
         "shopify",
         None,
-        0,
         "webhook orders/create; inventorySetQuantities applies at once",
     ),
     (
         "woocommerce",
         None,
-        0,
         "webhook order.created; batch update applies at once",
     ),
-    ("magento", None, 0, "webhook; source items apply at once"),
+    ("magento", None, "webhook; source items apply at once"),
     (
         "ebay",
         Some(5),
-        0,
         "eBay notifies no new orders: getOrders polled; bulkUpdatePriceQuantity applies at once",
     ),
     (
         "amazon",
         Some(60),
-        0,
         "getOrders 0.0167/s sustained: a poll a minute; listing patches apply at once",
     ),
     (
         "mirakl",
         Some(60),
-        0,
         "OR11 at most once a minute; OF24 imports apply when processed",
     ),
     (
         "cdiscount",
         Some(5),
-        0,
         "orders polled; offer packages apply when integrated",
     ),
-    (
-        "backmarket",
-        Some(5),
-        0,
-        "orders polled (200 per 10 s budget)",
-    ),
-    ("refurbed", Some(5), 0, "orders polled"),
-    ("prestashop", Some(5), 0, "no webhooks: orders polled"),
-    ("opencart", Some(5), 0, "no webhooks: orders polled"),
+    ("backmarket", Some(5), "orders polled (200 per 10 s budget)"),
+    ("refurbed", Some(5), "orders polled"),
+    ("prestashop", Some(5), "no webhooks: orders polled"),
+    ("opencart", Some(5), "no webhooks: orders polled"),
 ];
 
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -144,8 +135,38 @@ struct Outcome {
     /// Per channel: latencies (ms) of sales on webhook channels and on polled channels, and
     /// sales never seen on it before the end.
     latency: Vec<(Vec<i64>, Vec<i64>, u64)>,
+    /// Per channel: the floor for the same sales (webhook sources, polled sources), ms.
+    floors: Vec<(Vec<i64>, Vec<i64>)>,
     settle_secs: f64,
     pushes_pending_at_end: i64,
+}
+
+/// The allocation rule a merchant gives a channel by how late it sees sales: none where orders
+/// arrive by webhook, one unit held back where they are polled every few seconds, two where the
+/// channel sees orders (Amazon) or takes quantities (Mirakl) only once a minute.
+fn safety_buffer(platform: &str, poll: Option<u64>, buffers: bool) -> i64 {
+    match (buffers, platform, poll) {
+        (false, _, _) => 0,
+        (_, "mirakl", _) => 2,
+        (_, _, None) => 0,
+        (_, _, Some(p)) if p <= 5 => 1,
+        _ => 2,
+    }
+}
+
+/// The least time a write to `platform` takes to show, drawn for one sale (ms): Mirakl takes
+/// offer imports once a minute (a sale waits for the next slot) and processes them; CDiscount
+/// integrates packages after a delay; every other channel applies a write at once.
+fn apply_floor(platform: &str, rng: &mut Rng) -> i64 {
+    match platform {
+        "mirakl" => {
+            let c = marketsync_simulators::mirakl::SimConfig::default();
+            let slot = c.interval.as_millis() as u64;
+            (rng.next() % slot.max(1)) as i64 + c.processing(1).as_millis() as i64
+        }
+        "cdiscount" => marketsync_simulators::cdiscount::SimConfig::default().integration_ms as i64,
+        _ => 0,
+    }
 }
 
 async fn admin_json(
@@ -189,6 +210,7 @@ async fn run(
     secs: u64,
     seed: u64,
     interval: u64,
+    buffers: bool,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let log = std::env::var("MARKETSYNC_BENCH_LOG").unwrap_or_else(|_| "warn".into());
@@ -206,7 +228,7 @@ async fn run(
     )
     .await?;
     let mut channels = Vec::new();
-    for (platform, poll, _, _) in CHANNELS {
+    for (platform, poll, _) in CHANNELS {
         let store = stores::start(
             platform,
             IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -230,12 +252,12 @@ async fn run(
         .await?;
         anyhow::ensure!(st < 300, "{platform}: listings: {st} {body}");
         let mut settings = store.settings.clone();
-        let stock = if mode == "baseline" {
+        let mut stock = if mode == "baseline" {
             json!({"push": "scheduled", "push_interval_secs": interval})
         } else {
             json!({})
         };
-        settings["stock"] = stock;
+        stock["safety_buffer"] = json!(safety_buffer(platform, *poll, buffers));
         settings["poll_operations"] = json!(["import_orders"]);
         if let Some(p) = poll {
             settings["sync_frequency"] = json!(p);
@@ -447,7 +469,10 @@ async fn run(
             let n: usize = per.values().map(Vec::len).sum();
             let api: usize = per.values().flatten().filter(|e| e.2).count();
             let sample: Vec<_> = per.iter().take(2).collect();
-            eprintln!("{}: {n} log entries, {api} by the API; e.g. {sample:?}", ch.platform);
+            eprintln!(
+                "{}: {n} log entries, {api} by the API; e.g. {sample:?}",
+                ch.platform
+            );
         }
         logs.push(per);
     }
@@ -489,6 +514,16 @@ async fn run(
             }
         }
         out.latency.push((from_hooks, from_polls, never));
+        let mut floor_rng = Rng(seed ^ y as u64);
+        let (mut fh, mut fp) = (Vec::new(), Vec::new());
+        for sale in sales.iter().filter(|s| s.channel != y) {
+            let apply = apply_floor(channels[y].platform, &mut floor_rng);
+            match channels[sale.channel].poll {
+                None => fh.push(apply),
+                Some(p) => fp.push((floor_rng.next() % (p * 1000)) as i64 + apply),
+            }
+        }
+        out.floors.push((fh, fp));
     }
     sys.stop().await;
     for ch in channels {
@@ -506,6 +541,7 @@ async fn main() -> anyhow::Result<()> {
     let seed: u64 = arg("--seed", 2026);
     let interval: u64 = arg("--baseline-interval", 900);
     let only: String = arg("--only", String::new());
+    let buffers = !std::env::args().any(|a| a == "--no-buffers");
     let mut rng = Rng(seed);
     let skus: Vec<(String, i64)> = (0..n)
         .map(|i| (format!("STORM-{i:05}"), 1 + rng.below(5) as i64))
@@ -514,12 +550,23 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "Order storm: {n} skus ({units} units, 1 to 5 each) on 12 channels, {rate} orders/s for {secs} s, seed {seed}\n"
     );
+    println!(
+        "Safety buffers (both runs): {}\n",
+        if buffers {
+            "0 on webhook channels, 1 on channels polled every 5 s, 2 on Amazon and Mirakl (orders or quantities once a minute)"
+        } else {
+            "none (--no-buffers)"
+        }
+    );
     let mut results = Vec::new();
     for mode in ["realtime", "baseline"] {
         if !only.is_empty() && only != mode {
             continue;
         }
-        results.push((mode, run(mode, &skus, rate, secs, seed, interval).await?));
+        results.push((
+            mode,
+            run(mode, &skus, rate, secs, seed, interval, buffers).await?,
+        ));
     }
     println!("| run | orders tried | sold | refused (channel showed 0) | units oversold |");
     println!("| --- | --- | --- | --- | --- |");
@@ -551,22 +598,26 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some((_, o)) = results.iter().find(|(m, _)| *m == "realtime") {
         println!(
-            "Time from a sale on another channel to this channel showing less (marketsync run; initial push of every quantity took {:.0} s, {} pushes still due at the end):\n",
+            "Time from a sale on another channel to this channel showing less (marketsync run; initial push of every quantity took {:.0} s, {} pushes still due at the end). The floor is the least the limits allow for the same sales: the source's order-polling interval (0 for a webhook) plus the channel's own delay in applying a write (Mirakl: OF24 once a minute plus the import; CDiscount: package integration).\n",
             o.settle_secs, o.pushes_pending_at_end
         );
         println!(
-            "| channel | sales on webhook channels: p50 | p99 | sales on polled channels: p50 | p99 | never shown | floor (limits) |"
+            "| channel | from webhook channels p50 / p99 | floor p50 / p99 | from polled channels p50 / p99 | floor p50 / p99 | never shown | limited by |"
         );
         println!("| --- | --- | --- | --- | --- | --- | --- |");
-        let slowest_poll = CHANNELS.iter().filter_map(|c| c.1).max().unwrap_or(0);
-        for (i, (platform, _, floor, why)) in CHANNELS.iter().enumerate() {
+        for (i, (platform, _, why)) in CHANNELS.iter().enumerate() {
             let (mut h, mut p, never) = o.latency[i].clone();
+            let (mut fh, mut fp) = o.floors[i].clone();
             println!(
-                "| {platform} | {} | {} | {} | {} | {never} | webhook sources ~{floor} ms, polled sources up to {slowest_poll} s ({why}) |",
+                "| {platform} | {} / {} | {} / {} | {} / {} | {} / {} | {never} | {why} |",
                 fmt_ms(pct(&mut h, 0.5)),
                 fmt_ms(pct(&mut h, 0.99)),
+                fmt_ms(pct(&mut fh, 0.5)),
+                fmt_ms(pct(&mut fh, 0.99)),
                 fmt_ms(pct(&mut p, 0.5)),
                 fmt_ms(pct(&mut p, 0.99)),
+                fmt_ms(pct(&mut fp, 0.5)),
+                fmt_ms(pct(&mut fp, 0.99)),
             );
         }
     }

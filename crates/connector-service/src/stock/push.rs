@@ -191,13 +191,23 @@ pub async fn pass(
         cached.shop = false;
     }
     for _ in 0..MAX_ROUNDS {
+        let due: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM channel_stock WHERE connection_id = $1 AND dirty \
+               AND (retry_at IS NULL OR retry_at <= now())",
+        )
+        .bind(connection)
+        .fetch_one(&state.pool)
+        .await?;
+        if due == 0 {
+            break;
+        }
         let claimed: Vec<(String, i64, Option<i64>, i32)> = sqlx::query_as(
             "SELECT sku, touch, pushed, attempts FROM channel_stock WHERE connection_id = $1 AND dirty \
                AND (retry_at IS NULL OR retry_at <= now()) \
              ORDER BY target_hint, dirty_since NULLS FIRST, sku LIMIT $2",
         )
         .bind(connection)
-        .bind(i64::from(rules.push_batch))
+        .bind(i64::from(rules.batch(&platform, due)))
         .fetch_all(&state.pool)
         .await?;
         if claimed.is_empty() {

@@ -49,8 +49,8 @@ pub struct StockRules {
     pub push: PushMode,
     /// Interval of [`PushMode::Scheduled`], in seconds.
     pub push_interval_secs: u64,
-    /// Most skus sent per push.
-    pub push_batch: u32,
+    /// Most skus sent per push (default: by platform, see [`StockRules::batch`]).
+    pub push_batch: Option<u32>,
     /// What drift becomes.
     pub drift_policy: DriftPolicy,
     /// A difference must still be there after this many seconds to count as drift (an order
@@ -69,7 +69,7 @@ impl Default for StockRules {
             locations: Vec::new(),
             push: PushMode::Realtime,
             push_interval_secs: 900,
-            push_batch: 500,
+            push_batch: None,
             drift_policy: DriftPolicy::Overwrite,
             drift_grace_secs: 30,
         }
@@ -105,10 +105,26 @@ impl StockRules {
         if self.push == PushMode::Scheduled && self.push_interval_secs == 0 {
             return Err("settings.stock.push_interval_secs must be more than 0".into());
         }
-        if self.push_batch == 0 {
+        if self.push_batch == Some(0) {
             return Err("settings.stock.push_batch must be more than 0".into());
         }
         Ok(())
+    }
+
+    /// Skus per push on `platform` with `due` skus waiting: what the rules say, else large for
+    /// channels that limit calls rather than items (a Mirakl offer import once a minute,
+    /// CDiscount packages: one call should carry everything due); Amazon takes up to 10 as
+    /// listing patches (5 a second, at once) and a backlog of more than 1,000 as one feed;
+    /// 500 for the others (a smaller call lets the scarcest skus that became due meanwhile go
+    /// first in the next one).
+    pub fn batch(&self, platform: &str, due: i64) -> u32 {
+        self.push_batch.unwrap_or(match platform {
+            "mirakl" => 100_000,
+            "cdiscount" => 20_000,
+            "amazon" if due > 1_000 => 20_000,
+            "amazon" => 10,
+            _ => 500,
+        })
     }
 
     /// Whether `warehouse` feeds this channel.
