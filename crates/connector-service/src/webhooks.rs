@@ -58,6 +58,10 @@ fn rejected(connection: Uuid, platform: &str, reason: &str) -> Error {
 /// records is taken as the echo of that push.
 const ECHO_SECS: f64 = 30.0;
 
+/// On a push channel, at most one product or stock import per kind is started by webhooks in
+/// this many seconds.
+const ECHO_COALESCE_SECS: f64 = 5.0;
+
 /// Whether every record a product or stock webhook names was pushed by marketsync moments ago
 /// or is about to be (then the webhook reports our own write, or a quantity the next push
 /// replaces anyway). A webhook naming nothing is never an echo. An outside change in that
@@ -67,6 +71,25 @@ async fn echo_of_push(
     connection: Uuid,
     event: &marketsync_connectors::WebhookEvent,
 ) -> Result<bool, Error> {
+    // On a channel marketsync pushes to, a product or stock webhook only serves to find drift:
+    // while one such import started in the last seconds, the next ones are left to it and to
+    // the reconciliation poll (a channel whose webhooks name no sku, such as Shopify's
+    // inventory items, would otherwise spend its budget importing every push back).
+    let busy: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM channel_stock WHERE connection_id = $1) \
+           AND EXISTS (SELECT 1 FROM webhook_deliveries WHERE connection_id = $1 AND kind = $2 \
+             AND delivery_id <> $3 AND sync_id IS NOT NULL \
+             AND received_at > now() - make_interval(secs => $4))",
+    )
+    .bind(connection)
+    .bind(&event.kind)
+    .bind(&event.id)
+    .bind(ECHO_COALESCE_SECS)
+    .fetch_one(&state.pool)
+    .await?;
+    if busy {
+        return Ok(true);
+    }
     if event.skus.is_empty() && event.external_ids.is_empty() {
         return Ok(false);
     }
@@ -218,6 +241,11 @@ pub async fn receive(
         // would only spend the channel's rate budget (a busy channel echoes every push).
         tracing::debug!(connection = %connection, delivery = %event.id, "webhook echoes our own stock push");
         state.metrics.record("webhooks_echo", 1);
+        sqlx::query("UPDATE webhook_deliveries SET sync_id = NULL WHERE connection_id = $1 AND delivery_id = $2")
+            .bind(connection)
+            .bind(&event.id)
+            .execute(&state.pool)
+            .await?;
         return Ok(resp);
     }
     let cmd = SyncCommand {
