@@ -181,7 +181,10 @@ mod tests {
         for (v, field) in [
             (json!({"stock": {"percent": 150}}), "percent"),
             (json!({"stock": {"safety_buffer": -1}}), "safety_buffer"),
-            (json!({"stock": {"push": "sometimes"}}), "`sometimes`, expected one of `realtime`"),
+            (
+                json!({"stock": {"push": "sometimes"}}),
+                "`sometimes`, expected one of `realtime`",
+            ),
             (json!({"stock": {"colour": 1}}), "colour"),
         ] {
             let e = StockRules::from_settings(&v).expect_err("refused");
