@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures::StreamExt;
+use marketsync_e2e::proc::{cpu_by_pid, cpu_secs, cpu_secs_named, peak_rss_mb};
 use marketsync_e2e::{SERVICES, System};
 use marketsync_simulators::bigcommerce::SimConfig;
 use serde_json::json;
@@ -25,54 +26,6 @@ fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(default)
-}
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start at the state, field 3.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-/// CPU seconds used so far by every process whose command name is `name` (the PostgreSQL
-/// backends, the NATS server).
-fn cpu_secs_named(name: &str) -> f64 {
-    cpu_by_pid(name).values().sum()
-}
-
-/// CPU seconds so far of each process named `name`, by pid.
-fn cpu_by_pid(name: &str) -> std::collections::HashMap<u32, f64> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Default::default();
-    };
-    dir.filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|c| c.trim() == name)
-                .unwrap_or(false)
-        })
-        .map(|pid| (pid, cpu_secs(pid)))
-        .collect()
-}
-
-fn peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 #[tokio::main]

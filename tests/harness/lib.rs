@@ -531,3 +531,54 @@ impl System {
         }
     }
 }
+
+/// CPU time and memory of processes, from /proc (the benchmarks' accounting).
+pub mod proc {
+    /// CPU seconds (user + system) a process has used so far.
+    pub fn cpu_secs(pid: u32) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return 0.0;
+        };
+        // Fields after the command name (which may hold spaces) start at the state, field 3.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        ticks / 100.0
+    }
+
+    /// CPU seconds used so far by every process whose command name is `name` (the PostgreSQL
+    /// backends, the NATS server).
+    pub fn cpu_secs_named(name: &str) -> f64 {
+        cpu_by_pid(name).values().sum()
+    }
+
+    /// CPU seconds so far of each process named `name`, by pid.
+    pub fn cpu_by_pid(name: &str) -> std::collections::HashMap<u32, f64> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Default::default();
+        };
+        dir.filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .map(|c| c.trim() == name)
+                    .unwrap_or(false)
+            })
+            .map(|pid| (pid, cpu_secs(pid)))
+            .collect()
+    }
+
+    pub fn peak_rss_mb(pid: u32) -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+}

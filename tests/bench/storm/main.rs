@@ -27,7 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use marketsync::cmd::stores::{self, DemoStore};
-use marketsync_e2e::System;
+use marketsync_e2e::proc::{cpu_secs, cpu_secs_named};
+use marketsync_e2e::{SERVICES, System};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -139,6 +140,24 @@ struct Outcome {
     floors: Vec<(Vec<i64>, Vec<i64>)>,
     settle_secs: f64,
     pushes_pending_at_end: i64,
+    /// CPU seconds used during the storm and the minute after: (who, seconds).
+    cpu: Vec<(String, f64)>,
+    /// Wall seconds of that window.
+    cpu_window: f64,
+}
+
+fn cpu_now(sys: &System) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = SERVICES
+        .iter()
+        .map(|s| (s.to_string(), sys.pid(s).map(cpu_secs).unwrap_or(0.0)))
+        .collect();
+    v.push(("PostgreSQL".into(), cpu_secs_named("postgres")));
+    v.push(("NATS".into(), cpu_secs_named("nats-server")));
+    v.push((
+        "simulators and buyers (bench process)".into(),
+        cpu_secs(std::process::id()),
+    ));
+    v
 }
 
 /// The allocation rule a merchant gives a channel by how late it sees sales: none where orders
@@ -351,6 +370,8 @@ async fn run(
         started.elapsed().as_secs_f64()
     );
     // The storm.
+    let cpu_before = cpu_now(&sys);
+    let window = Instant::now();
     let mut rng = Rng(seed ^ 0x5eed);
     let total = (rate * secs as f64) as u64;
     let t0 = Instant::now();
@@ -413,6 +434,12 @@ async fn run(
     );
     // Let what was sold last reach every channel (within the slowest poll plus a margin).
     tokio::time::sleep(Duration::from_secs(if mode == "baseline" { 5 } else { 90 })).await;
+    out.cpu = cpu_now(&sys)
+        .into_iter()
+        .zip(cpu_before)
+        .map(|((who, after), (_, before))| (who, after - before))
+        .collect();
+    out.cpu_window = window.elapsed().as_secs_f64();
     out.pushes_pending_at_end =
         sqlx::query_scalar("SELECT count(*) FROM connector.channel_stock WHERE dirty")
             .fetch_one(&pool)
@@ -596,6 +623,20 @@ async fn main() -> anyhow::Result<()> {
             }
         );
     }
+    for (mode, o) in &results {
+        let parts: Vec<String> = o
+            .cpu
+            .iter()
+            .map(|(who, secs)| format!("{who} {secs:.1}"))
+            .collect();
+        println!(
+            "\nCPU seconds during the {mode} storm and the settling after it ({:.0} s wall, {:.0} core-seconds on 2 cores): {}",
+            o.cpu_window,
+            o.cpu_window * 2.0,
+            parts.join(", ")
+        );
+    }
+    println!();
     if let Some((_, o)) = results.iter().find(|(m, _)| *m == "realtime") {
         println!(
             "Time from a sale on another channel to this channel showing less (marketsync run; initial push of every quantity took {:.0} s, {} pushes still due at the end). The floor is the least the limits allow for the same sales: the source's order-polling interval (0 for a webhook) plus the channel's own delay in applying a write (Mirakl: OF24 once a minute plus the import; CDiscount: package integration).\n",
