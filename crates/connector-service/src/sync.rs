@@ -198,13 +198,8 @@ impl Run {
         let connector = marketsync_connectors::build(cfg)?;
         self.own_warehouses = connector.marketplace_warehouses().to_vec();
         // A source of record fills the ledger with its first import.
-        self.ledger = crate::stock::ledger::in_use(&self.state.pool, self.tenant).await?
-            || sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM stock_warehouses WHERE source_connection_id = $1)",
-            )
-            .bind(self.connection)
-            .fetch_one(&self.state.pool)
-            .await?;
+        self.ledger =
+            crate::stock::ledger::in_use(&self.state.pool, self.tenant, self.connection).await?;
         for op in ops {
             if self.op_state(op).get("done").and_then(Value::as_bool) == Some(true) {
                 continue;
@@ -607,7 +602,8 @@ impl Run {
         }
         let mut skus: Vec<&str> = items.iter().map(|l| l.sku.as_str()).collect();
         skus.dedup();
-        crate::stock::ledger::adopt(&st.pool, self.tenant, self.connection, &skus).await?;
+        let adopted =
+            crate::stock::ledger::adopt(&st.pool, self.tenant, self.connection, &skus).await?;
         let read_at = self
             .op_state("import_inventory")
             .get("started")
@@ -626,7 +622,10 @@ impl Run {
         )
         .await?;
         self.bump("stock_drift", drifted.len() as i64);
-        st.wake_pushers();
+        // (drift wakes the pushers itself)
+        if adopted {
+            st.wake_pushers();
+        }
         Ok(())
     }
 
@@ -787,8 +786,10 @@ impl AsyncCommit<Product> for ProductsCommit {
         .bind(&recs)
         .execute(&run.state.pool)
         .await?;
-        if run.ledger {
-            crate::stock::ledger::adopt(&run.state.pool, run.tenant, run.connection, &skus).await?;
+        if run.ledger
+            && crate::stock::ledger::adopt(&run.state.pool, run.tenant, run.connection, &skus)
+                .await?
+        {
             run.state.wake_pushers();
         }
         run.bump("products", items.len() as i64);

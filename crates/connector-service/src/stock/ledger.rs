@@ -240,14 +240,15 @@ pub async fn mark_due(
 
 /// A channel that has just imported `skus`: the ones in the ledger it has no row for yet are
 /// marked due, so a channel connected after the ledger was filled gets its quantities.
+/// Returns whether any was.
 pub async fn adopt(
     pool: &PgPool,
     tenant: Uuid,
     connection: Uuid,
     skus: &[&str],
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     if skus.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let mut db = pool.acquire().await?;
     let new: Vec<String> = sqlx::query_scalar(
@@ -260,11 +261,11 @@ pub async fn adopt(
     .fetch_all(&mut *db)
     .await?;
     if new.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let chans = channels(&mut db, tenant).await?;
     let Some(ch) = chans.into_iter().find(|c| c.id == connection) else {
-        return Ok(());
+        return Ok(false);
     };
     let avail = available(&mut db, tenant, &new).await?;
     let hs: Vec<i64> = new
@@ -282,16 +283,21 @@ pub async fn adopt(
     .bind(&hs)
     .execute(&mut *db)
     .await?;
-    Ok(())
+    Ok(true)
 }
 
-/// Whether a tenant keeps a ledger (any row): connections of tenants without one keep the
-/// mirror behaviour (export what the connection imported).
-pub async fn in_use(pool: &PgPool, tenant: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM stock_ledger WHERE tenant_id = $1)")
-        .bind(tenant)
-        .fetch_one(pool)
-        .await
+/// Whether a sync of `connection` works with the ledger: its tenant keeps one (any row), or the
+/// connection is a warehouse's system of record (its first import fills it). Connections of
+/// tenants without one keep the mirror behaviour (export what the connection imported).
+pub async fn in_use(pool: &PgPool, tenant: Uuid, connection: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM stock_ledger WHERE tenant_id = $1) \
+             OR EXISTS (SELECT 1 FROM stock_warehouses WHERE source_connection_id = $2)",
+    )
+    .bind(tenant)
+    .bind(connection)
+    .fetch_one(pool)
+    .await
 }
 
 /// Imported stock of a connection that is the system of record of some warehouses: their

@@ -120,6 +120,17 @@ async fn lease(
     .await
 }
 
+/// Skus due on a connection now (failures wait for their retry time).
+async fn due_count(state: &State, connection: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM channel_stock WHERE connection_id = $1 AND dirty \
+           AND (retry_at IS NULL OR retry_at <= now())",
+    )
+    .bind(connection)
+    .fetch_one(&state.pool)
+    .await
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Pushed {
@@ -142,14 +153,8 @@ pub async fn pass(
     force: bool,
 ) -> anyhow::Result<Pushed> {
     let mut total = Pushed::default();
-    let due: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM channel_stock WHERE connection_id = $1 AND dirty \
-           AND (retry_at IS NULL OR retry_at <= now()))",
-    )
-    .bind(connection)
-    .fetch_one(&state.pool)
-    .await?;
-    if !due {
+    let mut due = due_count(state, connection).await?;
+    if due == 0 {
         return Ok(total);
     }
     let row: Option<(serde_json::Value, DateTime<Utc>, bool, String)> = sqlx::query_as(
@@ -190,14 +195,10 @@ pub async fn pass(
         cached.built = Some((updated, marketsync_connectors::build(cfg)?));
         cached.shop = false;
     }
-    for _ in 0..MAX_ROUNDS {
-        let due: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM channel_stock WHERE connection_id = $1 AND dirty \
-               AND (retry_at IS NULL OR retry_at <= now())",
-        )
-        .bind(connection)
-        .fetch_one(&state.pool)
-        .await?;
+    for round in 0..MAX_ROUNDS {
+        if round > 0 {
+            due = due_count(state, connection).await?;
+        }
         if due == 0 {
             break;
         }

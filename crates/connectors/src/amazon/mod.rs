@@ -581,15 +581,7 @@ impl Amazon {
     /// Sends one offer's quantity and price as a listing patch (`productType` PRODUCT, the
     /// same patches a feed message carries); Amazon's refusal is the offer's rejection.
     async fn patch_offer(&self, o: &OfferUpdate, report: &mut ExportReport) -> Result<()> {
-        let price = price_number(o).ok().flatten().map(|n| {
-            let cur = o
-                .price
-                .as_ref()
-                .map(|p| p.currency.as_str())
-                .filter(|c| !c.is_empty())
-                .unwrap_or(&self.cfg().currency);
-            (n, cur)
-        });
+        let price = offer_price(o, &self.cfg().currency);
         let message = mapping::feed_message(1, &o.sku, o.quantity, price, self.mp());
         let patches = serde_json::to_value(&message.patches)
             .map_err(|e| ConnectorError::Config(format!("patch cannot be encoded: {e}")))?;
@@ -780,6 +772,20 @@ fn price_number(o: &OfferUpdate) -> std::result::Result<Option<serde_json::Numbe
         .transpose()
 }
 
+/// The offer's price as Amazon takes it (a number and its currency, `currency` when the offer
+/// names none), if it has a valid one.
+fn offer_price<'a>(o: &'a OfferUpdate, currency: &'a str) -> Option<(serde_json::Number, &'a str)> {
+    price_number(o).ok().flatten().map(|n| {
+        let cur = o
+            .price
+            .as_ref()
+            .map(|p| p.currency.as_str())
+            .filter(|c| !c.is_empty())
+            .unwrap_or(currency);
+        (n, cur)
+    })
+}
+
 /// A JSON_LISTINGS_FEED v2 document setting quantity and/or price of `offers` (message ids
 /// start at 1, in the offers' order), as bytes. Offers whose price is not a number are left
 /// out (callers reject them first).
@@ -793,16 +799,13 @@ pub fn feed_document(
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let price = price_number(o).ok().flatten().map(|n| {
-                let cur = o
-                    .price
-                    .as_ref()
-                    .map(|p| p.currency.as_str())
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or(currency);
-                (n, cur)
-            });
-            mapping::feed_message(i + 1, &o.sku, o.quantity, price, marketplace_id)
+            mapping::feed_message(
+                i + 1,
+                &o.sku,
+                o.quantity,
+                offer_price(o, currency),
+                marketplace_id,
+            )
         })
         .collect();
     let doc = mapping::FeedDoc {
