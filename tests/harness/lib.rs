@@ -421,7 +421,17 @@ impl System {
     pub async fn wait_sync(&self, sync_id: &str, timeout: Duration) -> anyhow::Result<Value> {
         let deadline = Instant::now() + timeout;
         loop {
-            let v = self.get(&format!("/api/v1/syncs/{sync_id}")).await?;
+            let (s, v) = self
+                .api(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/syncs/{sync_id}"),
+                    None,
+                )
+                .await?;
+            // 503: a service behind the gateway is restarting (its answer says retry later).
+            if s != 200 && !(s == 503 && Instant::now() < deadline) {
+                bail!("GET /api/v1/syncs/{sync_id}: {s} {v}");
+            }
             match v["status"].as_str() {
                 Some("completed") | Some("failed") => return Ok(v),
                 _ => {}
