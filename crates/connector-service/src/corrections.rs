@@ -49,11 +49,15 @@ pub async fn handle(state: Arc<State>, msg: Message) -> Result<(), HandlerError>
         field: c.field.clone(),
         value: value.clone(),
     };
-    let outcome = match store::connection_config(&state, tenant, connection).await {
-        Ok(cfg) => match marketsync_connectors::build(cfg) {
-            Ok(conn) => conn.update_field(&update).await,
-            Err(e) => Err(e),
-        },
+    let outcome = match store::connector(&state, tenant, connection).await {
+        Ok(conn) => conn.update_field(&update).await,
+        Err(e) if e.code == marketsync_common::ErrorCode::InvalidArgument => {
+            Err(marketsync_connectors::ConnectorError::Config(
+                e.message
+                    .trim_start_matches("invalid configuration: ")
+                    .to_string(),
+            ))
+        }
         Err(e) if e.code == marketsync_common::ErrorCode::NotFound => Err(
             marketsync_connectors::ConnectorError::NotFound("connection".into()),
         ),

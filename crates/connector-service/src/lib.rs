@@ -36,6 +36,10 @@ pub struct State {
     pub metrics: Metrics,
     /// Bumped after every ledger change: wakes the stock pushers.
     pub stock_wake: tokio::sync::watch::Sender<u64>,
+    /// The connector of each connection, shared by all that use it.
+    pub connectors: store::Connectors,
+    /// Webhook calls waiting to join one targeted sync.
+    pub webhook_batches: webhooks::Batches,
 }
 
 impl State {
@@ -63,6 +67,8 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         keyring,
         metrics: metrics.clone(),
         stock_wake: tokio::sync::watch::channel(0).0,
+        connectors: store::Connectors::default(),
+        webhook_batches: webhooks::Batches::default(),
     });
 
     let serving = marketsync_common::grpc::serve(

@@ -115,8 +115,7 @@ pub async fn ship(state: &State, r: ShipOrderRequest) -> Result<ShipOrderRespons
             ),
         ));
     }
-    let cfg = store::connection_config(state, tenant, connection).await?;
-    let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    let connector = store::connector(state, tenant, connection).await?;
     let all = r.lines.is_empty()
         || order.lines.iter().all(|ol| {
             r.lines

@@ -1,7 +1,11 @@
 //! Connections and their encrypted credentials.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
 use marketsync_common::{Error, Result, ts};
-use marketsync_connectors::{ConnectionConfig, Credentials, Settings};
+use marketsync_connectors::{ConnectionConfig, Connector, Credentials, Settings};
 use marketsync_proto::v1::{Connection, PlatformInfo};
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -201,4 +205,51 @@ pub async fn connection_config(state: &State, tenant: Uuid, id: Uuid) -> Result<
         credentials,
         settings,
     })
+}
+
+/// One connector per connection, shared by everything in this process that talks to the
+/// platform (syncs, webhooks, the stock pusher, shipments, corrections): they spend one rate
+/// budget together instead of each believing it has the whole, and share what a connector
+/// keeps (tokens, sessions, looked-up ids). Rebuilt when the connection changes.
+#[derive(Default)]
+pub struct Connectors {
+    built: Mutex<HashMap<Uuid, (DateTime<Utc>, Arc<dyn Connector>)>>,
+}
+
+/// The connection's connector, built once per version of the connection. A configuration the
+/// platform's connector refuses is an invalid-argument error.
+pub async fn connector(state: &State, tenant: Uuid, id: Uuid) -> Result<Arc<dyn Connector>> {
+    let updated: DateTime<Utc> =
+        sqlx::query_scalar("SELECT updated_at FROM connections WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or_else(|| Error::not_found("connection not found"))?;
+    let cached = |map: &HashMap<Uuid, (DateTime<Utc>, Arc<dyn Connector>)>| {
+        map.get(&id)
+            .filter(|(at, _)| *at == updated)
+            .map(|(_, c)| c.clone())
+    };
+    if let Some(c) = cached(&state.connectors.lock()) {
+        return Ok(c);
+    }
+    let cfg = connection_config(state, tenant, id).await?;
+    let built: Arc<dyn Connector> = marketsync_connectors::build(cfg)
+        .map_err(|e| Error::invalid(e.to_string()))?
+        .into();
+    let mut map = state.connectors.lock();
+    // Another task may have built the same version meanwhile: everyone keeps one.
+    if let Some(c) = cached(&map) {
+        return Ok(c);
+    }
+    map.insert(id, (updated, built.clone()));
+    Ok(built)
+}
+
+impl Connectors {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, (DateTime<Utc>, Arc<dyn Connector>)>> {
+        // A map of handles: a panic elsewhere cannot leave it inconsistent.
+        self.built.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }

@@ -194,8 +194,13 @@ pub async fn handle(state: Arc<State>, msg: Message) -> Result<(), HandlerError>
 
 impl Run {
     async fn execute(&mut self, ops: &[String]) -> Result<(), Stop> {
-        let cfg = store::connection_config(&self.state, self.tenant, self.connection).await?;
-        let connector = marketsync_connectors::build(cfg)?;
+        let connector = store::connector(&self.state, self.tenant, self.connection)
+            .await
+            .map_err(|e| match e.code {
+                // The connector refuses the connection's configuration: the sync fails.
+                marketsync_common::ErrorCode::InvalidArgument => Stop::Platform(e.message),
+                _ => e.into(),
+            })?;
         self.own_warehouses = connector.marketplace_warehouses().to_vec();
         // A source of record fills the ledger with its first import.
         self.ledger =

@@ -53,7 +53,6 @@ fn rejected(connection: Uuid, platform: &str, reason: &str) -> Error {
     )
 }
 
-/// Verifies, deduplicates and acts on one webhook call.
 /// Seconds after a push during which the channel's product or stock webhook about the same
 /// records is taken as the echo of that push.
 const ECHO_SECS: f64 = 30.0;
@@ -107,6 +106,109 @@ async fn echo_of_push(
     Ok(total > 0 && recent == total)
 }
 
+/// How long the first webhook of a burst waits for others about the same connection and kind
+/// before their sync starts: a storm of order webhooks becomes a few targeted syncs of many
+/// records instead of one sync (and its platform calls) per record.
+const BATCH_WINDOW: Duration = Duration::from_millis(250);
+/// Most records one webhook-started sync names.
+const BATCH_MAX: usize = 200;
+
+/// Webhook calls waiting to join one targeted sync, per connection and operation.
+#[derive(Default)]
+pub struct Batches {
+    pending: std::sync::Mutex<std::collections::HashMap<(Uuid, &'static str), Batch>>,
+}
+
+struct Batch {
+    cmd: SyncCommand,
+    /// Records named so far.
+    records: usize,
+    /// The calls waiting for the command to be on the bus.
+    waiters: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
+}
+
+impl Batches {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(Uuid, &'static str), Batch>> {
+        // Commands being assembled: a panic elsewhere cannot leave one half-written.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Adds a webhook's records to the connection's next targeted sync of `op` and returns once
+/// that sync's command is on the bus (the platform is answered only then, so an accepted
+/// webhook is never lost), with the sync's id.
+async fn join_batch(
+    state: &Arc<State>,
+    tenant: Uuid,
+    connection: Uuid,
+    op: &'static str,
+    event: &marketsync_connectors::WebhookEvent,
+) -> Result<String, Error> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (sync_id, first) = {
+        let mut pending = state.webhook_batches.lock();
+        let first = !pending.contains_key(&(connection, op));
+        let batch = pending.entry((connection, op)).or_insert_with(|| Batch {
+            cmd: SyncCommand {
+                tenant_id: tenant.to_string(),
+                connection_id: connection.to_string(),
+                sync_id: Uuid::now_v7().to_string(),
+                operations: vec![op.to_string()],
+                force_full: false,
+                filters: Some(SyncFilters::default()),
+                requested_by: format!("webhook:{}", event.topic),
+            },
+            records: 0,
+            waiters: Vec::new(),
+        });
+        let filters = batch.cmd.filters.get_or_insert_with(Default::default);
+        for sku in &event.skus {
+            if !filters.skus.contains(sku) {
+                filters.skus.push(sku.clone());
+            }
+        }
+        for id in &event.external_ids {
+            if !filters.ids.contains(id) {
+                filters.ids.push(id.clone());
+            }
+        }
+        batch.records = filters.skus.len() + filters.ids.len();
+        batch.waiters.push(tx);
+        let full = batch.records >= BATCH_MAX;
+        let id = batch.cmd.sync_id.clone();
+        let send_now = full.then(|| pending.remove(&(connection, op))).flatten();
+        if let Some(b) = send_now {
+            let st = state.clone();
+            tokio::spawn(async move { flush(&st, b).await });
+        }
+        (id, first && !full)
+    };
+    if first {
+        let st = state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(BATCH_WINDOW).await;
+            let batch = st.webhook_batches.lock().remove(&(connection, op));
+            if let Some(b) = batch {
+                flush(&st, b).await;
+            }
+        });
+    }
+    match rx.await {
+        Ok(Ok(())) => Ok(sync_id),
+        Ok(Err(e)) => Err(Error::unavailable(e)),
+        Err(_) => Err(Error::unavailable("the webhook's sync was not started")),
+    }
+}
+
+async fn flush(state: &State, batch: Batch) {
+    let result = publish(state, &batch.cmd).await.map_err(|e| e.message);
+    for w in batch.waiters {
+        let _ = w.send(result.clone());
+    }
+}
+
 /// Answers a platform's challenge GET on a connection's webhook URL.
 pub async fn challenge(
     state: &Arc<State>,
@@ -118,8 +220,7 @@ pub async fn challenge(
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| Error::not_found("connection not found"))?;
-    let cfg = store::connection_config(state, tenant, connection).await?;
-    let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    let connector = store::connector(state, tenant, connection).await?;
     let query = r.query.into_iter().collect();
     match connector.answer_challenge(&query, &r.endpoint) {
         Ok((content_type, body)) => {
@@ -145,9 +246,8 @@ pub async fn receive(
             .fetch_optional(&state.pool)
             .await?
             .ok_or_else(|| Error::not_found("connection not found"))?;
-    let cfg = store::connection_config(state, tenant, connection).await?;
-    let platform = cfg.platform.clone();
-    let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    let connector = store::connector(state, tenant, connection).await?;
+    let platform = connector.platform().to_string();
     let call = WebhookCall {
         headers: r
             .headers
@@ -207,17 +307,15 @@ pub async fn receive(
             event.topic
         )));
     };
-    let sync_id = Uuid::now_v7();
     let fresh = sqlx::query(
         "INSERT INTO webhook_deliveries (tenant_id, connection_id, delivery_id, topic, kind, sync_id) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT DO NOTHING",
     )
     .bind(tenant)
     .bind(connection)
     .bind(&event.id)
     .bind(&event.topic)
     .bind(&event.kind)
-    .bind(sync_id)
     .execute(&state.pool)
     .await?
     .rows_affected()
@@ -241,40 +339,33 @@ pub async fn receive(
         // would only spend the channel's rate budget (a busy channel echoes every push).
         tracing::debug!(connection = %connection, delivery = %event.id, "webhook echoes our own stock push");
         state.metrics.record("webhooks_echo", 1);
-        sqlx::query("UPDATE webhook_deliveries SET sync_id = NULL WHERE connection_id = $1 AND delivery_id = $2")
+        return Ok(resp);
+    }
+    let sync_id = match join_batch(state, tenant, connection, op, &event).await {
+        Ok(id) => id,
+        Err(e) => {
+            // Forget the delivery so the platform's retry is acted on.
+            let _ = sqlx::query(
+                "DELETE FROM webhook_deliveries WHERE connection_id = $1 AND delivery_id = $2",
+            )
             .bind(connection)
             .bind(&event.id)
             .execute(&state.pool)
-            .await?;
-        return Ok(resp);
-    }
-    let cmd = SyncCommand {
-        tenant_id: tenant.to_string(),
-        connection_id: connection.to_string(),
-        sync_id: sync_id.to_string(),
-        operations: vec![op.to_string()],
-        force_full: false,
-        filters: Some(SyncFilters {
-            skus: event.skus.clone(),
-            ids: event.external_ids.clone(),
-            ..Default::default()
-        }),
-        requested_by: format!("webhook:{}", event.topic),
+            .await;
+            return Err(e);
+        }
     };
-    if let Err(e) = publish(state, &cmd).await {
-        // Forget the delivery so the platform's retry is acted on.
-        let _ = sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE connection_id = $1 AND delivery_id = $2",
-        )
-        .bind(connection)
-        .bind(&event.id)
-        .execute(&state.pool)
-        .await;
-        return Err(e);
-    }
+    sqlx::query(
+        "UPDATE webhook_deliveries SET sync_id = $3 WHERE connection_id = $1 AND delivery_id = $2",
+    )
+    .bind(connection)
+    .bind(&event.id)
+    .bind(Uuid::parse_str(&sync_id).ok())
+    .execute(&state.pool)
+    .await?;
     tracing::info!(connection = %connection, delivery = %event.id, topic = %event.topic,
         records = event.skus.len() + event.external_ids.len(), %sync_id, "webhook accepted");
-    resp.sync_id = sync_id.to_string();
+    resp.sync_id = sync_id;
     Ok(resp)
 }
 
@@ -305,8 +396,7 @@ pub async fn register(
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(Error::invalid("url must be an http(s) URL"));
     }
-    let cfg = store::connection_config(state, tenant, connection).await?;
-    let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    let connector = store::connector(state, tenant, connection).await?;
     let topics = connector
         .register_webhooks(url)
         .await

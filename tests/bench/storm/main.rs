@@ -144,6 +144,24 @@ struct Outcome {
     cpu: Vec<(String, f64)>,
     /// Wall seconds of that window.
     cpu_window: f64,
+    /// Per channel: API calls it answered in that window, and how many of them were refused
+    /// for the rate limit.
+    calls: Vec<(i64, i64)>,
+}
+
+/// A simulator's count of API calls answered and refused for its rate limit (429 or
+/// throttled), with its whole stats document.
+async fn api_calls(admin: &str) -> (i64, i64, Value) {
+    let v = admin_json(Method::GET, &format!("{admin}/stats"), None)
+        .await
+        .map(|r| r.1)
+        .unwrap_or(Value::Null);
+    let total = v["requests_total"]
+        .as_i64()
+        .or_else(|| v["requests"].as_i64())
+        .unwrap_or(0);
+    let limited = v["rate_limited"].as_i64().unwrap_or(0) + v["throttled"].as_i64().unwrap_or(0);
+    (total, limited, v)
 }
 
 fn cpu_now(sys: &System) -> Vec<(String, f64)> {
@@ -370,6 +388,10 @@ async fn run(
         started.elapsed().as_secs_f64()
     );
     // The storm.
+    let mut calls_before = Vec::new();
+    for ch in &channels {
+        calls_before.push(api_calls(&ch.admin).await);
+    }
     let cpu_before = cpu_now(&sys);
     let window = Instant::now();
     let mut rng = Rng(seed ^ 0x5eed);
@@ -440,6 +462,13 @@ async fn run(
         .map(|((who, after), (_, before))| (who, after - before))
         .collect();
     out.cpu_window = window.elapsed().as_secs_f64();
+    for (ch, before) in channels.iter().zip(calls_before) {
+        let after = api_calls(&ch.admin).await;
+        out.calls.push((after.0 - before.0, after.1 - before.1));
+        if std::env::var("MARKETSYNC_BENCH_DEBUG").is_ok() {
+            eprintln!("{} stats: {}", ch.platform, after.2);
+        }
+    }
     out.pushes_pending_at_end =
         sqlx::query_scalar("SELECT count(*) FROM connector.channel_stock WHERE dirty")
             .fetch_one(&pool)
@@ -643,14 +672,14 @@ async fn main() -> anyhow::Result<()> {
             o.settle_secs, o.pushes_pending_at_end
         );
         println!(
-            "| channel | from webhook channels p50 / p99 | floor p50 / p99 | from polled channels p50 / p99 | floor p50 / p99 | never shown | limited by |"
+            "| channel | from webhook channels p50 / p99 | floor p50 / p99 | from polled channels p50 / p99 | floor p50 / p99 | never shown | API calls (refused for rate) | limited by |"
         );
-        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
         for (i, (platform, _, why)) in CHANNELS.iter().enumerate() {
             let (mut h, mut p, never) = o.latency[i].clone();
             let (mut fh, mut fp) = o.floors[i].clone();
             println!(
-                "| {platform} | {} / {} | {} / {} | {} / {} | {} / {} | {never} | {why} |",
+                "| {platform} | {} / {} | {} / {} | {} / {} | {} / {} | {never} | {} ({}) | {why} |",
                 fmt_ms(pct(&mut h, 0.5)),
                 fmt_ms(pct(&mut h, 0.99)),
                 fmt_ms(pct(&mut fh, 0.5)),
@@ -659,6 +688,8 @@ async fn main() -> anyhow::Result<()> {
                 fmt_ms(pct(&mut p, 0.99)),
                 fmt_ms(pct(&mut fp, 0.5)),
                 fmt_ms(pct(&mut fp, 0.99)),
+                o.calls.get(i).map_or(0, |c| c.0),
+                o.calls.get(i).map_or(0, |c| c.1),
             );
         }
     }

@@ -636,8 +636,7 @@ pub async fn restore(
     .bind(id)
     .fetch_all(&state.pool)
     .await?;
-    let cfg = store::connection_config(state, tenant, connection).await?;
-    let connector = marketsync_connectors::build(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    let connector = store::connector(state, tenant, connection).await?;
     let own = connector.marketplace_warehouses();
     let mut per_sku: Vec<(String, i64, Option<Money>)> = Vec::new();
     for (sku, wh, q, price, currency) in &items {

@@ -30,7 +30,7 @@ const MAX_ROUNDS: usize = 200;
 /// The connector of a connection, rebuilt when the connection changes.
 #[derive(Default)]
 pub struct Cached {
-    built: Option<(DateTime<Utc>, Box<dyn Connector>)>,
+    built: Option<(DateTime<Utc>, Arc<dyn Connector>)>,
     /// The platform has no offer export: stock goes out per location.
     shop: bool,
 }
@@ -191,8 +191,7 @@ pub async fn pass(
         }
     }
     if cached.built.as_ref().map(|(t, _)| *t) != Some(updated) {
-        let cfg = store::connection_config(state, tenant, connection).await?;
-        cached.built = Some((updated, marketsync_connectors::build(cfg)?));
+        cached.built = Some((updated, store::connector(state, tenant, connection).await?));
         cached.shop = false;
     }
     for round in 0..MAX_ROUNDS {

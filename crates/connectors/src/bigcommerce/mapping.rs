@@ -245,6 +245,9 @@ pub(crate) struct BcOrder {
     pub currency_code: String,
     #[serde(default, deserialize_with = "nullable")]
     pub billing_address: BcAddress,
+    /// Units shipped so far (absent: unknown).
+    #[serde(default)]
+    pub items_shipped: Option<f64>,
 }
 
 /// A V2 billing or shipping address.

@@ -122,6 +122,14 @@ pub fn platform_info() -> PlatformInfo {
     }
 }
 
+/// What a stock export needs of an inventory item: its id and, per location, the location id,
+/// the warehouse it maps to and the `available` quantity last read or set there.
+#[derive(Debug, Clone)]
+struct KnownItem {
+    id: String,
+    levels: Vec<(String, String, i64)>,
+}
+
 /// A bulk result kept for the pages of one full import.
 struct BulkCache {
     id: String,
@@ -132,6 +140,9 @@ struct BulkCache {
 pub struct Shopify {
     client: Client,
     bulk: Mutex<Option<BulkCache>>,
+    /// Inventory items by sku, as last read or set: a stock export looks up only skus it has
+    /// not seen (a lookup holds 33 points of the shop's cost bucket per item).
+    known: Mutex<HashMap<String, KnownItem>>,
 }
 
 impl std::fmt::Debug for Shopify {
@@ -278,6 +289,7 @@ impl Shopify {
         Ok(Self {
             client: Client::new(cfg)?,
             bulk: Mutex::new(None),
+            known: Mutex::new(HashMap::new()),
         })
     }
 
@@ -838,7 +850,11 @@ impl Shopify {
             let filter = ors.join(" OR ");
             let mut after: Option<String> = None;
             loop {
-                let first = (MAX_QUERY_COST - 2) / doc::INVENTORY_NODE_COST;
+                // Ask for as many items as searched for: Shopify holds the requested cost of
+                // a query against the bucket, so a page sized for the whole limit would wait
+                // for an almost full bucket every time.
+                let first = ((MAX_QUERY_COST - 2) / doc::INVENTORY_NODE_COST)
+                    .min(group.len().max(1) as u32);
                 let data: ItemsData = self
                     .client
                     .query(
@@ -852,7 +868,7 @@ impl Shopify {
                     for l in &item.inventory_levels.nodes {
                         current.insert(
                             (item.id.clone(), l.location.id.clone()),
-                            l.quantity("on_hand"),
+                            l.quantity("available"),
                         );
                     }
                 }
@@ -874,6 +890,66 @@ impl Shopify {
         Ok(())
     }
 
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, KnownItem>> {
+        // Plain ids and numbers: a panic elsewhere cannot leave them inconsistent.
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers what a read of `items` showed.
+    fn remember(&self, items: &[Item]) {
+        let mut known = self.known();
+        for item in items.iter().filter(|i| !i.sku.trim().is_empty()) {
+            let levels = item
+                .inventory_levels
+                .nodes
+                .iter()
+                .map(|l| {
+                    (
+                        l.location.id.clone(),
+                        self.client.warehouse_of(&l.location.id, &l.location.name),
+                        l.quantity("available"),
+                    )
+                })
+                .collect();
+            known.insert(
+                item.sku.trim().to_string(),
+                KnownItem {
+                    id: item.id.clone(),
+                    levels,
+                },
+            );
+        }
+    }
+
+    /// The inventory items of `skus`: remembered ones as they are, the others looked up.
+    async fn items_for(&self, skus: &[String]) -> Result<HashMap<String, KnownItem>> {
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let known = self.known();
+            for sku in skus {
+                match known.get(sku) {
+                    Some(k) => {
+                        out.insert(sku.clone(), k.clone());
+                    }
+                    None => missing.push(sku.clone()),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let found = self.items_by_sku(&missing).await?;
+            let found: Vec<Item> = found.into_values().collect();
+            self.remember(&found);
+            let known = self.known();
+            for sku in missing {
+                if let Some(k) = known.get(&sku) {
+                    out.insert(sku, k.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Inventory items of `skus` (searched in groups), by sku.
     async fn items_by_sku(&self, skus: &[String]) -> Result<HashMap<String, Item>> {
         let mut out = HashMap::new();
@@ -884,7 +960,11 @@ impl Shopify {
             };
             let mut after: Option<String> = None;
             loop {
-                let first = (MAX_QUERY_COST - 2) / doc::INVENTORY_NODE_COST;
+                // Ask for as many items as searched for: Shopify holds the requested cost of
+                // a query against the bucket, so a page sized for the whole limit would wait
+                // for an almost full bucket every time.
+                let first = ((MAX_QUERY_COST - 2) / doc::INVENTORY_NODE_COST)
+                    .min(group.len().max(1) as u32);
                 let data: ItemsData = self
                     .client
                     .query(
@@ -1035,6 +1115,7 @@ impl Connector for Shopify {
             )
             .await?;
         let next = data.inventory_items.next().map(|c| format!("c:{c}"));
+        self.remember(&data.inventory_items.nodes);
         let warehouse = |id: &str, name: &str| self.client.warehouse_of(id, name);
         let items = data
             .inventory_items
@@ -1097,8 +1178,8 @@ impl Connector for Shopify {
             .collect();
         skus.sort();
         skus.dedup();
-        let items = self.items_by_sku(&skus).await?;
-        let mut entries: Vec<(String, Value)> = Vec::new();
+        let items = self.items_for(&skus).await?;
+        let mut entries: Vec<(String, String, Value)> = Vec::new();
         for level in levels {
             let key = format!("{}@{}", level.sku, level.warehouse);
             if level.sku.trim().is_empty() {
@@ -1118,32 +1199,34 @@ impl Connector for Shopify {
                 ));
                 continue;
             };
-            let at = item.inventory_levels.nodes.iter().find(|l| {
-                self.client.warehouse_of(&l.location.id, &l.location.name) == level.warehouse
-            });
-            let Some(at) = at else {
+            let Some((location, _, available)) =
+                item.levels.iter().find(|l| l.1 == level.warehouse)
+            else {
                 report.rejected.push((
                     key,
                     format!("no Shopify location for warehouse `{}`", level.warehouse),
                 ));
                 continue;
             };
+            // `available` (what buyers can buy) is what marketsync computes; `on_hand` would
+            // also count units Shopify holds as committed to unfulfilled orders.
             entries.push((
                 key,
+                level.sku.trim().to_string(),
                 json!({
                     "inventoryItemId": item.id,
-                    "locationId": at.location.id,
+                    "locationId": location,
                     "quantity": level.on_hand,
-                    "compareQuantity": at.quantity("on_hand"),
+                    "compareQuantity": available,
                 }),
             ));
         }
         for chunk in entries.chunks(MAX_INPUT_ARRAY) {
-            let mut quantities: Vec<Value> = chunk.iter().map(|(_, v)| v.clone()).collect();
+            let mut quantities: Vec<Value> = chunk.iter().map(|(_, _, v)| v.clone()).collect();
             let mut refreshed = false;
             loop {
                 let input = json!({
-                    "name": "on_hand",
+                    "name": "available",
                     "reason": "correction",
                     "referenceDocumentUri": "marketsync://stock-sync",
                     "quantities": quantities,
@@ -1158,13 +1241,24 @@ impl Connector for Shopify {
                         let m = e.to_string();
                         report
                             .rejected
-                            .extend(chunk.iter().map(|(k, _)| (k.clone(), m.clone())));
+                            .extend(chunk.iter().map(|(k, _, _)| (k.clone(), m.clone())));
                         break;
                     }
                     Err(e) => return Err(e),
                 };
                 if errors.is_empty() {
                     report.accepted += chunk.len() as u64;
+                    let mut known = self.known();
+                    for ((_, sku, _), q) in chunk.iter().zip(&quantities) {
+                        if let Some(k) = known.get_mut(sku)
+                            && let Some(l) = k
+                                .levels
+                                .iter_mut()
+                                .find(|l| Some(l.0.as_str()) == q["locationId"].as_str())
+                        {
+                            l.2 = q["quantity"].as_i64().unwrap_or(l.2);
+                        }
+                    }
                     break;
                 }
                 let stale = errors
@@ -1176,11 +1270,15 @@ impl Connector for Shopify {
                     self.refresh_compare(&mut quantities).await?;
                     continue;
                 }
-                // The mutation is all or nothing: a refusal refuses the whole chunk.
+                // The mutation is all or nothing: a refusal refuses the whole chunk. What was
+                // remembered of its items is forgotten (an item may be gone): the next export
+                // looks them up again.
                 let m = user_errors(&errors).unwrap_or_default();
-                report
-                    .rejected
-                    .extend(chunk.iter().map(|(k, _)| (k.clone(), m.clone())));
+                let mut known = self.known();
+                for (k, sku, _) in chunk {
+                    known.remove(sku);
+                    report.rejected.push((k.clone(), m.clone()));
+                }
                 break;
             }
         }

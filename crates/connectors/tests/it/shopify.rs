@@ -1224,3 +1224,48 @@ async fn export_stock_retries_once_when_the_compare_quantity_is_stale() {
     assert_eq!(on_hand(&admin.product(&sku).await, &sku, "WH-EAST"), 55);
     assert_eq!(admin.stats().await["requests"]["mutation SetQuantities"], 2);
 }
+
+#[tokio::test]
+async fn export_stock_looks_up_each_inventory_item_once() {
+    let cfg = config(3, 0);
+    let sim = start(cfg.clone()).await;
+    let admin = Admin::of(&sim);
+    let catalog = demo::catalog(cfg.seed, cfg.products);
+    let sku = catalog[0]
+        .variants
+        .first()
+        .map_or(catalog[0].sku.clone(), |v| v.sku.clone());
+    let c = connector(&sim, &cfg);
+    let level = |q: i64| StockLevel {
+        sku: sku.clone(),
+        warehouse: "WH-EAST".into(),
+        on_hand: q,
+        available: q,
+        ..StockLevel::default()
+    };
+    for q in [7, 5, 3] {
+        let report = c.export_stock(&[level(q)]).await.unwrap();
+        assert_eq!(report.accepted, 1, "{report:?}");
+        assert_eq!(on_hand(&admin.product(&sku).await, &sku, "WH-EAST"), q);
+    }
+    let stats = admin.stats().await;
+    assert_eq!(
+        stats["requests"]["query InventoryItems"], 1,
+        "the item and its levels are looked up once, then remembered: {stats}"
+    );
+    // A sale on the shop moves the quantity: the remembered one is stale, the set is refused
+    // once, the level read again and the quantity set.
+    admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/stock/{sku}"),
+            Some(json!({"location": "WH-EAST", "on_hand": 2})),
+        )
+        .await;
+    let report = c.export_stock(&[level(4)]).await.unwrap();
+    assert_eq!(report.accepted, 1, "{report:?}");
+    assert_eq!(on_hand(&admin.product(&sku).await, &sku, "WH-EAST"), 4);
+    let stats = admin.stats().await;
+    assert_eq!(stats["requests"]["query InventoryItems"], 2);
+    assert_eq!(stats["requests"]["mutation SetQuantities"], 5);
+}
