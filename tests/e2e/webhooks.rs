@@ -187,6 +187,41 @@ async fn webhooks_start_targeted_syncs_and_refuse_forgeries() -> anyhow::Result<
         "only the genuine, first delivery started a sync"
     );
 
+    // A burst (five products changed at once): every call is answered once its sync is on the
+    // bus, and the burst becomes one targeted sync of all five, not five syncs.
+    let five = platform_get(&sys, "/catalog/products?limit=5").await?;
+    let ids: Vec<i64> = five["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    let n = syncs(&sys, &id).await?.len();
+    let burst = futures::future::join_all(ids.iter().map(|pid| {
+        let body = json!({"scope": "store/product/updated", "store_id": "1001",
+               "data": {"type": "product", "id": pid}, "hash": format!("burst-{pid}"),
+               "created_at": now, "producer": format!("stores/{}", sys.store_hash)});
+        let token = token.clone();
+        let sys = &sys;
+        let id = &id;
+        async move { deliver(sys, id, &[("x-marketsync-webhook-token", &token)], &body).await }
+    }))
+    .await;
+    let mut started = std::collections::BTreeSet::new();
+    for r in burst {
+        let (s, body) = r?;
+        assert_eq!(s, 200, "{body}");
+        started.insert(body["sync_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(started.len(), 1, "one sync for the burst: {started:?}");
+    let run = sys
+        .wait_sync(started.first().unwrap(), SYNC_TIMEOUT)
+        .await?;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["counts"]["products"], 5, "{run}");
+    assert_eq!(syncs(&sys, &id).await?.len(), n + 1);
+
     // Not a connection: 404; malformed body with a good token: 400.
     let (s, _) = deliver(
         &sys,

@@ -106,7 +106,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     // budget (a marketplace that allows an order poll a minute) must not hold up the others.
     let concurrency = marketsync_common::config::var("MARKETSYNC_SYNC_CONCURRENCY")
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(16)
+        .unwrap_or(64)
         .max(1);
     let st = state.clone();
     let sync_task = bus.spawn(

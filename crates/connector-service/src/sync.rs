@@ -93,6 +93,17 @@ fn poison(what: &str) -> HandlerError {
 /// Handles one `cmd.<tenant>.<connection>.sync` message.
 pub async fn handle(state: Arc<State>, msg: Message) -> Result<(), HandlerError> {
     let cmd: SyncCommand = decode(&msg)?;
+    let sync_id = cmd.sync_id.clone();
+    let result = run_command(state.clone(), msg, cmd).await;
+    state.webhook_batches.finished(&sync_id);
+    result
+}
+
+async fn run_command(
+    state: Arc<State>,
+    msg: Message,
+    cmd: SyncCommand,
+) -> Result<(), HandlerError> {
     let tenant = Uuid::parse_str(&cmd.tenant_id).map_err(|_| poison("tenant_id"))?;
     let connection = Uuid::parse_str(&cmd.connection_id).map_err(|_| poison("connection_id"))?;
     let sync_id = Uuid::parse_str(&cmd.sync_id).map_err(|_| poison("sync_id"))?;

@@ -112,11 +112,23 @@ async fn echo_of_push(
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
 /// Most records one webhook-started sync names.
 const BATCH_MAX: usize = 200;
+/// While the previous webhook sync of a connection and operation is still running, the next
+/// batch keeps collecting for up to this long (a burst then queues one sync, not dozens).
+const BATCH_HOLD: Duration = Duration::from_secs(2);
 
-/// Webhook calls waiting to join one targeted sync, per connection and operation.
+type BatchKey = (Uuid, &'static str);
+
+/// Webhook calls waiting to join one targeted sync, per connection and operation, and the
+/// webhook syncs started and not finished yet.
 #[derive(Default)]
 pub struct Batches {
-    pending: std::sync::Mutex<std::collections::HashMap<(Uuid, &'static str), Batch>>,
+    pending: std::sync::Mutex<BatchState>,
+}
+
+#[derive(Default)]
+struct BatchState {
+    open: std::collections::HashMap<BatchKey, Batch>,
+    unfinished: std::collections::HashMap<BatchKey, String>,
 }
 
 struct Batch {
@@ -128,11 +140,23 @@ struct Batch {
 }
 
 impl Batches {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(Uuid, &'static str), Batch>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BatchState> {
         // Commands being assembled: a panic elsewhere cannot leave one half-written.
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A sync has finished (or was found done): the next batch of its connection and
+    /// operation may go at once.
+    pub fn finished(&self, sync_id: &str) {
+        self.lock().unfinished.retain(|_, id| id != sync_id);
+    }
+
+    /// Takes the open batch of `key` to send, marking it unfinished.
+    fn take(&self, key: BatchKey) -> Option<Batch> {
+        let mut st = self.lock();
+        let batch = st.open.remove(&key)?;
+        st.unfinished.insert(key, batch.cmd.sync_id.clone());
+        Some(batch)
     }
 }
 
@@ -147,10 +171,11 @@ async fn join_batch(
     event: &marketsync_connectors::WebhookEvent,
 ) -> Result<String, Error> {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let key = (connection, op);
     let (sync_id, first) = {
-        let mut pending = state.webhook_batches.lock();
-        let first = !pending.contains_key(&(connection, op));
-        let batch = pending.entry((connection, op)).or_insert_with(|| Batch {
+        let mut st = state.webhook_batches.lock();
+        let first = !st.open.contains_key(&key);
+        let batch = st.open.entry(key).or_insert_with(|| Batch {
             cmd: SyncCommand {
                 tenant_id: tenant.to_string(),
                 connection_id: connection.to_string(),
@@ -178,10 +203,10 @@ async fn join_batch(
         batch.waiters.push(tx);
         let full = batch.records >= BATCH_MAX;
         let id = batch.cmd.sync_id.clone();
-        let send_now = full.then(|| pending.remove(&(connection, op))).flatten();
-        if let Some(b) = send_now {
-            let st = state.clone();
-            tokio::spawn(async move { flush(&st, b).await });
+        if full && let Some(b) = st.open.remove(&key) {
+            st.unfinished.insert(key, b.cmd.sync_id.clone());
+            let state = state.clone();
+            tokio::spawn(async move { flush(&state, b).await });
         }
         (id, first && !full)
     };
@@ -189,8 +214,13 @@ async fn join_batch(
         let st = state.clone();
         tokio::spawn(async move {
             tokio::time::sleep(BATCH_WINDOW).await;
-            let batch = st.webhook_batches.lock().remove(&(connection, op));
-            if let Some(b) = batch {
+            let held = std::time::Instant::now();
+            while held.elapsed() < BATCH_HOLD
+                && st.webhook_batches.lock().unfinished.contains_key(&key)
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if let Some(b) = st.webhook_batches.take(key) {
                 flush(&st, b).await;
             }
         });

@@ -147,6 +147,11 @@ struct Outcome {
     /// Per channel: API calls it answered in that window, and how many of them were refused
     /// for the rate limit.
     calls: Vec<(i64, i64)>,
+    /// Per channel: time from each sale on it to the ledger reserving it (ms), and sales the
+    /// ledger never reserved.
+    learned: Vec<(Vec<i64>, u64)>,
+    /// Per channel: the least time its order API allows for learning of the same sales (ms).
+    learn_floor: Vec<Vec<i64>>,
 }
 
 /// A simulator's count of API calls answered and refused for its rate limit (429 or
@@ -474,6 +479,60 @@ async fn run(
             .fetch_one(&pool)
             .await?;
 
+    // When the ledger learned of each sale: its order entries per connection and sku, in
+    // order, matched with the sales of that sku on that channel in order.
+    let entries: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT connection_id::text, sku, (extract(epoch FROM created_at) * 1000)::int8 \
+         FROM connector.stock_entries WHERE cause = 'order' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await?;
+    let mut seen: HashMap<(&str, &str), std::collections::VecDeque<i64>> = HashMap::new();
+    for (conn, sku, at) in &entries {
+        seen.entry((conn.as_str(), sku.as_str()))
+            .or_default()
+            .push_back(*at);
+    }
+    out.learned = vec![(Vec::new(), 0); channels.len()];
+    let mut in_order = sales.clone();
+    in_order.sort_by_key(|s| s.at_ms);
+    // The floor: the wait for the next poll (none for a webhook) and, on Amazon, getOrderItems'
+    // token bucket (a sale's lines cannot be read before the bucket has a token for it).
+    let storm_start = in_order.first().map_or(0, |s| s.at_ms);
+    let mut floor_rng = Rng(seed ^ 0x1ea7);
+    let mut nth = vec![0usize; channels.len()];
+    out.learn_floor = vec![Vec::new(); channels.len()];
+    for sale in &in_order {
+        let ch = &channels[sale.channel];
+        let poll = ch
+            .poll
+            .map_or(0, |p| (floor_rng.next() % (p * 1000)) as i64);
+        let bucket = if ch.platform == "amazon" {
+            let (_, rate, burst) = marketsync_simulators::amazon::USAGE_PLANS
+                .iter()
+                .find(|(op, _, _)| *op == "getOrderItems")
+                .copied()
+                .unwrap_or(("", 0.5, 30));
+            let k = nth[sale.channel];
+            let ready = ((k + 1).saturating_sub(burst as usize) as f64 / rate * 1000.0) as i64;
+            (storm_start + ready - sale.at_ms).max(0)
+        } else {
+            0
+        };
+        nth[sale.channel] += 1;
+        out.learn_floor[sale.channel].push(poll.max(bucket));
+    }
+    for sale in &in_order {
+        let key = (
+            channels[sale.channel].connection.as_str(),
+            skus[sale.sku].0.as_str(),
+        );
+        match seen.get_mut(&key).and_then(|q| q.pop_front()) {
+            Some(at) => out.learned[sale.channel].0.push((at - sale.at_ms).max(0)),
+            None => out.learned[sale.channel].1 += 1,
+        }
+    }
+
     // Oversold units: sold beyond the stock, per sku.
     let mut sold_per_sku = vec![0i64; skus.len()];
     for s in &sales {
@@ -671,6 +730,32 @@ async fn main() -> anyhow::Result<()> {
             "Time from a sale on another channel to this channel showing less (marketsync run; initial push of every quantity took {:.0} s, {} pushes still due at the end). The floor is the least the limits allow for the same sales: the source's order-polling interval (0 for a webhook) plus the channel's own delay in applying a write (Mirakl: OF24 once a minute plus the import; CDiscount: package integration).\n",
             o.settle_secs, o.pushes_pending_at_end
         );
+        println!(
+            "Time from a sale on a channel to the ledger reserving it (the order imported):\n"
+        );
+        println!(
+            "| channel | p50 / p99 | floor p50 / p99 | how orders arrive | never reserved |"
+        );
+        println!("| --- | --- | --- | --- | --- |");
+        for (i, (platform, poll, _)) in CHANNELS.iter().enumerate() {
+            let (mut l, never) = o.learned.get(i).cloned().unwrap_or_default();
+            let mut f = o.learn_floor.get(i).cloned().unwrap_or_default();
+            let how = match (poll, *platform) {
+                (None, _) => "webhook".to_string(),
+                (Some(p), "amazon") => {
+                    format!("polled every {p} s; getOrderItems 0.5/s (burst 30)")
+                }
+                (Some(p), _) => format!("polled every {p} s"),
+            };
+            println!(
+                "| {platform} | {} / {} | {} / {} | {how} | {never} |",
+                fmt_ms(pct(&mut l, 0.5)),
+                fmt_ms(pct(&mut l, 0.99)),
+                fmt_ms(pct(&mut f, 0.5)),
+                fmt_ms(pct(&mut f, 0.99)),
+            );
+        }
+        println!();
         println!(
             "| channel | from webhook channels p50 / p99 | floor p50 / p99 | from polled channels p50 / p99 | floor p50 / p99 | never shown | API calls (refused for rate) | limited by |"
         );

@@ -214,10 +214,14 @@ pub async fn pass(
             break;
         }
         let n = claimed.len();
+        let began = std::time::Instant::now();
         let p = push_batch(
             state, tenant, connection, &platform, &rules, cached, claimed,
         )
         .await?;
+        tracing::debug!(connection = %connection, platform = %platform, due, claimed = n,
+            sent = p.sent, unchanged = p.unchanged, failed = p.failed,
+            ms = began.elapsed().as_millis() as u64, "stock push round");
         total.sent += p.sent;
         total.unchanged += p.unchanged;
         total.failed += p.failed;

@@ -166,6 +166,14 @@ fn page_first(query: &ImportQuery, default: u32, node_cost: u32) -> u32 {
         query.page_size
     };
     let by_cost = (MAX_QUERY_COST - 2) / node_cost.max(1);
+    // Records asked for by id: a page no larger than their count (Shopify holds a query's
+    // requested cost against the bucket until it answers, so an oversized page waits for a
+    // fuller bucket than the records need).
+    let wanted = if query.ids.is_empty() {
+        wanted
+    } else {
+        wanted.min(u32::try_from(query.ids.len()).unwrap_or(u32::MAX))
+    };
     wanted.clamp(1, MAX_PAGE_SIZE).min(by_cost.max(1))
 }
 

@@ -147,6 +147,9 @@ pub fn platform_info() -> PlatformInfo {
 /// A WooCommerce store.
 pub struct WooCommerce {
     client: Client,
+    /// What a sku is, as a stock export looked it up: (kind, id, parent id). A push then
+    /// needs its batch call only, not a product search first.
+    known: std::sync::Mutex<HashMap<String, (String, i64, i64)>>,
 }
 
 impl std::fmt::Debug for WooCommerce {
@@ -206,7 +209,13 @@ impl WooCommerce {
         let cfg = WooCommerceConfig::from_connection(&config)?;
         Ok(Self {
             client: Client::new(cfg)?,
+            known: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, i64, i64)>> {
+        // Plain ids: a panic elsewhere cannot leave them inconsistent.
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The product list call of a page, with the query's filters.
@@ -606,9 +615,20 @@ impl Connector for WooCommerce {
                 wanted.insert(sku.to_string(), (key, level.on_hand));
             }
         }
-        // Resolve skus: a sku search returns products and variations alike.
-        let skus: Vec<String> = wanted.keys().cloned().collect();
-        let mut found: HashMap<String, WcProduct> = HashMap::new();
+        // Resolve skus not seen before: a sku search returns products and variations alike.
+        let mut found: HashMap<String, (String, i64, i64)> = HashMap::new();
+        let mut skus: Vec<String> = Vec::new();
+        {
+            let known = self.known();
+            for sku in wanted.keys() {
+                match known.get(sku) {
+                    Some(k) => {
+                        found.insert(sku.clone(), k.clone());
+                    }
+                    None => skus.push(sku.clone()),
+                }
+            }
+        }
         for chunk in skus.chunks(MAX_PAGE_SIZE as usize) {
             let call = self
                 .client
@@ -616,8 +636,11 @@ impl Connector for WooCommerce {
                 .query("sku", chunk.join(","))
                 .query("per_page", MAX_PAGE_SIZE);
             let list: Vec<WcProduct> = self.client.fetch(call).await?;
+            let mut known = self.known();
             for p in list {
-                found.insert(p.sku.clone(), p);
+                let k = (p.kind.clone(), p.id, p.parent_id);
+                known.insert(p.sku.clone(), k.clone());
+                found.insert(p.sku.clone(), k);
             }
         }
         let mut simple = Vec::new();
@@ -632,18 +655,19 @@ impl Connector for WooCommerce {
                 None => report
                     .rejected
                     .push((key, format!("no product or variation with sku `{sku}`"))),
-                Some(p) if p.kind == "variation" => by_parent
-                    .entry(p.parent_id)
+                Some((kind, id, parent)) if kind == "variation" => by_parent
+                    .entry(*parent)
                     .or_default()
-                    .push((key, update(p.id))),
-                Some(p) if p.kind == "variable" => report.rejected.push((
+                    .push((key, update(*id))),
+                Some((kind, _, _)) if kind == "variable" => report.rejected.push((
                     key,
                     format!("`{sku}` is a variable product: its stock is kept per variation"),
                 )),
-                Some(p) => simple.push((key, update(p.id))),
+                Some((_, id, _)) => simple.push((key, update(*id))),
             }
         }
         let size = self.client.cfg.batch_size;
+        let before = report.rejected.len();
         for chunk in simple.chunks(size) {
             self.stock_batch("/products/batch", chunk, &mut report)
                 .await?;
@@ -656,6 +680,13 @@ impl Connector for WooCommerce {
                     &mut report,
                 )
                 .await?;
+            }
+        }
+        // A refused item may be gone or changed kind: looked up afresh next time.
+        let mut known = self.known();
+        for (key, _) in &report.rejected[before..] {
+            if let Some((sku, _)) = key.rsplit_once('@') {
+                known.remove(sku);
             }
         }
         Ok(report)

@@ -434,6 +434,22 @@ async fn export_stock_uses_batches_within_the_limit() {
         .collect();
     assert_eq!(variation_batches, vec![&json!([3, 2])]);
     assert_eq!(stats["batches_too_large"], 0);
+    // The next export of the same skus goes straight to the batches: what each sku is (its id,
+    // a variation of which product) was remembered, so no product search is spent on it.
+    let searches = |s: &Value| s["requests"]["GET /wp-json/wc/v3/products"].as_u64().unwrap_or(0);
+    let before = searches(&stats);
+    let again: Vec<StockLevel> = levels[..9]
+        .iter()
+        .map(|l| StockLevel {
+            on_hand: l.on_hand + 1,
+            available: l.on_hand + 1,
+            ..l.clone()
+        })
+        .collect();
+    let report = c.export_stock(&again).await.unwrap();
+    assert_eq!(report.accepted, 9, "{:?}", report.rejected);
+    assert_eq!(admin.product(&simple[0]).await["stock_quantity"], 11);
+    assert_eq!(searches(&admin.stats().await), before);
 }
 
 #[tokio::test]
