@@ -59,7 +59,7 @@ const ECHO_SECS: f64 = 30.0;
 
 /// On a push channel, at most one product or stock import per kind is started by webhooks in
 /// this many seconds.
-const ECHO_COALESCE_SECS: f64 = 5.0;
+const ECHO_COALESCE_SECS: f64 = 30.0;
 
 /// Whether every record a product or stock webhook names was pushed by marketsync moments ago
 /// or is about to be (then the webhook reports our own write, or a quantity the next push

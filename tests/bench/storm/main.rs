@@ -733,9 +733,7 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "Time from a sale on a channel to the ledger reserving it (the order imported):\n"
         );
-        println!(
-            "| channel | p50 / p99 | floor p50 / p99 | how orders arrive | never reserved |"
-        );
+        println!("| channel | p50 / p99 | floor p50 / p99 | how orders arrive | never reserved |");
         println!("| --- | --- | --- | --- | --- |");
         for (i, (platform, poll, _)) in CHANNELS.iter().enumerate() {
             let (mut l, never) = o.learned.get(i).cloned().unwrap_or_default();

@@ -121,6 +121,9 @@ pub struct PrestaShop {
     http: HttpClient,
     cfg: PrestaShopConfig,
     lookups: RwLock<Option<Arc<Lookups>>>,
+    /// The stock_available row of each sku a stock export has read, as last written: a push
+    /// is then one PUT per sku, without a product search and a stock list first.
+    stock_rows: std::sync::Mutex<HashMap<String, Value>>,
 }
 
 impl std::fmt::Debug for PrestaShop {
@@ -176,7 +179,13 @@ impl PrestaShop {
             http,
             cfg,
             lookups: RwLock::new(None),
+            stock_rows: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    fn stock_rows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
+        // Rows as read or written: a panic elsewhere cannot leave one half-changed.
+        self.stock_rows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn url(&self, path: &str) -> String {
@@ -804,8 +813,27 @@ impl Connector for PrestaShop {
         if wanted.is_empty() {
             return Ok(report);
         }
-        let skus: Vec<String> = wanted.keys().cloned().collect();
-        let ids = self.resolve_skus(&skus).await?;
+        // Rows remembered from earlier exports are written as they are (every field but the
+        // quantity is the shop's own); the others are looked up.
+        let mut remembered: HashMap<String, Value> = HashMap::new();
+        {
+            let rows = self.stock_rows();
+            for sku in wanted.keys() {
+                if let Some(r) = rows.get(sku) {
+                    remembered.insert(sku.clone(), r.clone());
+                }
+            }
+        }
+        let skus: Vec<String> = wanted
+            .keys()
+            .filter(|s| !remembered.contains_key(*s))
+            .cloned()
+            .collect();
+        let ids = if skus.is_empty() {
+            HashMap::new()
+        } else {
+            self.resolve_skus(&skus).await?
+        };
         let pids: BTreeSet<String> = ids.values().map(|(p, _)| p.clone()).collect();
         let pids: Vec<String> = pids.into_iter().collect();
         let rows = if pids.is_empty() {
@@ -819,6 +847,21 @@ impl Connector for PrestaShop {
             .map(|r| ((text(r, "id_product"), text(r, "id_product_attribute")), r))
             .collect();
         for (sku, qty) in wanted {
+            if let Some(mut row) = remembered.remove(&sku) {
+                row["quantity"] = json!(qty.to_string());
+                match self.put("stock_availables", "stock_available", &row).await {
+                    Ok(()) => {
+                        report.accepted += 1;
+                        self.stock_rows().insert(sku, row);
+                    }
+                    Err(e) if e.is_record_level() => {
+                        self.stock_rows().remove(&sku);
+                        report.rejected.push((sku, e.to_string()));
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             let Some(key) = ids.get(&sku) else {
                 report.rejected.push((
                     sku.clone(),
@@ -832,14 +875,18 @@ impl Connector for PrestaShop {
                     .push((sku.clone(), "no stock row for this sku".into()));
                 continue;
             };
-            if id(row, "quantity") == qty {
+            let mut row = (*row).clone();
+            if id(&row, "quantity") == qty {
                 report.accepted += 1;
+                self.stock_rows().insert(sku, row);
                 continue;
             }
-            let mut row = (*row).clone();
             row["quantity"] = json!(qty.to_string());
             match self.put("stock_availables", "stock_available", &row).await {
-                Ok(()) => report.accepted += 1,
+                Ok(()) => {
+                    report.accepted += 1;
+                    self.stock_rows().insert(sku, row);
+                }
                 Err(e) if e.is_record_level() => report.rejected.push((sku, e.to_string())),
                 Err(e) => return Err(e),
             }

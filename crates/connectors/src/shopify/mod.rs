@@ -1273,9 +1273,24 @@ impl Connector for Shopify {
                     .iter()
                     .all(|e| e.code.as_deref() == Some("COMPARE_QUANTITY_STALE"));
                 if stale && !refreshed {
-                    // The stock moved since it was read: read it again and set it once more.
+                    // The stock moved since it was read (a sale on the shop): read the levels
+                    // named stale again (all, when Shopify names none) and set once more.
                     refreshed = true;
-                    self.refresh_compare(&mut quantities).await?;
+                    let named: Vec<usize> = errors
+                        .iter()
+                        .filter_map(|e| e.field.as_ref()?.get(2)?.parse().ok())
+                        .filter(|i| *i < quantities.len())
+                        .collect();
+                    if named.is_empty() {
+                        self.refresh_compare(&mut quantities).await?;
+                    } else {
+                        let mut some: Vec<Value> =
+                            named.iter().map(|i| quantities[*i].clone()).collect();
+                        self.refresh_compare(&mut some).await?;
+                        for (i, q) in named.into_iter().zip(some) {
+                            quantities[i] = q;
+                        }
+                    }
                     continue;
                 }
                 // The mutation is all or nothing: a refusal refuses the whole chunk. What was

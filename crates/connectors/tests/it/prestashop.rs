@@ -416,16 +416,34 @@ async fn export_stock_puts_each_stock_row() {
         .map(|s| s["quantity"].as_str().unwrap().parse::<i64>().unwrap())
         .sum();
     assert_eq!(qty(&with_variants.sku), Some(total));
-    // One PUT per changed row (the webservice has no batch endpoint); unchanged rows are
-    // not written again.
+    // One PUT per changed row (the webservice has no batch endpoint); a row read and found
+    // right is not written (below, with a fresh connector).
     let stats = admin.stats().await;
     assert_eq!(stats["writes"]["stock_availables"], 2, "{stats}");
-    let report = c
+    let fresh = connector(&sim, &cfg);
+    let report = fresh
         .export_stock(&[level(&skus[1], "WH-EAST", 3)])
         .await
         .unwrap();
     assert_eq!(report.accepted, 1);
     assert_eq!(admin.stats().await["writes"]["stock_availables"], 2);
+    // The next push of a sku this connector has written is its PUT alone: the row is
+    // remembered, no product search or stock list is spent on it (and it is written even
+    // when it looks unchanged: the shop may have moved since).
+    let before = admin.stats().await["requests_total"].as_u64().unwrap();
+    let report = c
+        .export_stock(&[level(&skus[1], "WH-EAST", 4)])
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, 1);
+    let stats = admin.stats().await;
+    assert_eq!(
+        stats["requests_total"].as_u64().unwrap(),
+        before + 1,
+        "{stats}"
+    );
+    assert_eq!(stats["writes"]["stock_availables"], 3);
+    assert_eq!(qty_of(&admin, &skus[1]).await, 4);
     // With a warehouse mapping only the mapped warehouse is the shop's.
     let mut settings = settings_for(&sim);
     settings

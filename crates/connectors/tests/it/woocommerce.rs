@@ -436,7 +436,11 @@ async fn export_stock_uses_batches_within_the_limit() {
     assert_eq!(stats["batches_too_large"], 0);
     // The next export of the same skus goes straight to the batches: what each sku is (its id,
     // a variation of which product) was remembered, so no product search is spent on it.
-    let searches = |s: &Value| s["requests"]["GET /wp-json/wc/v3/products"].as_u64().unwrap_or(0);
+    let searches = |s: &Value| {
+        s["requests"]["GET /wp-json/wc/v3/products"]
+            .as_u64()
+            .unwrap_or(0)
+    };
     let before = searches(&stats);
     let again: Vec<StockLevel> = levels[..9]
         .iter()
