@@ -213,8 +213,11 @@ pub async fn connection_config(state: &State, tenant: Uuid, id: Uuid) -> Result<
 /// keeps (tokens, sessions, looked-up ids). Rebuilt when the connection changes.
 #[derive(Default)]
 pub struct Connectors {
-    built: Mutex<HashMap<Uuid, (DateTime<Utc>, Arc<dyn Connector>)>>,
+    built: Mutex<HashMap<Uuid, Built>>,
 }
+
+/// A connector and the version (`updated_at`) of the connection it was built from.
+type Built = (DateTime<Utc>, Arc<dyn Connector>);
 
 /// The connection's connector, built once per version of the connection. A configuration the
 /// platform's connector refuses is an invalid-argument error.
@@ -226,7 +229,7 @@ pub async fn connector(state: &State, tenant: Uuid, id: Uuid) -> Result<Arc<dyn 
             .fetch_optional(&state.pool)
             .await?
             .ok_or_else(|| Error::not_found("connection not found"))?;
-    let cached = |map: &HashMap<Uuid, (DateTime<Utc>, Arc<dyn Connector>)>| {
+    let cached = |map: &HashMap<Uuid, Built>| {
         map.get(&id)
             .filter(|(at, _)| *at == updated)
             .map(|(_, c)| c.clone())
@@ -248,7 +251,7 @@ pub async fn connector(state: &State, tenant: Uuid, id: Uuid) -> Result<Arc<dyn 
 }
 
 impl Connectors {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, (DateTime<Utc>, Arc<dyn Connector>)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Built>> {
         // A map of handles: a panic elsewhere cannot leave it inconsistent.
         self.built.lock().unwrap_or_else(|e| e.into_inner())
     }

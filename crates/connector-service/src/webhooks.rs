@@ -443,8 +443,10 @@ pub async fn register(
 }
 
 /// Every `every`, starts an incremental sync of each connection whose `sync_frequency` has
-/// elapsed (claimed with one UPDATE, so several replicas never start the same poll twice), and
-/// forgets webhook deliveries older than a week.
+/// elapsed and whose previous poll has finished (a slow poll, such as Amazon's waiting for
+/// getOrderItems tokens, is never joined by a second one splitting the same budget; a poll
+/// stuck for an hour no longer holds the next back), claimed with one UPDATE so several
+/// replicas never start the same poll twice; and forgets webhook deliveries older than a week.
 pub async fn schedule(state: Arc<State>, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -466,6 +468,9 @@ async fn poll_due(state: &State) -> Result<(), Error> {
            AND (settings->>'sync_frequency')::float8 > 0 \
            AND coalesce(next_sync_at, created_at + make_interval(secs => \
                  (settings->>'sync_frequency')::float8)) <= now() \
+           AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.tenant_id = connections.tenant_id \
+                 AND r.connection_id = connections.id AND r.requested_by = 'schedule' \
+                 AND r.status IN ('queued', 'running') AND r.created_at > now() - interval '1 hour') \
          RETURNING tenant_id, id, settings->'poll_operations'",
     )
     .fetch_all(&state.pool)
