@@ -204,7 +204,7 @@ async fn webhooks_start_targeted_syncs_and_refuse_forgeries() -> anyhow::Result<
         .iter()
         .map(|o| o["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(ids.len(), cfg.orders as usize, "{orders}");
+    assert_eq!(ids.len(), cfg.orders, "{orders}");
     let n = syncs(&sys, &id).await?.len();
     let burst = futures::future::join_all(ids.iter().map(|oid| {
         let body = json!({"scope": "store/order/created", "store_id": "1001",
