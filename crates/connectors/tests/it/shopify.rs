@@ -35,6 +35,15 @@ fn config(products: usize, orders: usize) -> SimConfig {
     }
 }
 
+/// The sku of the demo catalog's first product (its first variant's, when it has variants).
+fn first_sku(cfg: &SimConfig) -> String {
+    let catalog = demo::catalog(cfg.seed, cfg.products);
+    catalog[0]
+        .variants
+        .first()
+        .map_or(catalog[0].sku.clone(), |v| v.sku.clone())
+}
+
 async fn start(config: SimConfig) -> RunningSimulator {
     crate::support::on_free_port(|addr| sim::start(addr, config)).await
 }
@@ -544,11 +553,7 @@ async fn export_order_creates_a_fulfillment_with_tracking() {
     let cfg = config(6, 0);
     let sim = start(cfg.clone()).await;
     let admin = Admin::of(&sim);
-    let catalog = demo::catalog(cfg.seed, cfg.products);
-    let sku = catalog[0]
-        .variants
-        .first()
-        .map_or(catalog[0].sku.clone(), |v| v.sku.clone());
+    let sku = first_sku(&cfg);
     let created = admin
         .send(
             reqwest::Method::POST,
@@ -1192,11 +1197,7 @@ async fn export_stock_retries_once_when_the_compare_quantity_is_stale() {
     let cfg = config(3, 0);
     let sim = start(cfg.clone()).await;
     let admin = Admin::of(&sim);
-    let catalog = demo::catalog(cfg.seed, cfg.products);
-    let sku = catalog[0]
-        .variants
-        .first()
-        .map_or(catalog[0].sku.clone(), |v| v.sku.clone());
+    let sku = first_sku(&cfg);
     // The mutation is held back 400 ms; meanwhile a merchant changes the stock.
     admin
         .fault(
@@ -1230,11 +1231,7 @@ async fn export_stock_looks_up_each_inventory_item_once() {
     let cfg = config(3, 0);
     let sim = start(cfg.clone()).await;
     let admin = Admin::of(&sim);
-    let catalog = demo::catalog(cfg.seed, cfg.products);
-    let sku = catalog[0]
-        .variants
-        .first()
-        .map_or(catalog[0].sku.clone(), |v| v.sku.clone());
+    let sku = first_sku(&cfg);
     let c = connector(&sim, &cfg);
     let level = |q: i64| StockLevel {
         sku: sku.clone(),
