@@ -27,10 +27,10 @@ pub const FAIL_ALERT_AT: i32 = 3;
 /// Rounds of one pass before yielding (a sku changed on every round cannot starve the rest).
 const MAX_ROUNDS: usize = 200;
 
-/// The connector of a connection, rebuilt when the connection changes.
+/// The connection's (shared) connector as a pusher last used it.
 #[derive(Default)]
 pub struct Cached {
-    built: Option<(DateTime<Utc>, Arc<dyn Connector>)>,
+    built: Option<Arc<dyn Connector>>,
     /// The platform has no offer export: stock goes out per location.
     shop: bool,
 }
@@ -157,8 +157,8 @@ pub async fn pass(
     if due == 0 {
         return Ok(total);
     }
-    let row: Option<(serde_json::Value, DateTime<Utc>, bool, String)> = sqlx::query_as(
-        "SELECT settings, updated_at, enabled AND NOT EXISTS (SELECT 1 FROM stock_warehouses w \
+    let row: Option<(serde_json::Value, bool, String)> = sqlx::query_as(
+        "SELECT settings, enabled AND NOT EXISTS (SELECT 1 FROM stock_warehouses w \
            WHERE w.tenant_id = c.tenant_id AND w.source_connection_id = c.id), platform \
          FROM connections c WHERE tenant_id = $1 AND id = $2",
     )
@@ -166,7 +166,7 @@ pub async fn pass(
     .bind(connection)
     .fetch_optional(&state.pool)
     .await?;
-    let Some((settings, updated, pushable, platform)) = row else {
+    let Some((settings, pushable, platform)) = row else {
         return Ok(total);
     };
     let rules = StockRules::from_settings(&settings).unwrap_or_default();
@@ -190,8 +190,15 @@ pub async fn pass(
             return Ok(total);
         }
     }
-    if cached.built.as_ref().map(|(t, _)| *t) != Some(updated) {
-        cached.built = Some((updated, store::connector(state, tenant, connection).await?));
+    // `store::connector` rebuilds when the connection changes; what this pusher learned of
+    // the old one (whether it exports offers) goes with it.
+    let connector = store::connector(state, tenant, connection).await?;
+    if !cached
+        .built
+        .as_ref()
+        .is_some_and(|b| Arc::ptr_eq(b, &connector))
+    {
+        cached.built = Some(connector);
         cached.shop = false;
     }
     for round in 0..MAX_ROUNDS {
@@ -302,7 +309,7 @@ async fn push_batch(
         ..Default::default()
     };
     if !send.is_empty() {
-        let (_, connector) = cached.built.as_ref().expect("built");
+        let connector = cached.built.as_ref().expect("built");
         let result = export(
             state,
             connection,
