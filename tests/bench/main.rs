@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         rate_limit_requests: 1_000_000,
         rate_limit_window_ms: 1_000,
         simple_products: true,
+        document_fields: marketsync_connectors::bigcommerce::PRODUCT_FIELDS.into(),
         ..SimConfig::default()
     };
     let sys = System::start_with("bench", sim, &[("MARKETSYNC_LOG", "warn")]).await?;

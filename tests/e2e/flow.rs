@@ -226,6 +226,9 @@ async fn channel_to_decision_and_back() -> anyhow::Result<()> {
             .get(&format!("/api/v1/issues/{}", issue["id"].as_str().unwrap()))
             .await?;
         assert_eq!(i["status"], "resolved", "{i}");
+        // The record comes from the connector's catalog (issues keep no copy of it).
+        let record: Value = serde_json::from_str(i["record_json"].as_str().unwrap_or(""))?;
+        assert_eq!(record["sku"], issue["sku"], "{i}");
     }
 
     // Sync history shows counts and errors.

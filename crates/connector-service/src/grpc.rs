@@ -359,6 +359,33 @@ impl ConnectorService for Api {
         } else {
             r.limit.min(5_000)
         } as i64;
+        if !r.skus.is_empty() {
+            // The records of named skus (an issue's record, for instance): one page.
+            let connection = if r.connection_id.is_empty() {
+                None
+            } else {
+                Some(uuid(&r.connection_id, "connection_id")?)
+            };
+            let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+                "SELECT record FROM products WHERE sku = ANY($2) AND tenant_id = $1 \
+                 AND ($3::uuid IS NULL OR connection_id = $3) ORDER BY connection_id, sku LIMIT $4",
+            )
+            .bind(tenant)
+            .bind(&r.skus)
+            .bind(connection)
+            .bind(limit)
+            .fetch_all(&self.state.pool)
+            .await
+            .map_err(Error::from)?;
+            let products = rows
+                .iter()
+                .filter_map(|rec| <Product as prost::Message>::decode(rec.as_slice()).ok())
+                .collect();
+            return Ok(Response::new(ListProductsResponse {
+                products,
+                next_page_token: String::new(),
+            }));
+        }
         // The token is the last (connection, sku) of the previous page: a keyset walk of the
         // primary key, as cheap for the last page as for the first.
         let (after_conn, after_sku) = match r.page_token.split_once('/') {

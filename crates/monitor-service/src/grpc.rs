@@ -5,7 +5,6 @@ use std::sync::Arc;
 use marketsync_common::{Error, ts};
 use marketsync_proto::v1::monitor_service_server::MonitorService;
 use marketsync_proto::v1::*;
-use prost::Message as _;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -23,7 +22,7 @@ pub struct Api {
 type R<T> = Result<Response<T>, Status>;
 
 const COLUMNS: &str = "id, tenant_id, connection_id, platform, record_kind, sku, external_id, issue_type, \
-     field, rule, severity, description, current_value, status, suggestions, record, created_at, \
+     field, rule, severity, description, current_value, status, suggestions, created_at, \
      resolved_at, resolution, confidence";
 
 /// The statuses an issue can have.
@@ -34,11 +33,6 @@ fn to_issue(r: &PgRow) -> Issue {
     let tenant: Uuid = r.get(1);
     let conn: Uuid = r.get(2);
     let suggestions: Value = r.get(14);
-    let record: Vec<u8> = r.get(15);
-    let record_json = Product::decode(record.as_slice())
-        .ok()
-        .and_then(|p| serde_json::to_string(&p).ok())
-        .unwrap_or_default();
     Issue {
         id: id.to_string(),
         tenant_id: tenant.to_string(),
@@ -55,11 +49,55 @@ fn to_issue(r: &PgRow) -> Issue {
         current_value: r.get(12),
         status: r.get(13),
         suggestions: serde_json::from_value(suggestions).unwrap_or_default(),
-        record_json,
-        created_at: ts(r.get(16)),
-        resolved_at: ts(r.get(17)),
-        resolution: r.get(18),
-        confidence: r.get(19),
+        created_at: ts(r.get(15)),
+        resolved_at: ts(r.get(16)),
+        resolution: r.get(17),
+        confidence: r.get(18),
+        ..Default::default()
+    }
+}
+
+/// Fills `record_json` of product issues with the record as the connector stores it (issues
+/// keep no copy: one read per connection of the page instead of a record written per issue).
+/// A connector that cannot answer leaves the records empty; the issues are still served.
+async fn attach_records(state: &State, tenant: Uuid, issues: &mut [Issue]) {
+    let mut by_connection: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for i in issues.iter().filter(|i| i.record_kind == "product") {
+        by_connection
+            .entry(i.connection_id.clone())
+            .or_default()
+            .push(i.sku.clone());
+    }
+    for (connection, mut skus) in by_connection {
+        skus.sort();
+        skus.dedup();
+        let answer = state
+            .connector
+            .clone()
+            .list_products(ListProductsRequest {
+                tenant_id: tenant.to_string(),
+                connection_id: connection.clone(),
+                limit: skus.len() as i32,
+                skus,
+                ..Default::default()
+            })
+            .await;
+        let products = match answer {
+            Ok(a) => a.into_inner().products,
+            Err(e) => {
+                tracing::warn!(connection = %connection, error = %e.message(), "records of issues not read from the connector");
+                continue;
+            }
+        };
+        let json: std::collections::HashMap<&str, String> = products
+            .iter()
+            .filter_map(|p| Some((p.sku.as_str(), serde_json::to_string(p).ok()?)))
+            .collect();
+        for i in issues.iter_mut().filter(|i| i.connection_id == connection) {
+            if let Some(j) = json.get(i.sku.as_str()) {
+                i.record_json = j.clone();
+            }
+        }
     }
 }
 
@@ -116,21 +154,21 @@ impl MonitorService for Api {
         .fetch_one(&self.state.pool)
         .await
         .map_err(Error::from)?;
-        Ok(Response::new(ListIssuesResponse {
-            issues: rows.iter().map(to_issue).collect(),
-            total,
-        }))
+        let mut issues: Vec<Issue> = rows.iter().map(to_issue).collect();
+        attach_records(&self.state, tenant, &mut issues).await;
+        Ok(Response::new(ListIssuesResponse { issues, total }))
     }
 
     async fn get_issue(&self, req: Request<IssueRef>) -> R<Issue> {
         let r = req.into_inner();
         let tenant = uuid(&r.tenant_id, "tenant_id")?;
         let id = uuid(&r.id, "id")?;
-        let issue = load(&self.state.pool, tenant, &[id])
+        let mut issue = load(&self.state.pool, tenant, &[id])
             .await
             .map_err(Error::from)?
             .pop()
             .ok_or_else(|| Error::not_found("issue not found"))?;
+        attach_records(&self.state, tenant, std::slice::from_mut(&mut issue)).await;
         Ok(Response::new(issue))
     }
 
@@ -158,11 +196,12 @@ impl MonitorService for Api {
         if done.rows_affected() == 0 {
             return Err(Error::not_found("issue not found").into());
         }
-        let issue = load(&self.state.pool, tenant, &[id])
+        let mut issue = load(&self.state.pool, tenant, &[id])
             .await
             .map_err(Error::from)?
             .pop()
             .ok_or_else(|| Error::not_found("issue not found"))?;
+        attach_records(&self.state, tenant, std::slice::from_mut(&mut issue)).await;
         Ok(Response::new(issue))
     }
 

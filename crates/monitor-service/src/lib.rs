@@ -19,7 +19,6 @@ use marketsync_proto::v1::ListProductsRequest;
 use marketsync_proto::v1::connector_service_client::ConnectorServiceClient;
 use marketsync_proto::v1::monitor_service_server::MonitorServiceServer;
 use marketsync_proto::v1::{Correction, Issue, IssueBatch, Product, RecordBatch, Suggestion};
-use prost::Message as _;
 
 use sqlx::PgPool;
 use tokio::sync::Mutex;
@@ -83,6 +82,7 @@ impl State {
                     tenant_id: tenant.to_string(),
                     page_token,
                     limit: 5_000,
+                    ..Default::default()
                 })
                 .await
                 .map_err(|e| {
@@ -279,15 +279,9 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
         for (i, p) in batch.products.iter().enumerate() {
             let (findings, ok) = engine::validate_on(p, &batch.platform);
             passed.extend(ok.into_iter().map(|r| (i, r)));
-            if findings.is_empty() {
-                continue;
-            }
-            // The record (no personal data: a product) as protobuf, so a learned rule can
-            // replay its strategy on it; written once per issue, cheaper than JSON.
-            let record = p.encode_to_vec();
             for f in findings {
                 let s = m.suggest(p, &f, MAX_SUGGESTIONS);
-                found.push(p, f, s, record.clone());
+                found.push(p, f, s);
             }
         }
     }
@@ -303,6 +297,12 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
         .into_iter()
         .map(|i| skus[i])
         .collect();
+    // None of the findings' records can have an open issue yet (a first import): they are
+    // inserted without the conflict check on the open-issue index.
+    let certainly_new = {
+        let maybe: HashSet<&str> = candidates.iter().copied().collect();
+        !found.skus.iter().any(|s| maybe.contains(s.as_str()))
+    };
     state.add_open(connection, found.skus.iter().map(String::as_str));
     let open: Vec<(Uuid, String, String)> = if passed.is_empty() || candidates.is_empty() {
         Vec::new()
@@ -350,46 +350,42 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     // this very message raised before (a redelivery after a failed publish) count as new
     // again, so they are published however the first attempt ended.
     let source = event_id(&msg).unwrap_or_else(|| Uuid::now_v7().to_string());
-    let inserted: Vec<(Uuid, String, String, bool)> = if found.ids.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(
-            "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, external_id, \
-             issue_type, field, rule, severity, description, current_value, suggestions, record, confidence, \
-             detected_by) \
-             SELECT i, $1, $2, $3, 'product', s, e, t, f, r, sv, d, v, sg, rec, c, $16 FROM UNNEST($4::uuid[], \
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-             $12::text[], $13::jsonb[], $14::bytea[], $15::float8[]) AS x(i, s, e, t, f, r, sv, d, v, sg, rec, c) \
-             ON CONFLICT (sku, rule, connection_id, tenant_id) WHERE status = 'pending_review' \
-             DO UPDATE SET current_value = EXCLUDED.current_value, suggestions = EXCLUDED.suggestions, \
-             record = EXCLUDED.record, external_id = EXCLUDED.external_id, updated_at = now() \
-             RETURNING id, sku, rule, (xmax = 0 OR issues.detected_by = $16)",
-        )
-        .bind(tenant)
-        .bind(connection)
-        .bind(&batch.platform)
-        .bind(&found.ids)
-        .bind(&found.skus)
-        .bind(&found.external_ids)
-        .bind(&found.types)
-        .bind(&found.fields)
-        .bind(&found.rules)
-        .bind(&found.severities)
-        .bind(&found.descriptions)
-        .bind(&found.values)
-        .bind(
-            found
-                .suggestions
-                .iter()
-                .map(sqlx::types::Json)
-                .collect::<Vec<_>>(),
-        )
-        .bind(&found.records)
-        .bind(&found.confidences)
-        .bind(&source)
-        .fetch_all(&mut *tx)
-        .await?
-    };
+    let mut inserted: Vec<(Uuid, String, String, bool)> = Vec::new();
+    if certainly_new && !found.ids.is_empty() {
+        // Another replica may have raised one meanwhile: then the batch takes the upsert.
+        sqlx::query("SAVEPOINT fresh").execute(&mut *tx).await?;
+        match found
+            .bind(
+                sqlx::query_as(INSERT_NEW),
+                tenant,
+                connection,
+                &batch.platform,
+                &source,
+            )
+            .fetch_all(&mut *tx)
+            .await
+        {
+            Ok(rows) => inserted = rows,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+                sqlx::query("ROLLBACK TO SAVEPOINT fresh")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if inserted.is_empty() && !found.ids.is_empty() {
+        inserted = found
+            .bind(
+                sqlx::query_as(UPSERT),
+                tenant,
+                connection,
+                &batch.platform,
+                &source,
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO validation_counters (tenant_id, records, batches) VALUES ($1, $2, 1) \
          ON CONFLICT (tenant_id) DO UPDATE SET records = validation_counters.records + EXCLUDED.records, \
@@ -437,6 +433,35 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     Ok(())
 }
 
+/// New issues of a batch, none of whose records has an open issue (the open-issue index is
+/// still unique: a duplicate fails the statement).
+const INSERT_NEW: &str = "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, \
+     external_id, issue_type, field, rule, severity, description, current_value, suggestions, \
+     confidence, detected_by) \
+     SELECT i, $1, $2, $3, 'product', s, e, t, f, r, sv, d, v, sg, c, $15 FROM UNNEST($4::uuid[], \
+     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+     $12::text[], $13::jsonb[], $14::float8[]) AS x(i, s, e, t, f, r, sv, d, v, sg, c) \
+     RETURNING id, sku, rule, true";
+
+/// Issues of a batch: inserted, or an open one for the same record and rule refreshed.
+const UPSERT: &str = "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, \
+     external_id, issue_type, field, rule, severity, description, current_value, suggestions, \
+     confidence, detected_by) \
+     SELECT i, $1, $2, $3, 'product', s, e, t, f, r, sv, d, v, sg, c, $15 FROM UNNEST($4::uuid[], \
+     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+     $12::text[], $13::jsonb[], $14::float8[]) AS x(i, s, e, t, f, r, sv, d, v, sg, c) \
+     ON CONFLICT (sku, rule, connection_id, tenant_id) WHERE status = 'pending_review' \
+     DO UPDATE SET current_value = EXCLUDED.current_value, suggestions = EXCLUDED.suggestions, \
+     external_id = EXCLUDED.external_id, updated_at = now() \
+     RETURNING id, sku, rule, (xmax = 0 OR issues.detected_by = $15)";
+
+type IssueQuery<'q> = sqlx::query::QueryAs<
+    'q,
+    sqlx::Postgres,
+    (Uuid, String, String, bool),
+    sqlx::postgres::PgArguments,
+>;
+
 /// The findings of one batch, column by column as they are written.
 #[derive(Default)]
 struct Found {
@@ -450,12 +475,42 @@ struct Found {
     descriptions: Vec<String>,
     values: Vec<String>,
     suggestions: Vec<Vec<Suggestion>>,
-    records: Vec<Vec<u8>>,
     confidences: Vec<f64>,
 }
 
 impl Found {
-    fn push(&mut self, p: &Product, f: engine::Finding, s: Vec<Suggestion>, record: Vec<u8>) {
+    /// Binds the columns to [`INSERT_NEW`] or [`UPSERT`].
+    fn bind<'q>(
+        &'q self,
+        q: IssueQuery<'q>,
+        tenant: Uuid,
+        connection: Uuid,
+        platform: &'q str,
+        source: &'q str,
+    ) -> IssueQuery<'q> {
+        q.bind(tenant)
+            .bind(connection)
+            .bind(platform)
+            .bind(&self.ids)
+            .bind(&self.skus)
+            .bind(&self.external_ids)
+            .bind(&self.types)
+            .bind(&self.fields)
+            .bind(&self.rules)
+            .bind(&self.severities)
+            .bind(&self.descriptions)
+            .bind(&self.values)
+            .bind(
+                self.suggestions
+                    .iter()
+                    .map(sqlx::types::Json)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(&self.confidences)
+            .bind(source)
+    }
+
+    fn push(&mut self, p: &Product, f: engine::Finding, s: Vec<Suggestion>) {
         self.confidences
             .push(s.first().map(|s| s.confidence).unwrap_or(0.0));
         self.suggestions.push(s);
@@ -468,11 +523,10 @@ impl Found {
         self.severities.push(f.severity);
         self.descriptions.push(f.description);
         self.values.push(f.current_value);
-        self.records.push(record);
     }
 
     /// The issues among `new` ((sku, rule) → id as stored) as events carry them (the record
-    /// stays in the database: GetIssue returns it).
+    /// is the connector's: GetIssue reads it from there).
     fn into_issues(
         self,
         tenant: &Uuid,

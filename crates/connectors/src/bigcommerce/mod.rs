@@ -36,6 +36,13 @@ use mapping::{
 /// Platform id.
 pub const PLATFORM: &str = "bigcommerce";
 
+/// The product fields the mapping reads, asked for with `include_fields`: BigCommerce then
+/// returns the id, these fields and the `include`d variants and images instead of every one
+/// of a product's 60-odd fields, so a catalog page is less than half the bytes to send and
+/// parse.
+pub const PRODUCT_FIELDS: &str = "name,type,sku,description,weight,width,depth,height,price,\
+categories,brand_id,inventory_tracking,is_visible,upc,mpn,gtin,availability,condition,date_modified";
+
 /// The platform with the fields of its connection form.
 pub fn platform_info() -> PlatformInfo {
     PlatformInfo {
@@ -454,6 +461,7 @@ impl Connector for BigCommerce {
         let limit = page_size(query, self.client.cfg.page_size, MAX_PAGE_SIZE);
         let mut call = Call::get(format!("{}/catalog/products", self.urls().catalog))
             .query("include", "variants,images")
+            .query("include_fields", PRODUCT_FIELDS)
             .query("page", page)
             .query("limit", limit);
         if let Some(since) = query.since {

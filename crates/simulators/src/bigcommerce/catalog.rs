@@ -9,7 +9,7 @@ use axum::routing::get;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::store::{Product, Store, Variant};
+use super::store::{Fields, Product, Store, Variant};
 use super::{
     ApiError, ApiResult, Params, Shared, int_list, list, ok, page_limit, paginate, pagination_meta,
     parse_body, parse_date, v3_error, v3_error_with,
@@ -39,6 +39,12 @@ fn includes(params: &Params) -> (bool, bool) {
     )
 }
 
+/// `include_fields` / `exclude_fields` of a product read.
+fn fields(params: &Params) -> Fields {
+    let get = |k: &str| params.get(k).map(String::as_str).unwrap_or_default();
+    Fields::parse(get("include_fields"), get("exclude_fields"))
+}
+
 fn product_not_found() -> ApiError {
     v3_error(
         StatusCode::NOT_FOUND,
@@ -54,10 +60,14 @@ async fn list_products(State(sim): State<Shared>, Query(q): Query<Params>) -> Ap
     let ids = int_list(&q, "id:in");
     let categories = int_list(&q, "categories:in");
     let (with_variants, with_images) = includes(&q);
+    let fields = fields(&q);
     let store = sim.store();
-    if q.keys()
-        .all(|k| matches!(k.as_str(), "page" | "limit" | "include"))
-    {
+    if q.keys().all(|k| {
+        matches!(
+            k.as_str(),
+            "page" | "limit" | "include" | "include_fields" | "exclude_fields"
+        )
+    }) {
         // No filter: slice the page directly instead of scanning the catalog.
         let total = store.products.len();
         let docs: Vec<_> = store
@@ -65,7 +75,7 @@ async fn list_products(State(sim): State<Shared>, Query(q): Query<Params>) -> Ap
             .iter()
             .skip((page - 1) * limit)
             .take(limit)
-            .map(|p| store.product_json_text(p, with_variants, with_images))
+            .map(|p| store.product_json_text(p, with_variants, with_images, &fields))
             .collect();
         let meta = pagination_meta(total, docs.len(), page, limit);
         let mut body = String::with_capacity(docs.iter().map(|d| d.len() + 1).sum::<usize>() + 512);
@@ -109,7 +119,11 @@ async fn list_products(State(sim): State<Shared>, Query(q): Query<Params>) -> Ap
     let (page_items, meta) = paginate(matching, page, limit);
     let data: Vec<Value> = page_items
         .into_iter()
-        .map(|p| store.product_json(p, with_variants, with_images))
+        .map(|p| {
+            let mut doc = store.product_json(p, with_variants, with_images);
+            fields.apply(&mut doc);
+            doc
+        })
         .collect();
     ok(json!({ "data": data, "meta": meta }))
 }
@@ -120,10 +134,13 @@ async fn get_product(
     Query(q): Query<Params>,
 ) -> ApiResult {
     let (with_variants, with_images) = includes(&q);
+    let fields = fields(&q);
     let store = sim.store();
     match store.products.iter().find(|p| p.id == id) {
         Some(p) => {
-            ok(json!({ "data": store.product_json(p, with_variants, with_images), "meta": {} }))
+            let mut doc = store.product_json(p, with_variants, with_images);
+            fields.apply(&mut doc);
+            ok(json!({ "data": doc, "meta": {} }))
         }
         None => Err(product_not_found()),
     }

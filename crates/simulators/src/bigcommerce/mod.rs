@@ -51,6 +51,10 @@ pub struct SimConfig {
     /// Serve every product as a simple product (one base variant holding the stock of the
     /// first demo variant): keeps catalogs of a million products small, for benchmarks.
     pub simple_products: bool,
+    /// The `include_fields` (comma-separated) the product documents are kept rendered for at
+    /// start, as a platform keeps its documents stored: empty for every field. Other field
+    /// lists are rendered on first request and kept.
+    pub document_fields: String,
 }
 
 impl Default for SimConfig {
@@ -66,6 +70,7 @@ impl Default for SimConfig {
             currency: "USD".into(),
             faults: Vec::new(),
             simple_products: false,
+            document_fields: String::new(),
         }
     }
 }
@@ -221,7 +226,7 @@ impl Sim {
             &config.currency,
             config.simple_products,
         );
-        store.prerender();
+        store.prerender(&store::Fields::parse(&config.document_fields, ""));
         Self {
             store: Mutex::new(store),
             faults: FaultQueue::new(config.faults.clone()),

@@ -191,10 +191,67 @@ pub(crate) struct Store {
     json_cache: std::sync::Mutex<HashMap<DocKey, RenderedDoc>>,
 }
 
-/// (product id, with variants, with images).
-type DocKey = (i64, bool, bool);
+/// (product id, with variants, with images, [`Fields::key`]).
+type DocKey = (i64, bool, bool, u64);
 /// (`date_modified`, `stock_version`, JSON text) of a rendered product document.
 type RenderedDoc = (DateTime<Utc>, u64, Arc<str>);
+
+/// The top-level fields a V3 product read returns: `include_fields` (the id and the fields
+/// named; sub-resources asked for with `include` always come) or `exclude_fields` (every
+/// field but those), as BigCommerce documents them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fields {
+    include: Vec<String>,
+    exclude: Vec<String>,
+    /// A hash of both lists, 0 for every field: the document cache's key.
+    pub(crate) key: u64,
+}
+
+impl Fields {
+    /// From the comma-separated `include_fields` and `exclude_fields` values.
+    pub(crate) fn parse(include: &str, exclude: &str) -> Self {
+        let names = |v: &str| -> Vec<String> {
+            let mut n: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            n.sort();
+            n.dedup();
+            n
+        };
+        let (include, exclude) = (names(include), names(exclude));
+        let key = if include.is_empty() && exclude.is_empty() {
+            0
+        } else {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (&include, &exclude).hash(&mut h);
+            h.finish() | 1
+        };
+        Self {
+            include,
+            exclude,
+            key,
+        }
+    }
+
+    /// Drops the fields not asked for from a rendered product.
+    pub(crate) fn apply(&self, doc: &mut Value) {
+        if self.key == 0 {
+            return;
+        }
+        if let Some(obj) = doc.as_object_mut() {
+            obj.retain(|k, _| {
+                let kept = self.include.is_empty()
+                    || matches!(k.as_str(), "id" | "variants" | "images" | "custom_fields")
+                    || self.include.iter().any(|f| f == k);
+                kept && (k == "id" || !self.exclude.iter().any(|f| f == k))
+            });
+        }
+    }
+}
 
 /// RFC 3339 with seconds, as V3 renders dates.
 pub(crate) fn v3_date(t: &DateTime<Utc>) -> String {
@@ -608,9 +665,16 @@ impl Store {
         }
     }
 
-    /// The rendered JSON document of a product, from the cache when still current.
-    pub(crate) fn product_json_text(&self, p: &Product, variants: bool, images: bool) -> Arc<str> {
-        let key = (p.id, variants, images);
+    /// The rendered JSON document of a product (only `fields`), from the cache when still
+    /// current.
+    pub(crate) fn product_json_text(
+        &self,
+        p: &Product,
+        variants: bool,
+        images: bool,
+        fields: &Fields,
+    ) -> Arc<str> {
+        let key = (p.id, variants, images, fields.key);
         let mut cache = self.json_cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((modified, version, text)) = cache.get(&key)
             && *modified == p.date_modified
@@ -618,15 +682,17 @@ impl Store {
         {
             return text.clone();
         }
-        let text: Arc<str> = self.product_json(p, variants, images).to_string().into();
+        let mut doc = self.product_json(p, variants, images);
+        fields.apply(&mut doc);
+        let text: Arc<str> = doc.to_string().into();
         cache.insert(key, (p.date_modified, self.stock_version, text.clone()));
         text
     }
 
     /// Renders every product document once (as the connector asks for them).
-    pub(crate) fn prerender(&self) {
+    pub(crate) fn prerender(&self, fields: &Fields) {
         for p in &self.products {
-            self.product_json_text(p, true, true);
+            self.product_json_text(p, true, true, fields);
         }
     }
 

@@ -116,6 +116,65 @@ async fn products_paginate_and_include_sub_resources() {
 }
 
 #[tokio::test]
+async fn include_and_exclude_fields_shape_product_documents() {
+    // The store keeps its documents rendered for one field list; others render on request.
+    let (sim, http) = start(SimConfig {
+        products: 6,
+        document_fields: "name,sku".into(),
+        ..SimConfig::default()
+    })
+    .await;
+    let get = |query: &str| {
+        let url = format!("{}/catalog/products?{query}", sim.v3_url());
+        let req = authed(&http, reqwest::Method::GET, url);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let keys = |doc: &Value| -> Vec<String> {
+        let mut k: Vec<String> = doc.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    for query in [
+        "include_fields=sku,name&include=variants",
+        "include_fields=name,sku&include=variants&sku=",
+    ] {
+        let query = query.trim_end_matches("&sku=");
+        let body = get(query).await;
+        for d in body["data"].as_array().unwrap() {
+            // The id always, the fields asked for, and the included sub-resources.
+            assert_eq!(keys(d), ["id", "name", "sku", "variants"], "{query}");
+        }
+    }
+    // The same through a filtered read (rendered per request) and a single read.
+    let first = get("limit=1").await["data"][0].clone();
+    let sku = first["sku"].as_str().unwrap();
+    let filtered = get(&format!("sku:in={sku}&include_fields=price,weight")).await;
+    assert_eq!(keys(&filtered["data"][0]), ["id", "price", "weight"]);
+    let one: Value = authed(
+        &http,
+        reqwest::Method::GET,
+        format!(
+            "{}/catalog/products/{}?include_fields=name",
+            sim.v3_url(),
+            first["id"]
+        ),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(keys(&one["data"]), ["id", "name"]);
+    // exclude_fields drops only the fields named, never the id.
+    let body = get("exclude_fields=description,id&limit=2").await;
+    for d in body["data"].as_array().unwrap() {
+        assert!(d.get("description").is_none() && d.get("id").is_some());
+        assert!(d.get("name").is_some() && d.get("date_modified").is_some());
+    }
+}
+
+#[tokio::test]
 async fn the_window_rate_limit_answers_429() {
     let (sim, http) = start(SimConfig {
         rate_limit_requests: 3,
