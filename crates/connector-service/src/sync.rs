@@ -867,14 +867,20 @@ async fn write_products(
     recs: &[Vec<u8>],
     upsert: bool,
 ) -> Result<(), sqlx::Error> {
+    macro_rules! insert {
+        () => {
+            "INSERT INTO products (tenant_id, connection_id, sku, external_id, record) \
+             SELECT $1, $2, s, e, r FROM UNNEST($3::text[], $4::text[], $5::bytea[]) AS t(s, e, r)"
+        };
+    }
     let sql = if upsert {
-        "INSERT INTO products (tenant_id, connection_id, sku, external_id, record) \
-         SELECT $1, $2, s, e, r FROM UNNEST($3::text[], $4::text[], $5::bytea[]) AS t(s, e, r) \
-         ON CONFLICT (connection_id, sku) DO UPDATE SET external_id = EXCLUDED.external_id, \
-         record = EXCLUDED.record, updated_at = now()"
+        concat!(
+            insert!(),
+            " ON CONFLICT (connection_id, sku) DO UPDATE SET external_id = EXCLUDED.external_id, \
+             record = EXCLUDED.record, updated_at = now()"
+        )
     } else {
-        "INSERT INTO products (tenant_id, connection_id, sku, external_id, record) \
-         SELECT $1, $2, s, e, r FROM UNNEST($3::text[], $4::text[], $5::bytea[]) AS t(s, e, r)"
+        insert!()
     };
     sqlx::query(sql)
         .bind(run.tenant)

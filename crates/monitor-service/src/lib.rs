@@ -433,27 +433,31 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     Ok(())
 }
 
+/// Inserts a batch's issues, column by column (`$1` tenant, `$2` connection, `$3` platform,
+/// `$4`..`$14` the columns of [`Found`], `$15` the event that raised them).
+macro_rules! insert_issues {
+    () => {
+        "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, \
+         external_id, issue_type, field, rule, severity, description, current_value, suggestions, \
+         confidence, detected_by) \
+         SELECT i, $1, $2, $3, 'product', s, e, t, f, r, sv, d, v, sg, c, $15 FROM UNNEST($4::uuid[], \
+         $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+         $12::text[], $13::jsonb[], $14::float8[]) AS x(i, s, e, t, f, r, sv, d, v, sg, c) "
+    };
+}
+
 /// New issues of a batch, none of whose records has an open issue (the open-issue index is
 /// still unique: a duplicate fails the statement).
-const INSERT_NEW: &str = "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, \
-     external_id, issue_type, field, rule, severity, description, current_value, suggestions, \
-     confidence, detected_by) \
-     SELECT i, $1, $2, $3, 'product', s, e, t, f, r, sv, d, v, sg, c, $15 FROM UNNEST($4::uuid[], \
-     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-     $12::text[], $13::jsonb[], $14::float8[]) AS x(i, s, e, t, f, r, sv, d, v, sg, c) \
-     RETURNING id, sku, rule, true";
+const INSERT_NEW: &str = concat!(insert_issues!(), "RETURNING id, sku, rule, true");
 
 /// Issues of a batch: inserted, or an open one for the same record and rule refreshed.
-const UPSERT: &str = "INSERT INTO issues (id, tenant_id, connection_id, platform, record_kind, sku, \
-     external_id, issue_type, field, rule, severity, description, current_value, suggestions, \
-     confidence, detected_by) \
-     SELECT i, $1, $2, $3, 'product', s, e, t, f, r, sv, d, v, sg, c, $15 FROM UNNEST($4::uuid[], \
-     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-     $12::text[], $13::jsonb[], $14::float8[]) AS x(i, s, e, t, f, r, sv, d, v, sg, c) \
-     ON CONFLICT (sku, rule, connection_id, tenant_id) WHERE status = 'pending_review' \
+const UPSERT: &str = concat!(
+    insert_issues!(),
+    "ON CONFLICT (sku, rule, connection_id, tenant_id) WHERE status = 'pending_review' \
      DO UPDATE SET current_value = EXCLUDED.current_value, suggestions = EXCLUDED.suggestions, \
      external_id = EXCLUDED.external_id, updated_at = now() \
-     RETURNING id, sku, rule, (xmax = 0 OR issues.detected_by = $15)";
+     RETURNING id, sku, rule, (xmax = 0 OR issues.detected_by = $15)"
+);
 
 type IssueQuery<'q> = sqlx::query::QueryAs<
     'q,
