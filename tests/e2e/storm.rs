@@ -3,7 +3,8 @@
 //! rest of their getOrders page waits for getOrderItems tokens (and a connector killed in the
 //! middle resumes after the last order committed, losing and doubling nothing); on PrestaShop,
 //! whose pushes are one PUT per sku, a sku that reaches 0 is not stuck behind a backlog of
-//! pushes and an order import is not held back by them.
+//! pushes and an order import is not held back by them; a scheduled push sends its whole
+//! backlog however small its batches.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -243,5 +244,36 @@ async fn prestashop_pushes_the_scarcest_first_and_orders_before_pushes() -> anyh
     assert!(left >= 20, "{left} skus still due");
     sys.stop().await;
     shop.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_push_sends_its_whole_backlog_in_small_batches() -> anyhow::Result<()> {
+    let sys = crate::platforms::system("storm-scheduled").await?;
+    let (refurbed, admin) = store("refurbed").await?;
+    let skus: Vec<String> = (0..230).map(|i| format!("RF-STORM-{i:03}")).collect();
+    list(&admin, &skus, 5).await?;
+    // Pushed once an hour, one sku per round: more rounds than a pass yields after.
+    let conn = connect(
+        &sys,
+        &refurbed,
+        json!({"stock": {"push": "scheduled", "push_interval_secs": 3600, "push_batch": 1}}),
+    )
+    .await?;
+    stock(&sys, &skus, 7).await?;
+    let pool = sys.db().await?;
+    let due =
+        "SELECT count(*) FROM connector.channel_stock WHERE connection_id = $1::uuid AND dirty";
+    sys.eventually(
+        "the whole backlog pushed",
+        Duration::from_secs(120),
+        || async { Ok((count(&pool, due, &conn).await? == 0).then_some(())) },
+    )
+    .await?;
+    let shown = get_json(format!("{admin}/quantities")).await?;
+    let off: Vec<&String> = skus.iter().filter(|s| shown[s.as_str()] != 7).collect();
+    assert!(off.is_empty(), "{} skus not shown: {off:?}", off.len());
+    sys.stop().await;
+    refurbed.stop().await;
     Ok(())
 }
