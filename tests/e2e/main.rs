@@ -9,6 +9,7 @@ mod flow;
 mod marketplaces;
 mod platforms;
 mod stock;
+mod storm;
 mod telemetry;
 mod webhooks;
 

@@ -439,21 +439,28 @@ impl Run {
 
     async fn import_orders(&mut self, c: &dyn Connector) -> Result<(), Stop> {
         let (since, started) = self.window("import_orders").await?;
-        self.pages(
+        // Its calls go first in the connection's rate budget (a channel's stock pushes wait
+        // while they do): an order tells the ledger of a sale.
+        marketsync_connectors::priority(self.pages(
             "import_orders",
             since,
             |q| async move { c.orders_page(&q).await },
             OrdersCommit,
-        )
+        ))
         .await?;
         // Orders the marketplace holds until the seller accepts them are accepted once they
         // are committed here (again on a resumed run: only those still awaiting are sent).
-        let accepted = crate::orders::accept_waiting(&self.state, self.tenant, self.connection, c)
-            .await
-            .map_err(|e| match e {
-                crate::orders::AcceptFailure::Db(e) => Stop::from(e),
-                crate::orders::AcceptFailure::Platform(e) => Stop::from(e),
-            })?;
+        let accepted = marketsync_connectors::priority(crate::orders::accept_waiting(
+            &self.state,
+            self.tenant,
+            self.connection,
+            c,
+        ))
+        .await
+        .map_err(|e| match e {
+            crate::orders::AcceptFailure::Db(e) => Stop::from(e),
+            crate::orders::AcceptFailure::Platform(e) => Stop::from(e),
+        })?;
         if accepted.accepted > 0 || !accepted.refused.is_empty() {
             self.bump("orders_accepted", accepted.accepted);
             self.bump("orders_refused", accepted.refused.len() as i64);

@@ -72,6 +72,50 @@ pub(crate) struct RateLimitHeaders {
     pub reset_ms: &'static str,
 }
 
+/// How a task's calls share a connection's rate budget with the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Order imports (they tell the ledger of a sale): go first.
+    Priority,
+    /// Stock pushes: leave the reserve and yield to waiting priority calls.
+    Background,
+}
+
+tokio::task_local! {
+    static CLASS: Class;
+}
+
+/// Runs `f` with its calls first in line: while one of them waits for a connection's rate
+/// budget, [`background`] calls do not spend it. Order imports run so.
+pub async fn priority<F: std::future::Future>(f: F) -> F::Output {
+    CLASS.scope(Class::Priority, f).await
+}
+
+/// Runs `f` with its calls in the background: they leave a fifth of a connection's rate budget
+/// (of a window's quota until its last tenth, or of a token bucket's burst) to the others, and
+/// spend none while a [`priority`] call waits for it (for at most [`MAX_YIELD`] per call, so
+/// a long import cannot hold them back for good). Stock pushes run so: a channel's order
+/// imports never wait behind a backlog of pushes. Other calls are not affected.
+pub async fn background<F: std::future::Future>(f: F) -> F::Output {
+    CLASS.scope(Class::Background, f).await
+}
+
+fn class() -> Option<Class> {
+    CLASS.try_with(|c| *c).ok()
+}
+
+/// The part of a budget of `quota` (a window's requests or a bucket's burst) background calls
+/// leave to the others.
+fn reserve(quota: u32) -> u32 {
+    quota / 5
+}
+
+/// How long a background call waits before looking again while a priority call waits.
+const YIELD: Duration = Duration::from_millis(10);
+
+/// The longest a background call yields to waiting priority calls.
+pub(crate) const MAX_YIELD: Duration = Duration::from_secs(30);
+
 #[derive(Debug)]
 struct Budget {
     quota: u32,
@@ -82,6 +126,18 @@ struct Budget {
     blocked_until: Option<Instant>,
     /// Token bucket mode (Amazon's usage plans): tokens per second, tokens now, last refill.
     bucket: Option<(f64, f64, Instant)>,
+    /// [`priority`] calls waiting for the budget now.
+    waiting: usize,
+}
+
+/// Counts a priority call as waiting while it exists.
+struct Waiting<'a>(&'a RateLimiter);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut b = self.0.lock();
+        b.waiting = b.waiting.saturating_sub(1);
+    }
 }
 
 /// A request budget per fixed window kept by the client (the connection's own quota), plus
@@ -106,6 +162,7 @@ impl RateLimiter {
                 reset_at: Instant::now() + window,
                 blocked_until: None,
                 bucket: None,
+                waiting: 0,
             }),
         }
     }
@@ -124,47 +181,82 @@ impl RateLimiter {
         self.budget.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until both budgets allow one more request, and spends it.
+    /// Waits until both budgets allow one more request, and spends it. Inside
+    /// [`background`], also until no [`priority`] call waits (for at most [`MAX_YIELD`]), and
+    /// only while more than the reserve is left (a fixed window's reserve is released in its
+    /// last tenth: unspent, it would be lost at the reset anyway).
     pub(crate) async fn acquire(&self) {
+        let class = class();
+        let background = class == Some(Class::Background);
+        let began = Instant::now();
+        let mut waiting: Option<Waiting<'_>> = None;
         loop {
-            let wait = {
-                let mut b = self.lock();
-                let now = Instant::now();
-                match b.blocked_until {
-                    Some(until) if until > now => until - now,
-                    _ if b.bucket.is_some() => {
-                        b.blocked_until = None;
-                        let (rate, tokens, last) = b.bucket.expect("checked");
-                        let cap = f64::from(b.quota);
-                        let tokens =
-                            (tokens + now.duration_since(last).as_secs_f64() * rate).min(cap);
-                        if tokens >= 1.0 {
-                            b.bucket = Some((rate, tokens - 1.0, now));
-                            return;
-                        }
-                        b.bucket = Some((rate, tokens, now));
-                        Duration::from_secs_f64((1.0 - tokens) / rate)
-                    }
-                    _ => {
-                        b.blocked_until = None;
-                        if now >= b.reset_at {
-                            b.remaining = b.quota;
-                            b.reset_at = now + b.window;
-                        }
-                        if b.remaining > 0 {
-                            b.remaining -= 1;
-                            return;
-                        }
-                        b.reset_at - now
-                    }
-                }
+            // `None`: spent (the lock is released before `waiting` is dropped).
+            let wait = self.try_spend(background, background && began.elapsed() < MAX_YIELD);
+            let Some(wait) = wait else {
+                return;
             };
+            if class == Some(Class::Priority) && waiting.is_none() {
+                self.lock().waiting += 1;
+                waiting = Some(Waiting(self));
+            }
             tracing::debug!(
                 wait_ms = wait.as_millis() as u64,
+                background,
                 "rate limit budget spent, waiting"
             );
             tokio::time::sleep(wait + RESET_MARGIN).await;
         }
+    }
+
+    /// Spends one request when the budgets allow it (`None`), else says how long to wait:
+    /// `background` leaves the reserve and, when `yields`, waits while a priority call waits.
+    fn try_spend(&self, background: bool, yields: bool) -> Option<Duration> {
+        let mut b = self.lock();
+        let now = Instant::now();
+        let yielding = yields && b.waiting > 0;
+        if let Some(until) = b.blocked_until.filter(|u| *u > now) {
+            return Some(until - now);
+        }
+        b.blocked_until = None;
+        if let Some((rate, tokens, last)) = b.bucket {
+            let cap = f64::from(b.quota);
+            let tokens = (tokens + now.duration_since(last).as_secs_f64() * rate).min(cap);
+            let need = if background {
+                1.0 + f64::from(reserve(b.quota))
+            } else {
+                1.0
+            };
+            if tokens >= need && !yielding {
+                b.bucket = Some((rate, tokens - 1.0, now));
+                return None;
+            }
+            b.bucket = Some((rate, tokens, now));
+            let refill = Duration::from_secs_f64((need - tokens).max(0.0) / rate);
+            return Some(if yielding { refill.max(YIELD) } else { refill });
+        }
+        if now >= b.reset_at {
+            b.remaining = b.quota;
+            b.reset_at = now + b.window;
+        }
+        let to_reset = b.reset_at - now;
+        let keep = if background && to_reset > b.window / 10 {
+            reserve(b.quota)
+        } else {
+            0
+        };
+        if b.remaining > keep && !yielding {
+            b.remaining -= 1;
+            return None;
+        }
+        Some(if b.remaining == 0 {
+            to_reset
+        } else if yielding {
+            YIELD
+        } else {
+            // Only the reserve is left: it is released in the window's last tenth.
+            to_reset - b.window / 10
+        })
     }
 
     /// Follows the platform's headers: nothing left means wait for its reset.
@@ -777,6 +869,87 @@ mod tests {
         let start = std::time::Instant::now();
         l.acquire().await;
         assert!(start.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn background_calls_leave_a_fifth_of_a_window_until_its_last_tenth() {
+        let l = RateLimiter::new(10, Duration::from_millis(1000), None);
+        let start = std::time::Instant::now();
+        background(async {
+            for _ in 0..8 {
+                l.acquire().await;
+            }
+        })
+        .await;
+        assert!(start.elapsed() < Duration::from_millis(150));
+        // Other calls have the reserve at once.
+        l.acquire().await;
+        assert!(start.elapsed() < Duration::from_millis(150));
+        // The reserve's last request is a background call's in the window's last tenth.
+        background(l.acquire()).await;
+        let t = start.elapsed();
+        assert!(
+            t >= Duration::from_millis(880) && t < Duration::from_millis(1000),
+            "{t:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn background_calls_leave_a_fifth_of_a_bucket() {
+        // 5 tokens a second, 10 at most: a background call needs 3 (1 + the reserve of 2).
+        let l = RateLimiter::token_bucket(5.0, 10, None);
+        let start = std::time::Instant::now();
+        background(async {
+            for _ in 0..8 {
+                l.acquire().await;
+            }
+        })
+        .await;
+        l.acquire().await;
+        assert!(start.elapsed() < Duration::from_millis(150));
+        // One token left: the next background call waits for two more (400 ms).
+        background(l.acquire()).await;
+        let t = start.elapsed();
+        assert!(t >= Duration::from_millis(380), "{t:?}");
+    }
+
+    #[tokio::test]
+    async fn background_calls_wait_while_a_priority_call_waits() {
+        let l = Arc::new(RateLimiter::new(1, Duration::from_millis(300), None));
+        l.acquire().await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        // A push waits for the next window first, then an import joins it.
+        let push = {
+            let (l, order) = (l.clone(), order.clone());
+            tokio::spawn(background(async move {
+                l.acquire().await;
+                order.lock().expect("order").push("push");
+            }))
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let import = {
+            let (l, order) = (l.clone(), order.clone());
+            tokio::spawn(priority(async move {
+                l.acquire().await;
+                order.lock().expect("order").push("import");
+            }))
+        };
+        import.await.expect("import");
+        push.await.expect("push");
+        assert_eq!(*order.lock().expect("order"), ["import", "push"]);
+        // Other calls waiting do not count.
+        let other = {
+            let l = l.clone();
+            tokio::spawn(async move { l.acquire().await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(l.lock().waiting, 0);
+        other.await.expect("other");
+        // A waiting call that gives up no longer holds pushes back.
+        l.acquire().await;
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), priority(l.acquire())).await;
+        assert!(gave_up.is_err());
+        assert_eq!(l.lock().waiting, 0);
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ pub mod refurbed;
 pub mod shopify;
 pub mod woocommerce;
 
-pub use http::{HttpPolicy, RetryPolicy};
+pub use http::{HttpPolicy, RetryPolicy, background, priority};
 
 use std::collections::BTreeMap;
 use std::fmt;

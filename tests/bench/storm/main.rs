@@ -228,6 +228,17 @@ async fn admin_json(
     Ok((status, resp.json().await.unwrap_or(Value::Null)))
 }
 
+/// How many skus of `want` a simulator shows another quantity for (`GET /__admin/quantities`,
+/// the sellable quantity: summed over a shop's locations, a marketplace's offer quantity).
+async fn showing_otherwise(admin: &str, want: &HashMap<&str, i64>) -> anyhow::Result<usize> {
+    let (st, shown) = admin_json(Method::GET, &format!("{admin}/quantities"), None).await?;
+    anyhow::ensure!(st == 200, "{admin}/quantities: {st} {shown}");
+    Ok(want
+        .iter()
+        .filter(|(sku, q)| shown[**sku].as_i64() != Some(**q))
+        .count())
+}
+
 fn pct(v: &mut [i64], p: f64) -> Option<i64> {
     if v.is_empty() {
         return None;
@@ -300,6 +311,8 @@ async fn run(
             json!({})
         };
         stock["safety_buffer"] = json!(safety_buffer(platform, *poll, buffers));
+        // The rules are the run's whole point: the baseline's schedule and every buffer.
+        settings["stock"] = stock;
         settings["poll_operations"] = json!(["import_orders"]);
         if let Some(p) = poll {
             settings["sync_frequency"] = json!(p);
@@ -370,6 +383,18 @@ async fn run(
     }
     let pool = sys.db().await?;
     let settle = Instant::now();
+    // Settled when nothing is due and every channel shows what its rule lists (Mirakl and
+    // CDiscount apply writes some time after accepting them).
+    let expected: Vec<HashMap<&str, i64>> = channels
+        .iter()
+        .map(|ch| {
+            let buffer = safety_buffer(ch.platform, ch.poll, buffers);
+            skus.iter()
+                .map(|(s, q)| (s.as_str(), (q - buffer).max(0)))
+                .collect()
+        })
+        .collect();
+    let mut waiting_for: Vec<String> = Vec::new();
     loop {
         let due: i64 =
             sqlx::query_scalar("SELECT count(*) FROM connector.channel_stock WHERE dirty")
@@ -379,11 +404,21 @@ async fn run(
             .fetch_one(&pool)
             .await?;
         if due == 0 && rows >= (skus.len() * channels.len()) as i64 {
-            break;
+            waiting_for.clear();
+            for (ch, want) in channels.iter().zip(&expected) {
+                let off = showing_otherwise(&ch.admin, want).await?;
+                if off > 0 {
+                    waiting_for.push(format!("{} ({off} skus)", ch.platform));
+                }
+            }
+            if waiting_for.is_empty() {
+                break;
+            }
         }
         anyhow::ensure!(
             settle.elapsed() < Duration::from_secs(1800),
-            "initial quantities not settled: {due} due, {rows} rows"
+            "initial quantities not settled: {due} due, {rows} rows, not shown yet on {}",
+            waiting_for.join(", ")
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

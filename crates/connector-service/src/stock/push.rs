@@ -2,8 +2,10 @@
 //! through the platform's batch endpoint (marketplaces: offers; shops: stock per location),
 //! with the quantity the ledger gives at the moment of sending. Bursts coalesce by themselves:
 //! a sku changed ten times before its turn is sent once. The platform's rate budget is kept by
-//! the connector's own limiter (a call waits for its turn), and a pusher holds a lease on its
-//! connection so replicas never push the same channel at once.
+//! the connector's own limiter (a call waits for its turn); pushes spend it in the background
+//! ([`marketsync_connectors::background`]: not while an order import of the connection waits,
+//! and leaving it a fifth), and a pusher holds a lease on its connection so replicas never
+//! push the same channel at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +26,8 @@ use crate::{State, store};
 const LEASE_SECS: i64 = 10;
 /// Failed attempts after which a push becomes an issue.
 pub const FAIL_ALERT_AT: i32 = 3;
-/// Rounds of one pass before yielding (a sku changed on every round cannot starve the rest).
+/// Rounds of one pass, beyond those its backlog needs, before yielding (a sku changed on every
+/// round cannot starve the rest).
 const MAX_ROUNDS: usize = 200;
 
 /// The connection's (shared) connector as a pusher last used it.
@@ -201,7 +204,10 @@ pub async fn pass(
         cached.built = Some(connector);
         cached.shop = false;
     }
-    for round in 0..MAX_ROUNDS {
+    // Enough rounds for everything due now in batches (a scheduled push sends it all), and
+    // MAX_ROUNDS more for what becomes due meanwhile.
+    let rounds = MAX_ROUNDS + (due / i64::from(rules.batch(&platform, due).max(1))) as usize;
+    for round in 0..rounds {
         if round > 0 {
             due = due_count(state, connection).await?;
         }
@@ -310,7 +316,9 @@ async fn push_batch(
     };
     if !send.is_empty() {
         let connector = cached.built.as_ref().expect("built");
-        let result = export(
+        // In the background of the shared connector's rate budget: its order imports (which
+        // tell the ledger of a sale) go first.
+        let result = marketsync_connectors::background(export(
             state,
             connection,
             connector.as_ref(),
@@ -318,7 +326,7 @@ async fn push_batch(
             rules,
             &send,
             &avail,
-        )
+        ))
         .await;
         match result {
             Ok(report) => {

@@ -115,14 +115,18 @@ impl StockRules {
     /// channels that limit calls rather than items (a Mirakl offer import once a minute,
     /// CDiscount packages: one call should carry everything due); Amazon takes up to 10 as
     /// listing patches (5 a second, at once) and a backlog of more than 1,000 as one feed;
-    /// 500 for the others (a smaller call lets the scarcest skus that became due meanwhile go
-    /// first in the next one).
+    /// PrestaShop 10 (a push is one PUT per sku: a large batch would send quantities read
+    /// from the ledger seconds before, and keep a sku that has just reached 0 behind it);
+    /// WooCommerce 100 (one products batch call); 500 for the others (a smaller call lets the
+    /// scarcest skus that became due meanwhile go first in the next one).
     pub fn batch(&self, platform: &str, due: i64) -> u32 {
         self.push_batch.unwrap_or(match platform {
             "mirakl" => 100_000,
             "cdiscount" => 20_000,
             "amazon" if due > 1_000 => 20_000,
             "amazon" => 10,
+            "prestashop" => 10,
+            "woocommerce" => 100,
             _ => 500,
         })
     }
@@ -190,6 +194,18 @@ mod tests {
             let e = StockRules::from_settings(&v).expect_err("refused");
             assert!(e.contains(field), "{e}");
         }
+    }
+
+    #[test]
+    fn push_batches_by_platform() {
+        let r = StockRules::default();
+        assert_eq!(r.batch("prestashop", 5_000), 10, "one PUT per sku");
+        assert_eq!(r.batch("woocommerce", 5_000), 100, "one batch call");
+        assert_eq!(r.batch("amazon", 50), 10);
+        assert_eq!(r.batch("amazon", 5_000), 20_000);
+        assert_eq!(r.batch("shopify", 5_000), 500);
+        let r = StockRules::from_settings(&json!({"stock": {"push_batch": 3}})).expect("valid");
+        assert_eq!(r.batch("prestashop", 5_000), 3);
     }
 
     #[test]

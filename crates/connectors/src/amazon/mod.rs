@@ -64,7 +64,14 @@
 //! - Page tokens: the platform's own (NextToken, pageToken, nextToken); stock pages prefix them
 //!   with `fba:` / `mfn:` (FBA summaries first, then merchant-fulfilled listings); order pages
 //!   are getOrders' NextToken, then `refunds:` + listFinancialEvents' NextToken (`refunds:`
-//!   alone: its first page), each page resumable from its token and the same query.
+//!   alone: its first page), each page resumable from its token and the same query. A getOrders
+//!   page is returned five orders at a time (their lines read, 0.5 getOrderItems a second),
+//!   continued by `after:<last order id>|<its getOrders NextToken>`, so the sync commits each
+//!   part as soon as it is read; the getOrders page is kept in memory meanwhile. A process that
+//!   restarts reads the page again with the same token or query and goes on after that order
+//!   (from the page's start if the order is no longer on it: re-read orders are updates, so
+//!   nothing is lost or doubled). This assumes, as for any resumed page, that a NextToken can
+//!   be used again.
 //! - Refund completeness: listFinancialEvents shows no event posted in the last two minutes
 //!   (the default and latest `PostedBefore`), so refunds are read from two minutes before
 //!   `since` (an order seen twice is an update); an explicit `until` is sent as `PostedBefore`
@@ -100,9 +107,9 @@ use config::{
     MAX_ORDERS_PAGE_SIZE,
 };
 use mapping::{
-    AmzOrderItem, CreatedFeed, Feed, FeedDocument, FinancialEventsPage, InventoryResponse,
-    ItemSearchResults, OrderItemsList, OrdersList, Payload, ProcessingReport, RefundEvent,
-    Submission,
+    AmzOrder, AmzOrderItem, CreatedFeed, Feed, FeedDocument, FinancialEventsPage,
+    InventoryResponse, ItemSearchResults, OrderItemsList, OrdersList, Payload, ProcessingReport,
+    RefundEvent, Submission,
 };
 use schema::ProductTypeSchema;
 
@@ -131,6 +138,16 @@ const FEED_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 const EPOCH: &str = "2000-01-01T00:00:00Z";
 /// Prefix of the page tokens of the refund phase of an incremental order import.
 const REFUNDS: &str = "refunds:";
+/// Prefix of the page tokens that continue a getOrders page after one of its orders:
+/// `after:<AmazonOrderId>|<getOrders NextToken, empty for the first page>`.
+const AFTER: &str = "after:";
+/// Orders whose lines (getOrderItems, 0.5 a second) are read for one page of an order
+/// import: the sync commits each page as it comes, so the ledger learns of a sale a few orders
+/// after its lines are read instead of after the whole getOrders page (up to 100 orders,
+/// 200 s at getOrderItems' sustained rate).
+const ORDERS_PER_PAGE: usize = 5;
+/// getOrders pages kept while their orders are read in parts (one per import in progress).
+const LISTED_PAGES: usize = 8;
 /// How far before `since` refund events are read: listFinancialEvents shows no event posted
 /// in the last two minutes, so the previous import may have missed those (re-reading an
 /// order is an update, never a duplicate).
@@ -221,6 +238,16 @@ pub struct Amazon {
     client: Client,
     /// Compiled product type schemas (`None`: the product type has no definition).
     schemas: tokio::sync::Mutex<HashMap<String, Option<std::sync::Arc<ProductTypeSchema>>>>,
+    /// getOrders pages whose orders are being returned a few at a time.
+    listed: std::sync::Mutex<std::collections::VecDeque<Listed>>,
+}
+
+/// A getOrders page read once and returned in parts: the key of its request (the query and
+/// its NextToken), its orders and its NextToken.
+struct Listed {
+    key: String,
+    orders: Vec<AmzOrder>,
+    next: Option<String>,
 }
 
 impl std::fmt::Debug for Amazon {
@@ -246,6 +273,20 @@ fn rejected(message: String) -> ConnectorError {
     }
 }
 
+/// What identifies a getOrders page: its NextToken, or the query of a first page.
+fn listed_key(query: &ImportQuery, token: Option<&str>) -> String {
+    match token {
+        Some(t) => format!("token {t}"),
+        None => format!(
+            "first {:?} {:?} {} {}",
+            query.since,
+            query.until,
+            query.ids.join(","),
+            query.page_size
+        ),
+    }
+}
+
 fn rfc3339(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -263,6 +304,7 @@ impl Amazon {
         Ok(Self {
             client: Client::new(cfg)?,
             schemas: tokio::sync::Mutex::new(HashMap::new()),
+            listed: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -360,6 +402,71 @@ impl Amazon {
             }
         }
         Ok(items)
+    }
+
+    /// The orders of the getOrders page of `query` and `token` (None: the first), and its
+    /// NextToken: when `continued`, as kept from the part of this import before (getOrders
+    /// allows a call a minute), else (or when no longer kept) read now.
+    async fn listed_orders(
+        &self,
+        query: &ImportQuery,
+        token: Option<&str>,
+        continued: bool,
+    ) -> Result<(Vec<AmzOrder>, Option<String>)> {
+        let key = listed_key(query, token);
+        if continued && let Some(l) = self.listed_pages().iter().find(|l| l.key == key) {
+            return Ok((l.orders.clone(), l.next.clone()));
+        }
+        let url = format!("{}/orders/v0/orders", self.cfg().urls.orders);
+        let size = page_size(query, MAX_ORDERS_PAGE_SIZE, MAX_ORDERS_PAGE_SIZE);
+        let since = query.since.map(rfc3339).unwrap_or_else(|| EPOCH.into());
+        let list: Payload<OrdersList> = self
+            .client
+            .fetch(Op::GetOrders, || {
+                let mut c = Call::get(&url).query("MarketplaceIds", self.mp());
+                match token {
+                    Some(t) => c = c.query("NextToken", t),
+                    None => {
+                        c = c
+                            .query("LastUpdatedAfter", &since)
+                            .query("MaxResultsPerPage", size);
+                        if let Some(until) = query.until {
+                            c = c.query("LastUpdatedBefore", rfc3339(until));
+                        }
+                        if !query.ids.is_empty() {
+                            let ids: Vec<&str> =
+                                query.ids.iter().take(50).map(String::as_str).collect();
+                            c = c.query("AmazonOrderIds", ids.join(","));
+                        }
+                    }
+                }
+                c
+            })
+            .await?;
+        let orders = list.payload.orders;
+        let next = list.payload.next_token.filter(|t| !t.is_empty());
+        if orders.len() > ORDERS_PER_PAGE {
+            let mut pages = self.listed_pages();
+            pages.retain(|l| l.key != key);
+            if pages.len() >= LISTED_PAGES {
+                pages.pop_front();
+            }
+            pages.push_back(Listed {
+                key,
+                orders: orders.clone(),
+                next: next.clone(),
+            });
+        }
+        Ok((orders, next))
+    }
+
+    fn listed_pages(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Listed>> {
+        // Plain data: a panic elsewhere cannot leave it inconsistent.
+        self.listed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget_listed(&self, key: &str) {
+        self.listed_pages().retain(|l| l.key != key);
     }
 
     /// One page of the refund phase of an incremental order import (`token`: the page token
@@ -1006,49 +1113,51 @@ impl Connector for Amazon {
         if let Some(t) = query.page.as_deref().and_then(|t| t.strip_prefix(REFUNDS)) {
             return self.refunds_page(query, t).await;
         }
-        let url = format!("{}/orders/v0/orders", self.cfg().urls.orders);
-        let size = page_size(query, MAX_ORDERS_PAGE_SIZE, MAX_ORDERS_PAGE_SIZE);
-        let since = query.since.map(rfc3339).unwrap_or_else(|| EPOCH.into());
-        let list: Payload<OrdersList> = self
-            .client
-            .fetch(Op::GetOrders, || {
-                let mut c = Call::get(&url).query("MarketplaceIds", self.mp());
-                match &query.page {
-                    Some(t) => c = c.query("NextToken", t),
-                    None => {
-                        c = c
-                            .query("LastUpdatedAfter", &since)
-                            .query("MaxResultsPerPage", size);
-                        if let Some(until) = query.until {
-                            c = c.query("LastUpdatedBefore", rfc3339(until));
-                        }
-                        if !query.ids.is_empty() {
-                            let ids: Vec<&str> =
-                                query.ids.iter().take(50).map(String::as_str).collect();
-                            c = c.query("AmazonOrderIds", ids.join(","));
-                        }
-                    }
-                }
-                c
-            })
-            .await?;
-        let orders = list.payload.orders;
+        // A page token is getOrders' own (a new getOrders page), or continues one after the
+        // last order returned.
+        let (after, token) = match query.page.as_deref().and_then(|t| t.strip_prefix(AFTER)) {
+            Some(rest) => {
+                let (id, token) = rest.split_once('|').ok_or_else(|| {
+                    ConnectorError::Config(format!("invalid order page token `{rest}`"))
+                })?;
+                (Some(id), Some(token).filter(|t| !t.is_empty()))
+            }
+            None => (None, query.page.as_deref()),
+        };
+        let (orders, listed_next) = self.listed_orders(query, token, after.is_some()).await?;
+        // Resumes after the last order returned; when it is no longer on the page (a fresh
+        // read after a restart), from the page's start: orders seen twice are updates.
+        let start = after
+            .and_then(|id| orders.iter().position(|o| o.amazon_order_id == id))
+            .map_or(0, |i| i + 1);
+        let part: Vec<&AmzOrder> = orders.iter().skip(start).take(ORDERS_PER_PAGE).collect();
         let items = futures::future::try_join_all(
-            orders.iter().map(|o| self.order_items(&o.amazon_order_id)),
+            part.iter().map(|o| self.order_items(&o.amazon_order_id)),
         )
         .await?;
+        let next = match part.last() {
+            Some(last) if start + part.len() < orders.len() => Some(format!(
+                "{AFTER}{}|{}",
+                last.amazon_order_id,
+                token.unwrap_or_default()
+            )),
+            _ => {
+                self.forget_listed(&listed_key(query, token));
+                match listed_next {
+                    Some(t) => Some(t),
+                    // After the last page of an incremental import: the refunds since.
+                    None if query.since.is_some() && query.ids.is_empty() => Some(REFUNDS.into()),
+                    None => None,
+                }
+            }
+        };
         Ok(Page {
-            items: orders
+            items: part
                 .iter()
                 .zip(&items)
                 .map(|(o, i)| mapping::order(o, i))
                 .collect(),
-            next: match list.payload.next_token.filter(|t| !t.is_empty()) {
-                Some(t) => Some(t),
-                // After the last page of an incremental import: the refunds since.
-                None if query.since.is_some() && query.ids.is_empty() => Some(REFUNDS.into()),
-                None => None,
-            },
+            next,
             total: None,
         })
     }

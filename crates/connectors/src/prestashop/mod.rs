@@ -34,6 +34,12 @@
 //! Incremental product and order reads filter on `date_upd`; `stock_availables` have no
 //! modification date, so stock imports always read current levels. `ImportQuery.skus` are
 //! resolved to product ids through `products.reference` and `combinations.reference`.
+//!
+//! The lookups (categories, manufacturers, options and their values, currencies, carriers, the
+//! default currency: seven lists) are read again at the start of each product import; an order
+//! import reuses them for up to ten minutes, and reads them again sooner only when an order
+//! names a currency or carrier they lack, so a poll for new orders is one request (a carrier
+//! renamed in the meantime shows its old name until then).
 
 pub mod config;
 mod mapping;
@@ -60,6 +66,9 @@ pub const PLATFORM: &str = "prestashop";
 
 /// Pages fetched at most when listing a whole lookup collection.
 const MAX_LOOKUP_PAGES: usize = 1000;
+
+/// How long an order import reuses the lookups read before.
+const ORDER_LOOKUPS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The platform with the fields of its connection form.
 pub fn platform_info() -> PlatformInfo {
@@ -120,7 +129,8 @@ pub fn platform_info() -> PlatformInfo {
 pub struct PrestaShop {
     http: HttpClient,
     cfg: PrestaShopConfig,
-    lookups: RwLock<Option<Arc<Lookups>>>,
+    /// The lookups and when they were read.
+    lookups: RwLock<Option<(Arc<Lookups>, std::time::Instant)>>,
     /// The stock_available row of each sku a stock export has read, as last written: a push
     /// is then one PUT per sku, without a product search and a stock list first.
     stock_rows: std::sync::Mutex<HashMap<String, Value>>,
@@ -269,7 +279,7 @@ impl PrestaShop {
 
     /// Categories, manufacturers, option values, currencies and carriers, read once.
     async fn lookups(&self, refresh: bool) -> Result<Arc<Lookups>> {
-        if !refresh && let Some(l) = self.lookups.read().await.as_ref() {
+        if !refresh && let Some((l, _)) = self.lookups.read().await.as_ref() {
             return Ok(l.clone());
         }
         let lang = &self.cfg.language_id;
@@ -327,8 +337,34 @@ impl PrestaShop {
                 .map(|c| (text(c, "id"), text(c, "name")))
                 .collect(),
         });
-        *self.lookups.write().await = Some(l.clone());
+        *self.lookups.write().await = Some((l.clone(), std::time::Instant::now()));
         Ok(l)
+    }
+
+    /// The lookups an order import needs (currencies and carriers): as read before when they
+    /// are younger than [`ORDER_LOOKUPS_MAX_AGE`], so a poll for new orders is one request
+    /// rather than eight (the lookups are seven lists); read again when they are older, or
+    /// (see [`PrestaShop::knows`]) when an order names a currency or carrier they lack.
+    async fn order_lookups(&self) -> Result<Arc<Lookups>> {
+        if let Some((l, at)) = self.lookups.read().await.as_ref()
+            && at.elapsed() < ORDER_LOOKUPS_MAX_AGE
+        {
+            return Ok(l.clone());
+        }
+        self.lookups(true).await
+    }
+
+    /// Whether `lk` knows every currency and carrier `orders` and their `carriers` name.
+    fn knows(lk: &Lookups, orders: &[Value], carriers: &[Value]) -> bool {
+        let known = |map: &HashMap<String, String>, id: String| {
+            id.is_empty() || id == "0" || map.contains_key(&id)
+        };
+        orders
+            .iter()
+            .all(|o| known(&lk.currencies, text(o, "id_currency")))
+            && carriers
+                .iter()
+                .all(|c| known(&lk.carriers, text(c, "id_carrier")))
     }
 
     /// Product ids owning `skus` (their own reference or a combination's).
@@ -730,7 +766,7 @@ impl Connector for PrestaShop {
             filters.push(("id".to_string(), any_of(&query.ids)));
         }
         filters.extend(Self::date_filter(query));
-        let lk = self.lookups(start == 0).await?;
+        let mut lk = self.order_lookups().await?;
         let orders = self
             .list_page("orders", "full", &filters, start, size)
             .await?;
@@ -762,6 +798,9 @@ impl Connector for PrestaShop {
             carriers = self
                 .list_where("order_carriers", "full", "id_order", &order_ids)
                 .await?;
+        }
+        if !Self::knows(&lk, &orders, &carriers) {
+            lk = self.lookups(true).await?;
         }
         let customers: HashMap<String, &Value> =
             customers.iter().map(|c| (text(c, "id"), c)).collect();
@@ -982,5 +1021,25 @@ impl Connector for PrestaShop {
             }
         }
         self.put("products", "product", &p).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_naming_an_unknown_currency_or_carrier_need_the_lookups_again() {
+        let lk = Lookups {
+            currencies: HashMap::from([("1".to_string(), "EUR".to_string())]),
+            carriers: HashMap::from([("2".to_string(), "UPS".to_string())]),
+            ..Lookups::default()
+        };
+        let order = |currency: &str| json!({"id": "9", "id_currency": currency});
+        let carrier = |id: &str| json!({"id_order": "9", "id_carrier": id});
+        assert!(PrestaShop::knows(&lk, &[order("1")], &[carrier("2")]));
+        assert!(PrestaShop::knows(&lk, &[order("0")], &[carrier("")]));
+        assert!(!PrestaShop::knows(&lk, &[order("3")], &[carrier("2")]));
+        assert!(!PrestaShop::knows(&lk, &[order("1")], &[carrier("4")]));
     }
 }

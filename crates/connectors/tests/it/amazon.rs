@@ -311,6 +311,91 @@ async fn orders_incremental_with_cancellations_and_paging() {
 }
 
 #[tokio::test]
+async fn orders_come_five_at_a_time_and_resume_after_the_last() {
+    // A getOrders page of 12 orders is returned in parts of 5, each with only its own lines
+    // read, so a sync commits (and the ledger learns of) the first sales while getOrderItems'
+    // tokens for the others are awaited.
+    let cfg = SimConfig {
+        orders: 12,
+        ..config(1000.0)
+    };
+    let s = start(cfg.clone()).await;
+    let admin = Admin::of(&s);
+    let c = connector(&s, &cfg);
+    let calls = |stats: &Value, op: &str| stats["by_operation"][op].as_u64().unwrap_or(0);
+    let first = c.orders_page(&support::pages_of(100)).await.unwrap();
+    assert_eq!(first.items.len(), 5);
+    let token = first.next.clone().unwrap();
+    assert!(token.starts_with("after:"), "{token}");
+    let stats = admin.stats().await;
+    assert_eq!(
+        (calls(&stats, "getOrders"), calls(&stats, "getOrderItems")),
+        (1, 5),
+        "{stats}"
+    );
+    let q = |page: &str| ImportQuery {
+        page: Some(page.to_string()),
+        ..support::pages_of(100)
+    };
+    let second = c.orders_page(&q(&token)).await.unwrap();
+    let third = c
+        .orders_page(&q(second.next.as_deref().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!((second.items.len(), third.items.len()), (5, 2));
+    assert_eq!(third.next, None, "a full import reads no refunds");
+    let stats = admin.stats().await;
+    assert_eq!(
+        (calls(&stats, "getOrders"), calls(&stats, "getOrderItems")),
+        (1, 12),
+        "the page is read once: {stats}"
+    );
+    let ids = |items: &[marketsync_proto::v1::Order]| -> Vec<String> {
+        items.iter().map(|o| o.external_id.clone()).collect()
+    };
+    let mut all = ids(&first.items);
+    all.extend(ids(&second.items));
+    all.extend(ids(&third.items));
+    let mut distinct = all.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 12);
+    // A restarted process (a fresh connector) resumes from the same token: it reads the page
+    // again and goes on after the same order.
+    let fresh = connector(&s, &cfg);
+    let resumed = fresh.orders_page(&q(&token)).await.unwrap();
+    assert_eq!(ids(&resumed.items), all[5..10]);
+    assert_eq!(resumed.next, second.next);
+    // An order no longer on the page: from the page's start, nothing lost (orders read twice
+    // are updates).
+    let gone = fresh
+        .orders_page(&q("after:111-0000000-0000000|"))
+        .await
+        .unwrap();
+    assert_eq!(ids(&gone.items), all[..5]);
+    // An incremental import still ends with the refund phase, after its last part.
+    let since = chrono::Utc::now() - chrono::Duration::days(3650);
+    let inc = ImportQuery {
+        since: Some(since),
+        ..support::pages_of(100)
+    };
+    let mut page = c.orders_page(&inc).await.unwrap();
+    let mut parts = 1;
+    while let Some(next) = page.next.clone().filter(|n| n.starts_with("after:")) {
+        page = c
+            .orders_page(&ImportQuery {
+                page: Some(next),
+                ..inc.clone()
+            })
+            .await
+            .unwrap();
+        parts += 1;
+    }
+    assert_eq!(parts, 3);
+    assert_eq!(page.next.as_deref(), Some("refunds:"));
+}
+
+#[tokio::test]
 async fn refunds_come_from_the_finances_api() {
     let cfg = SimConfig {
         orders: 8,

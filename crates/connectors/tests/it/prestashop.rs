@@ -967,3 +967,113 @@ async fn export_stock_of_many_skus_chunks_its_filters_and_skips_unchanged_rows()
     // Every level was already the shop's: nothing was written.
     assert!(stats["writes"].get("stock_availables").is_none(), "{stats}");
 }
+
+#[tokio::test]
+async fn order_imports_go_before_a_backlog_of_pushes() {
+    // The connection's budget: 60 requests per 2 s window, shared by its pushes (one PUT per
+    // sku, in the background: 48 of them) and its order imports (the first one of a
+    // connector takes 11 requests, the shop's lookups included).
+    let cfg = SimConfig {
+        rate_limit_requests: 0,
+        ..config(30, 0)
+    };
+    let sim = start(cfg.clone()).await;
+    let admin = Admin::of(&sim);
+    let settings = Settings {
+        rate_limit_requests: Some(60),
+        rate_limit_window_ms: Some(2000),
+        ..settings_for(&sim)
+    };
+    let c = std::sync::Arc::new(connector_with(&cfg.webservice_key, settings));
+    let want = demo_stock(&demo::catalog(cfg.seed, cfg.products));
+    assert!(want.len() >= 60, "{} skus", want.len());
+    let levels: Vec<StockLevel> = want
+        .iter()
+        .map(|(sku, q)| StockLevel {
+            sku: sku.clone(),
+            warehouse: "WH-EAST".into(),
+            on_hand: q + 1,
+            reserved: 0,
+            available: q + 1,
+        })
+        .collect();
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let p = &demo::catalog(cfg.seed, cfg.products)[1];
+    let sold = p.variants.first().map_or(p.sku.clone(), |v| v.sku.clone());
+    let created = admin
+        .post("/orders", json!({"lines": [{"sku": sold, "quantity": 1}]}))
+        .await;
+    // A push of every sku (more PUTs than two windows allow) starts first ...
+    let started = Instant::now();
+    let push = {
+        let c = c.clone();
+        tokio::spawn(marketsync_connectors::background(async move {
+            c.export_stock(&levels).await
+        }))
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... and the order import (a priority call) that joins it is not held back by it.
+    let import_began = Instant::now();
+    let q = ImportQuery {
+        since: Some(since),
+        ..pages_of(10)
+    };
+    let new = marketsync_connectors::priority(orders(c.as_ref(), q))
+        .await
+        .unwrap();
+    let import_took = import_began.elapsed();
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].external_id, created["id"].to_string());
+    assert!(
+        import_took < Duration::from_millis(1000),
+        "the import waited {import_took:?} behind the pushes"
+    );
+    assert!(!push.is_finished(), "the pushes were still going on");
+    let report = push.await.unwrap().unwrap();
+    assert_eq!(
+        report.accepted as usize,
+        want.len(),
+        "{:?}",
+        report.rejected
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "paced by the budget"
+    );
+    assert_eq!(qty_of(&admin, &sold).await, want[&sold] + 1);
+}
+
+#[tokio::test]
+async fn a_poll_for_new_orders_is_one_request() {
+    let cfg = config(10, 3);
+    let sim = start(cfg.clone()).await;
+    let admin = Admin::of(&sim);
+    let c = connector(&sim, &cfg);
+    // The first import reads the lookups (carrier names, currencies).
+    let all = orders(&c, pages_of(10)).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let requests = |s: Value| s["requests_total"].as_u64().unwrap();
+    let before = requests(admin.stats().await);
+    let q = ImportQuery {
+        since: Some(Utc::now() - chrono::Duration::seconds(1)),
+        ..pages_of(10)
+    };
+    assert!(orders(&c, q.clone()).await.unwrap().is_empty());
+    let stats = admin.stats().await;
+    assert_eq!(
+        requests(stats.clone()),
+        before + 1,
+        "the orders alone: {stats}"
+    );
+    // A new order: its customer, address and carriers, with the lookups read before.
+    let p = &demo::catalog(cfg.seed, cfg.products)[0];
+    let sku = p.variants.first().map_or(p.sku.clone(), |v| v.sku.clone());
+    admin
+        .post("/orders", json!({"lines": [{"sku": sku, "quantity": 1}]}))
+        .await;
+    let new = orders(&c, q).await.unwrap();
+    assert_eq!(new.len(), 1);
+    assert!(!new[0].total.as_ref().unwrap().currency.is_empty());
+    let stats = admin.stats().await;
+    assert_eq!(requests(stats.clone()), before + 5, "{stats}");
+}
