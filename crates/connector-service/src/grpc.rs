@@ -377,12 +377,8 @@ impl ConnectorService for Api {
             .fetch_all(&self.state.pool)
             .await
             .map_err(Error::from)?;
-            let products = rows
-                .iter()
-                .filter_map(|rec| <Product as prost::Message>::decode(rec.as_slice()).ok())
-                .collect();
             return Ok(Response::new(ListProductsResponse {
-                products,
+                products: decode_products(rows.iter().map(Vec::as_slice)),
                 next_page_token: String::new(),
             }));
         }
@@ -412,15 +408,18 @@ impl ConnectorService for Api {
             Some((c, s, _)) if rows.len() as i64 == limit => format!("{c}/{s}"),
             _ => String::new(),
         };
-        let products = rows
-            .iter()
-            .filter_map(|(_, _, rec)| <Product as prost::Message>::decode(rec.as_slice()).ok())
-            .collect();
         Ok(Response::new(ListProductsResponse {
-            products,
+            products: decode_products(rows.iter().map(|(_, _, rec)| rec.as_slice())),
             next_page_token,
         }))
     }
+}
+
+/// Stored records as products (a record that no longer decodes is left out).
+fn decode_products<'a>(records: impl Iterator<Item = &'a [u8]>) -> Vec<Product> {
+    records
+        .filter_map(|rec| <Product as prost::Message>::decode(rec).ok())
+        .collect()
 }
 
 const SYNC_SQL_ONE: &str = "SELECT id, tenant_id, connection_id, status, counts, errors, started_at, \

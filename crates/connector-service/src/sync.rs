@@ -816,18 +816,15 @@ impl AsyncCommit<Product> for ProductsCommit {
         // A connection's first import inserts its pages: an upsert's conflict check costs
         // PostgreSQL a third more per row. Should a row exist after all (a webhook's sync of
         // the same connection), the page is upserted instead, as every later page.
-        let inserted = if fresh {
-            match write_products(run, &skus, &ids, &recs, false).await {
+        let upsert = !fresh
+            || match write_products(run, &skus, &ids, &recs, false).await {
                 Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
                     run.fresh_products = Some(false);
-                    false
+                    true
                 }
-                other => other.map(|_| true)?,
-            }
-        } else {
-            false
-        };
-        if !inserted {
+                other => other.map(|_| false)?,
+            };
+        if upsert {
             write_products(run, &skus, &ids, &recs, true).await?;
         }
         if run.ledger

@@ -246,7 +246,7 @@ pub struct Amazon {
 /// its NextToken), its orders and its NextToken.
 struct Listed {
     key: String,
-    orders: Vec<AmzOrder>,
+    orders: std::sync::Arc<Vec<AmzOrder>>,
     next: Option<String>,
 }
 
@@ -412,7 +412,7 @@ impl Amazon {
         query: &ImportQuery,
         token: Option<&str>,
         continued: bool,
-    ) -> Result<(Vec<AmzOrder>, Option<String>)> {
+    ) -> Result<(std::sync::Arc<Vec<AmzOrder>>, Option<String>)> {
         let key = listed_key(query, token);
         if continued && let Some(l) = self.listed_pages().iter().find(|l| l.key == key) {
             return Ok((l.orders.clone(), l.next.clone()));
@@ -443,7 +443,8 @@ impl Amazon {
                 c
             })
             .await?;
-        let orders = list.payload.orders;
+        // Shared with the parts that follow: each takes a few orders, none copies the page.
+        let orders = std::sync::Arc::new(list.payload.orders);
         let next = list.payload.next_token.filter(|t| !t.is_empty());
         if orders.len() > ORDERS_PER_PAGE {
             let mut pages = self.listed_pages();
