@@ -2,7 +2,7 @@
 //! in the middle resumes where it stopped when its command is redelivered, and nothing is lost
 //! or doubled (upserts keyed by connection and sku/order, events deduplicated by id).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_nats::jetstream::{AckKind, Message};
@@ -439,15 +439,20 @@ impl Run {
 
     async fn import_orders(&mut self, c: &dyn Connector) -> Result<(), Stop> {
         let (since, started) = self.window("import_orders").await?;
+        // Orders a webhook delivered whole are committed as delivered; only the ids they do
+        // not cover are read from the platform.
+        let read = self.import_delivered_orders().await?;
         // Its calls go first in the connection's rate budget (a channel's stock pushes wait
         // while they do): an order tells the ledger of a sale.
-        marketsync_connectors::priority(self.pages(
-            "import_orders",
-            since,
-            |q| async move { c.orders_page(&q).await },
-            OrdersCommit,
-        ))
-        .await?;
+        if read {
+            marketsync_connectors::priority(self.pages(
+                "import_orders",
+                since,
+                |q| async move { c.orders_page(&q).await },
+                OrdersCommit,
+            ))
+            .await?;
+        }
         // Orders the marketplace holds until the seller accepts them are accepted once they
         // are committed here (again on a resumed run: only those still awaiting are sent).
         let accepted = marketsync_connectors::priority(crate::orders::accept_waiting(
@@ -469,6 +474,46 @@ impl Run {
             }
         }
         self.advance("import_orders", started).await
+    }
+
+    /// Commits the orders the command carries (delivered whole by the platform's webhook),
+    /// those this connection does not know yet: one it knows may have changed since it was
+    /// created, and a delivery may come late. Leaves in the filter the ids still to read, and
+    /// says whether any are.
+    async fn import_delivered_orders(&mut self) -> Result<bool, Stop> {
+        if self.cmd.orders.is_empty() {
+            return Ok(true);
+        }
+        let delivered = std::mem::take(&mut self.cmd.orders);
+        let ids: Vec<&str> = delivered.iter().map(|o| o.external_id.as_str()).collect();
+        let known: Vec<String> = sqlx::query_scalar(
+            "SELECT external_id FROM orders WHERE connection_id = $1 AND external_id = ANY($2)",
+        )
+        .bind(self.connection)
+        .bind(&ids)
+        .fetch_all(&self.state.pool)
+        .await?;
+        let covered: HashSet<String> = ids.iter().map(|s| s.to_string()).collect();
+        let fresh: Vec<Order> = delivered
+            .into_iter()
+            .filter(|o| !known.contains(&o.external_id))
+            .collect();
+        if !fresh.is_empty() {
+            OrdersCommit.commit(self, "delivered", fresh).await?;
+        }
+        let Some(filters) = self.cmd.filters.as_mut() else {
+            return Ok(true);
+        };
+        if filters.ids.is_empty() {
+            return Ok(true);
+        }
+        filters.ids.retain(|id| !covered.contains(id));
+        let rest = !filters.ids.is_empty();
+        if !rest {
+            // Keep the filter: the run stays partial (its cursor does not move).
+            filters.ids = covered.into_iter().collect();
+        }
+        Ok(rest)
     }
 
     async fn export_stock(&mut self, c: &dyn Connector) -> Result<(), Stop> {

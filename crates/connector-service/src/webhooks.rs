@@ -184,6 +184,7 @@ async fn join_batch(
                 force_full: false,
                 filters: Some(SyncFilters::default()),
                 requested_by: format!("webhook:{}", event.topic),
+                orders: Vec::new(),
             },
             records: 0,
             waiters: Vec::new(),
@@ -197,6 +198,16 @@ async fn join_batch(
         for id in &event.external_ids {
             if !filters.ids.contains(id) {
                 filters.ids.push(id.clone());
+            }
+        }
+        for order in &event.orders {
+            if !batch
+                .cmd
+                .orders
+                .iter()
+                .any(|o| o.external_id == order.external_id)
+            {
+                batch.cmd.orders.push(order.clone());
             }
         }
         batch.records = filters.skus.len() + filters.ids.len();
@@ -492,6 +503,7 @@ async fn poll_due(state: &State) -> Result<(), Error> {
             force_full: false,
             filters: None,
             requested_by: "schedule".into(),
+            orders: Vec::new(),
         };
         publish(state, &cmd).await?;
         tracing::info!(connection = %connection, sync = %cmd.sync_id, "scheduled sync started");

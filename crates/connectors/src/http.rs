@@ -116,6 +116,10 @@ const YIELD: Duration = Duration::from_millis(10);
 /// The longest a background call yields to waiting priority calls.
 pub(crate) const MAX_YIELD: Duration = Duration::from_secs(30);
 
+/// Windows at least this long are spent evenly by background calls (a tenth of the quota at
+/// once, the rest spread over the window).
+const PACED_WINDOW: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 struct Budget {
     quota: u32,
@@ -245,6 +249,20 @@ impl RateLimiter {
         } else {
             0
         };
+        // A long window is spent evenly by background calls: spent at once, it would leave
+        // them nothing until its reset (half a minute or more), and what becomes due meanwhile
+        // would wait that long; spread out, each call carries what became due since the last.
+        if keep > 0 && b.window >= PACED_WINDOW && !yielding && b.remaining > keep {
+            let window = b.window.as_secs_f64();
+            let usable = f64::from(b.quota - keep);
+            let burst = f64::from((b.quota / 10).max(1));
+            let elapsed = window - to_reset.as_secs_f64();
+            let spent = f64::from(b.quota - b.remaining);
+            if spent + 1.0 > burst + usable * elapsed / window {
+                let at = (spent + 1.0 - burst) / usable * window;
+                return Some(Duration::from_secs_f64((at - elapsed).max(0.001)));
+            }
+        }
         if b.remaining > keep && !yielding {
             b.remaining -= 1;
             return None;
@@ -891,6 +909,39 @@ mod tests {
         assert!(
             t >= Duration::from_millis(880) && t < Duration::from_millis(1000),
             "{t:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn background_calls_spread_a_long_window() {
+        // 100 calls per 10 s: background calls may spend 10 at once, then 80 over the window
+        // (one per 125 ms); others are not held back.
+        let l = RateLimiter::new(100, Duration::from_secs(10), None);
+        let start = std::time::Instant::now();
+        background(async {
+            for _ in 0..10 {
+                l.acquire().await;
+            }
+        })
+        .await;
+        assert!(start.elapsed() < Duration::from_millis(100));
+        for _ in 0..5 {
+            l.acquire().await;
+        }
+        assert!(start.elapsed() < Duration::from_millis(100));
+        // 15 spent: the next background call waits until the allowance is 16 (750 ms).
+        background(l.acquire()).await;
+        let t = start.elapsed();
+        assert!(
+            t >= Duration::from_millis(700) && t < Duration::from_millis(1000),
+            "{t:?}"
+        );
+        // The next one 125 ms later.
+        background(l.acquire()).await;
+        let t2 = start.elapsed() - t;
+        assert!(
+            t2 >= Duration::from_millis(100) && t2 < Duration::from_millis(300),
+            "{t2:?}"
         );
     }
 

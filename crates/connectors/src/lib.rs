@@ -332,6 +332,10 @@ pub struct WebhookEvent {
     pub skus: Vec<String>,
     /// When the platform sent it, when it says (replays older than a tolerance are refused).
     pub sent_at: Option<DateTime<Utc>>,
+    /// Orders the payload carries whole, as they were created (a platform that sends the
+    /// resource with its webhook): imported without another call to the platform. Only new
+    /// orders travel so; an update is read again, since deliveries may come out of order.
+    pub orders: Vec<Order>,
 }
 
 /// Compares two byte strings in time that does not depend on where they differ (signatures).

@@ -171,6 +171,7 @@ pub async fn enqueue(
         force_full: request.force_full,
         filters: Some(request.filters.clone()),
         requested_by: actor.name.clone(),
+        orders: Vec::new(),
     };
 
     let mut tx = pool.begin().await?;

@@ -557,14 +557,37 @@ async fn run(
         nth[sale.channel] += 1;
         out.learn_floor[sale.channel].push(poll.max(bucket));
     }
+    let mut slowest: Vec<(i64, &str, &str, i64)> = Vec::new();
     for sale in &in_order {
         let key = (
             channels[sale.channel].connection.as_str(),
             skus[sale.sku].0.as_str(),
         );
         match seen.get_mut(&key).and_then(|q| q.pop_front()) {
-            Some(at) => out.learned[sale.channel].0.push((at - sale.at_ms).max(0)),
+            Some(at) => {
+                let late = (at - sale.at_ms).max(0);
+                out.learned[sale.channel].0.push(late);
+                if channels[sale.channel].poll.is_none() {
+                    slowest.push((late, channels[sale.channel].platform, key.1, sale.at_ms));
+                }
+            }
             None => out.learned[sale.channel].1 += 1,
+        }
+    }
+    if std::env::var("MARKETSYNC_BENCH_DEBUG").is_ok() {
+        slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let mut shown: HashMap<&str, usize> = HashMap::new();
+        for (late, platform, sku, at) in &slowest {
+            let n = shown.entry(platform).or_default();
+            *n += 1;
+            if *n > 6 {
+                continue;
+            }
+            eprintln!(
+                "slow learn: {platform} {sku} sold at +{:.1} s, learned {:.1} s later (epoch ms {at})",
+                (at - storm_start) as f64 / 1000.0,
+                *late as f64 / 1000.0
+            );
         }
     }
 

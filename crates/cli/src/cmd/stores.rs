@@ -180,7 +180,12 @@ pub async fn start(
                        "consumer_key": c.consumer_key, "consumer_secret": c.consumer_secret,
                        "webhook_secret": c.webhook_secret}),
             );
-            store!("magento", magento::start(addr, c), n, creds)
+            // Magento itself has no rate limit; the edge in front of it (Adobe Commerce
+            // Cloud) has, and the connection is told the one the simulator's edge keeps.
+            let settings = json!({"base_url": "{base}",
+                "rate_limit_requests": c.rate_limit_requests,
+                "rate_limit_window_ms": c.rate_limit_window_ms});
+            store!("magento", magento::start(addr, c), n, creds, settings)
         }
         "prestashop" => {
             let c = sized!(prestashop::SimConfig::default(), demo);

@@ -914,5 +914,6 @@ pub(crate) fn webhook_event(body: &[u8]) -> crate::Result<crate::WebhookEvent> {
         sent_at: (w.created_at > 0)
             .then(|| chrono::DateTime::from_timestamp(w.created_at, 0))
             .flatten(),
+        orders: Vec::new(),
     })
 }

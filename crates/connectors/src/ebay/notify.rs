@@ -251,6 +251,7 @@ fn event(body: &[u8]) -> Result<WebhookEvent> {
         external_ids,
         skus,
         sent_at,
+        orders: Vec::new(),
     })
 }
 

@@ -836,6 +836,7 @@ impl Connector for Magento {
             external_ids: external_ids.into_iter().filter(|s| !s.is_empty()).collect(),
             skus: skus.into_iter().filter(|s| !s.is_empty()).collect(),
             sent_at,
+            orders: Vec::new(),
         })
     }
 

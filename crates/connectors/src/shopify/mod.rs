@@ -1488,6 +1488,7 @@ impl Connector for Shopify {
             external_ids,
             skus,
             sent_at,
+            orders: Vec::new(),
         })
     }
 

@@ -872,6 +872,7 @@ impl Connector for WooCommerce {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string);
+        let created = topic == "order.created";
         Ok(WebhookEvent {
             id,
             topic,
@@ -888,6 +889,19 @@ impl Connector for WooCommerce {
                 .get("date_modified_gmt")
                 .and_then(Value::as_str)
                 .and_then(mapping::gmt),
+            // WooCommerce delivers the resource itself: a new order is imported as delivered
+            // (no call spent on reading it again). One that is already completed needs its
+            // shipment notes, and one without a currency the store's: those are read.
+            orders: if created {
+                serde_json::from_slice::<WcOrder>(&call.body)
+                    .ok()
+                    .filter(|o| o.id > 0 && o.status != "completed" && !o.currency.is_empty())
+                    .map(|o| mapping::order(&o, &[], ""))
+                    .into_iter()
+                    .collect()
+            } else {
+                Vec::new()
+            },
         })
     }
 
