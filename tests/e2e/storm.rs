@@ -277,3 +277,64 @@ async fn a_scheduled_push_sends_its_whole_backlog_in_small_batches() -> anyhow::
     refurbed.stop().await;
     Ok(())
 }
+
+/// Reads of WooCommerce orders the simulator answered.
+async fn order_reads(admin: &str) -> anyhow::Result<i64> {
+    let stats = get_json(format!("{admin}/stats")).await?;
+    Ok(stats["requests"]["GET /wp-json/wc/v3/orders"]
+        .as_i64()
+        .unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_sales_come_whole_with_their_webhook() -> anyhow::Result<()> {
+    // WooCommerce sends the order itself with order.created: the sale reaches the ledger
+    // without a call to read it (the shop's 120 calls a minute are left to the pushes).
+    let sys = crate::platforms::system("storm-woocommerce").await?;
+    let (shop, admin) = store("woocommerce").await?;
+    let skus: Vec<String> = (0..4).map(|i| format!("WC-STORM-{i}")).collect();
+    list(&admin, &skus, 3).await?;
+    let conn = connect(&sys, &shop, json!({})).await?;
+    stock(&sys, &skus, 3).await?;
+    let (st, reg) = sys
+        .api(
+            Method::POST,
+            &format!("/api/v1/connections/{conn}/webhooks"),
+            Some(json!({ "url": format!("{}/api/v1/webhooks/{conn}", sys.gateway) })),
+        )
+        .await?;
+    anyhow::ensure!(st == 200, "webhooks: {st} {reg}");
+    let reads = order_reads(&admin).await?;
+    let pool = sys.db().await?;
+    post(
+        format!("{admin}/orders"),
+        json!({"sku": skus[1], "quantity": 2}),
+    )
+    .await?;
+    let reserved = "SELECT coalesce(sum(quantity), 0)::int8 FROM connector.stock_reservations";
+    sys.eventually("the sale reserved", Duration::from_secs(30), || async {
+        Ok((count(&pool, reserved, "").await? == 2).then_some(()))
+    })
+    .await?;
+    let stored: (String, i64) = sqlx::query_as(
+        "SELECT status, count(*) OVER () FROM connector.orders WHERE connection_id = $1::uuid",
+    )
+    .bind(&conn)
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(stored.1, 1, "one order stored");
+    assert_eq!(
+        order_reads(&admin).await?,
+        reads,
+        "the order was read again"
+    );
+    let on: (String, i64) = sqlx::query_as(
+        "SELECT sku, quantity FROM connector.stock_reservations WHERE state = 'reserved'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(on, (skus[1].clone(), 2));
+    sys.stop().await;
+    shop.stop().await;
+    Ok(())
+}

@@ -1042,6 +1042,15 @@ async fn webhooks_are_registered_once_and_verified() {
         ("order.created", "orders")
     );
     assert_eq!(event.external_ids, vec![created["id"].to_string()]);
+    // The delivery carries the order itself: it is what reading the order would give.
+    let q = ImportQuery {
+        ids: event.external_ids.clone(),
+        ..pages_of(50)
+    };
+    let read = orders(&c, q).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(event.orders, read);
+    assert_eq!(event.orders[0].lines[0].sku, sku);
 
     // A status change by the shop manager is an order.updated delivery.
     let id = created["id"].to_string();
@@ -1056,6 +1065,8 @@ async fn webhooks_are_registered_once_and_verified() {
     let event = c.verify_webhook(&updated).unwrap();
     assert_eq!(event.topic, "order.updated");
     assert_eq!(event.external_ids, vec![id]);
+    // An update is read again (deliveries may come out of order).
+    assert!(event.orders.is_empty());
     let deliveries = admin
         .send(reqwest::Method::GET, "/webhooks/deliveries", None)
         .await;
