@@ -167,6 +167,8 @@ pub(crate) struct MageItem {
     pub sku: String,
     pub name: String,
     pub qty_ordered: f64,
+    /// Absent: unknown (the order's shipments are read).
+    pub qty_shipped: Option<f64>,
     pub price: Option<serde_json::Number>,
     pub price_incl_tax: Option<serde_json::Number>,
     pub parent_item_id: Option<i64>,

@@ -645,7 +645,18 @@ impl Connector for Magento {
         }
         let req = Req::get(self.v1("/orders")).criteria(&groups, size, page, Some("entity_id"));
         let res: SearchResult<MageOrder> = self.client.fetch(req).await?;
-        let ids: Vec<String> = res.items.iter().map(|o| o.entity_id.to_string()).collect();
+        // Only orders with something shipped have shipments: a storm of new orders costs one
+        // call per page, not two.
+        let ids: Vec<String> = res
+            .items
+            .iter()
+            .filter(|o| {
+                o.items
+                    .iter()
+                    .any(|i| i.qty_shipped.is_none_or(|q| q > 0.0))
+            })
+            .map(|o| o.entity_id.to_string())
+            .collect();
         let mut shipments: Vec<MageShipment> = Vec::new();
         if !ids.is_empty() {
             let f = [filter("order_id", ids.join(","), "in")];

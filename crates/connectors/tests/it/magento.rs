@@ -514,6 +514,16 @@ async fn export_order_ships_with_tracking_and_cancels() {
         )
         .await;
     let id = created["entity_id"].to_string();
+    // A new order (nothing shipped) is read in one call: it has no shipments to read.
+    let before = calls(&admin.stats().await, "/shipments");
+    let q = ImportQuery {
+        ids: vec![id.clone()],
+        ..pages_of(10)
+    };
+    let new = orders(&c, q).await.unwrap();
+    assert_eq!(new.len(), 1);
+    assert!(new[0].shipments.is_empty());
+    assert_eq!(calls(&admin.stats().await, "/shipments"), before);
     let report = c
         .export_orders(&[OrderUpdate {
             external_id: id.clone(),
