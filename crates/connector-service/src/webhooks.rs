@@ -115,6 +115,8 @@ const BATCH_MAX: usize = 200;
 /// While the previous webhook sync of a connection and operation is still running, the next
 /// batch keeps collecting for up to this long (a burst then queues one sync, not dozens).
 const BATCH_HOLD: Duration = Duration::from_secs(2);
+/// The most bytes of delivered orders one command carries (NATS allows 1 MiB a message).
+const DELIVERED_MAX_BYTES: usize = 256 * 1024;
 
 type BatchKey = (Uuid, &'static str);
 
@@ -135,6 +137,8 @@ struct Batch {
     cmd: SyncCommand,
     /// Records named so far.
     records: usize,
+    /// Encoded size of the orders the command carries whole.
+    delivered_bytes: usize,
     /// The calls waiting for the command to be on the bus.
     waiters: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
@@ -187,6 +191,7 @@ async fn join_batch(
                 orders: Vec::new(),
             },
             records: 0,
+            delivered_bytes: 0,
             waiters: Vec::new(),
         });
         let filters = batch.cmd.filters.get_or_insert_with(Default::default);
@@ -201,12 +206,17 @@ async fn join_batch(
             }
         }
         for order in &event.orders {
-            if !batch
-                .cmd
-                .orders
-                .iter()
-                .any(|o| o.external_id == order.external_id)
+            // Past the bound the order is read from the platform like any other id (the
+            // command stays well under the bus's largest message).
+            let size = prost::Message::encoded_len(order);
+            if batch.delivered_bytes + size <= DELIVERED_MAX_BYTES
+                && !batch
+                    .cmd
+                    .orders
+                    .iter()
+                    .any(|o| o.external_id == order.external_id)
             {
+                batch.delivered_bytes += size;
                 batch.cmd.orders.push(order.clone());
             }
         }
