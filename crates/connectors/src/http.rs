@@ -104,6 +104,12 @@ fn class() -> Option<Class> {
     CLASS.try_with(|c| *c).ok()
 }
 
+/// Whether the calls of the current task run in the [`background`] (a platform whose budget is
+/// not a request count, as Shopify's cost bucket, keeps the reserve by this).
+pub(crate) fn in_background() -> bool {
+    class() == Some(Class::Background)
+}
+
 /// The part of a budget of `quota` (a window's requests or a bucket's burst) background calls
 /// leave to the others.
 fn reserve(quota: u32) -> u32 {

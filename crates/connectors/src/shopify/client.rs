@@ -35,6 +35,18 @@ impl Bucket {
     }
 
     /// How long until `cost` points are available.
+    /// What the bucket must hold before a query of `cost` is sent: in the background (stock
+    /// pushes) also a fifth of the bucket, left to order imports, so a storm of pushes never
+    /// makes a sale wait for the bucket to refill.
+    fn need(&self, cost: u32) -> f64 {
+        let cost = f64::from(cost.min(MAX_QUERY_COST));
+        if crate::http::in_background() {
+            cost + self.maximum / 5.0
+        } else {
+            cost
+        }
+    }
+
     fn wait_for(&self, cost: f64) -> Duration {
         let short = cost.min(self.maximum) - self.available_now();
         if short <= 0.0 {
@@ -145,7 +157,7 @@ impl Client {
         loop {
             let wait = self
                 .bucket()
-                .map(|b| b.wait_for(f64::from(cost.min(MAX_QUERY_COST))))
+                .map(|b| b.wait_for(b.need(cost)))
                 .unwrap_or(Duration::ZERO);
             if !wait.is_zero() {
                 tracing::debug!(
@@ -306,6 +318,24 @@ fn error_messages(errors: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn background_queries_leave_a_fifth_of_the_bucket() {
+        let b = Bucket {
+            maximum: 1000.0,
+            available: 250.0,
+            restore_rate: 100.0,
+            at: Instant::now(),
+        };
+        // An order import pays 100 of the 250 at once.
+        assert_eq!(b.wait_for(b.need(100)), Duration::ZERO);
+        // A push of the same cost waits until 300 are there (100 + the 200 left to imports).
+        let w = crate::http::background(async { b.wait_for(b.need(100)) }).await;
+        assert!(
+            w > Duration::from_millis(450) && w <= Duration::from_millis(500),
+            "{w:?}"
+        );
+    }
 
     #[test]
     fn bucket_waits_for_the_missing_points() {
