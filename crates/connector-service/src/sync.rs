@@ -501,19 +501,21 @@ impl Run {
         if !fresh.is_empty() {
             OrdersCommit.commit(self, "delivered", fresh).await?;
         }
-        let Some(filters) = self.cmd.filters.as_mut() else {
+        let Some(filters) = self.cmd.filters.as_mut().filter(|f| !f.ids.is_empty()) else {
             return Ok(true);
         };
-        if filters.ids.is_empty() {
-            return Ok(true);
+        let rest: Vec<String> = filters
+            .ids
+            .iter()
+            .filter(|id| !covered.contains(*id))
+            .cloned()
+            .collect();
+        if rest.is_empty() {
+            // The filter stays as it was: the run stays partial (its cursor does not move).
+            return Ok(false);
         }
-        filters.ids.retain(|id| !covered.contains(id));
-        let rest = !filters.ids.is_empty();
-        if !rest {
-            // Keep the filter: the run stays partial (its cursor does not move).
-            filters.ids = covered.into_iter().collect();
-        }
-        Ok(rest)
+        filters.ids = rest;
+        Ok(true)
     }
 
     async fn export_stock(&mut self, c: &dyn Connector) -> Result<(), Stop> {
