@@ -278,21 +278,37 @@ async fn a_scheduled_push_sends_its_whole_backlog_in_small_batches() -> anyhow::
     Ok(())
 }
 
-/// Reads of WooCommerce orders the simulator answered.
-async fn order_reads(admin: &str) -> anyhow::Result<i64> {
+/// The calls a simulator counted that read orders or their lines one by one (its
+/// `/__admin/stats`): WooCommerce's order reads, Shopify's `Orders` queries, BigCommerce's
+/// per-order products and shipping addresses.
+async fn order_reads(platform: &str, admin: &str) -> anyhow::Result<i64> {
     let stats = get_json(format!("{admin}/stats")).await?;
-    Ok(stats["requests"]["GET /wp-json/wc/v3/orders"]
-        .as_i64()
+    let counted = |key: &str| match platform {
+        "woocommerce" => key == "GET /wp-json/wc/v3/orders",
+        "shopify" => key == "query Orders",
+        _ => {
+            key.contains("/v2/orders/")
+                && (key.ends_with("/products") || key.ends_with("/shipping_addresses"))
+        }
+    };
+    Ok(stats["requests"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| counted(k))
+                .filter_map(|(_, n)| n.as_i64())
+                .sum()
+        })
         .unwrap_or(0))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn woocommerce_sales_come_whole_with_their_webhook() -> anyhow::Result<()> {
-    // WooCommerce sends the order itself with order.created: the sale reaches the ledger
-    // without a call to read it (the shop's 120 calls a minute are left to the pushes).
-    let sys = crate::platforms::system("storm-woocommerce").await?;
-    let (shop, admin) = store("woocommerce").await?;
-    let skus: Vec<String> = (0..4).map(|i| format!("WC-STORM-{i}")).collect();
+/// A sale on a webhook platform reaches the ledger without the calls reading an order costs
+/// one by one: WooCommerce and Shopify send the order itself (no read at all), BigCommerce's
+/// order pages carry lines and addresses (one call for the page of new orders).
+async fn sales_come_with_their_webhook(platform: &str) -> anyhow::Result<()> {
+    let sys = crate::platforms::system(&format!("storm-hook-{platform}")).await?;
+    let (shop, admin) = store(platform).await?;
+    let skus: Vec<String> = (0..4).map(|i| format!("HOOK-STORM-{i}")).collect();
     list(&admin, &skus, 3).await?;
     let conn = connect(&sys, &shop, json!({})).await?;
     stock(&sys, &skus, 3).await?;
@@ -304,7 +320,7 @@ async fn woocommerce_sales_come_whole_with_their_webhook() -> anyhow::Result<()>
         )
         .await?;
     anyhow::ensure!(st == 200, "webhooks: {st} {reg}");
-    let reads = order_reads(&admin).await?;
+    let reads = order_reads(platform, &admin).await?;
     let pool = sys.db().await?;
     post(
         format!("{admin}/orders"),
@@ -322,19 +338,38 @@ async fn woocommerce_sales_come_whole_with_their_webhook() -> anyhow::Result<()>
     .bind(&conn)
     .fetch_one(&pool)
     .await?;
-    assert_eq!(stored.1, 1, "one order stored");
+    assert_eq!(stored.1, 1, "{platform}: one order stored");
     assert_eq!(
-        order_reads(&admin).await?,
+        order_reads(platform, &admin).await?,
         reads,
-        "the order was read again"
+        "{platform}: the order was read again"
     );
     let on: (String, i64) = sqlx::query_as(
         "SELECT sku, quantity FROM connector.stock_reservations WHERE state = 'reserved'",
     )
     .fetch_one(&pool)
     .await?;
-    assert_eq!(on, (skus[1].clone(), 2));
+    assert_eq!(on, (skus[1].clone(), 2), "{platform}");
     sys.stop().await;
     shop.stop().await;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_sales_come_whole_with_their_webhook() -> anyhow::Result<()> {
+    // WooCommerce sends the order itself with order.created (the shop's 120 calls a minute
+    // are left to the pushes).
+    sales_come_with_their_webhook("woocommerce").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_sales_come_whole_with_their_webhook() -> anyhow::Result<()> {
+    // Shopify's orders/create carries the REST order: no GraphQL cost spent reading it.
+    sales_come_with_their_webhook("shopify").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bigcommerce_sales_are_read_in_one_call() -> anyhow::Result<()> {
+    // BigCommerce's webhook names the order only; its page comes with lines and addresses.
+    sales_come_with_their_webhook("bigcommerce").await
 }

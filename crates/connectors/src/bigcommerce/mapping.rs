@@ -248,6 +248,42 @@ pub(crate) struct BcOrder {
     /// Units shipped so far (absent: unknown).
     #[serde(default)]
     pub items_shipped: Option<f64>,
+    /// Units ordered (absent: unknown).
+    #[serde(default)]
+    pub items_total: Option<f64>,
+    /// With `include=consignments.line_items&consignment_structure=object`: the consignments
+    /// with their addresses and order products; otherwise a resource link (or absent).
+    #[serde(default)]
+    pub consignments: Option<serde_json::Value>,
+}
+
+impl BcOrder {
+    /// The order's products and shipping addresses from its included consignments, when the
+    /// response carries them whole (every line an order product, their units the order's
+    /// `items_total`); `None`: read `/products` and `/shipping_addresses`.
+    pub(crate) fn included(&self) -> Option<(Vec<BcOrderProduct>, Vec<BcAddress>)> {
+        let c = self.consignments.as_ref()?.as_object()?;
+        let shipping = c.get("shipping")?.as_array()?;
+        let mut products = Vec::new();
+        let mut addresses = Vec::with_capacity(shipping.len());
+        let pickups = c.get("pickups").and_then(|v| v.as_array());
+        for (consignment, is_shipping) in shipping
+            .iter()
+            .map(|s| (s, true))
+            .chain(pickups.into_iter().flatten().map(|p| (p, false)))
+        {
+            for line in consignment.get("line_items")?.as_array()? {
+                // The link form (`{url, resource}`) without `.line_items`: not whole.
+                line.get("quantity")?;
+                products.push(BcOrderProduct::deserialize(line).ok()?);
+            }
+            if is_shipping {
+                addresses.push(BcAddress::deserialize(consignment).ok()?);
+            }
+        }
+        let units: f64 = products.iter().map(|p| p.quantity as f64).sum();
+        (self.items_total? == units).then_some((products, addresses))
+    }
 }
 
 /// A V2 billing or shipping address.
@@ -692,6 +728,35 @@ pub(crate) fn order(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn included_consignments_stand_for_products_and_addresses_only_when_whole() {
+        let order = |consignments: &str, total: u32| -> BcOrder {
+            serde_json::from_str(&format!(
+                r#"{{"id": 7, "items_total": {total}, "consignments": {consignments}}}"#
+            ))
+            .expect("order json")
+        };
+        let whole = r#"{"pickups": [], "shipping": [{"id": 3, "first_name": "Ada", "zip": "12345",
+            "line_items": [{"id": 11, "order_address_id": 3, "sku": "A", "quantity": 2},
+                           {"id": 12, "order_address_id": 3, "sku": "B", "quantity": 1}]}],
+            "downloads": [], "email": {"gift_certificates": []}}"#;
+        let (products, addresses) = order(whole, 3).included().expect("whole");
+        assert_eq!(products.len(), 2);
+        assert_eq!((products[0].sku.as_str(), products[0].quantity), ("A", 2));
+        assert_eq!(
+            (addresses[0].id, addresses[0].zip.as_str()),
+            (Some(3), "12345")
+        );
+        // Units that do not add up, lines as links, the link form: read them instead.
+        assert!(order(whole, 4).included().is_none());
+        let links = r#"{"shipping": [{"id": 3, "line_items": [{"url": "u", "resource": "/orders/7/products/11"}]}]}"#;
+        assert!(order(links, 1).included().is_none());
+        let link = r#"{"url": "u", "resource": "/orders/7/consignments"}"#;
+        assert!(order(link, 1).included().is_none());
+        let absent: BcOrder = serde_json::from_str(r#"{"id": 7}"#).expect("order json");
+        assert!(absent.included().is_none());
+    }
 
     fn parse(json: &str) -> BcProduct {
         serde_json::from_str(json).expect("product json")

@@ -70,15 +70,15 @@ pub(crate) struct Metafield {
 pub(crate) struct MoneyV2 {
     #[serde(default, deserialize_with = "nullable")]
     pub amount: String,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable", alias = "currency_code")]
     pub currency_code: String,
 }
 
-/// `MoneyBag` (`shopMoney`).
+/// `MoneyBag` (`shopMoney`; the REST resources' `shop_money`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MoneyBag {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable", alias = "shop_money")]
     pub shop_money: MoneyV2,
 }
 
@@ -267,7 +267,8 @@ pub(crate) struct Address {
     pub city: String,
     #[serde(default, deserialize_with = "nullable")]
     pub zip: String,
-    #[serde(default, deserialize_with = "nullable")]
+    /// `countryCodeV2` (the REST resources' `country_code`).
+    #[serde(default, deserialize_with = "nullable", alias = "country_code")]
     pub country_code_v2: String,
     #[serde(default, deserialize_with = "nullable")]
     pub phone: String,
@@ -338,6 +339,114 @@ pub(crate) struct ShOrder {
     pub line_items: Conn<LineItem>,
     #[serde(default, deserialize_with = "nullable")]
     pub fulfillments: Vec<ShFulfillment>,
+}
+
+/// The REST order an `orders/create` webhook carries (Shopify delivers webhooks in the REST
+/// shape, whatever API the app reads with).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RestOrder {
+    #[serde(default, deserialize_with = "nullable")]
+    pub admin_graphql_api_id: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub email: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub phone: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub created_at: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub updated_at: String,
+    #[serde(default)]
+    pub cancelled_at: Option<String>,
+    /// `paid`, `pending`, `authorized`, `refunded`, … (the GraphQL enum in lower case).
+    #[serde(default, deserialize_with = "nullable")]
+    pub financial_status: String,
+    /// `null` (nothing fulfilled), `partial` or `fulfilled`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub fulfillment_status: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub currency: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub total_price_set: MoneyBag,
+    #[serde(default, deserialize_with = "nullable")]
+    pub billing_address: Address,
+    #[serde(default, deserialize_with = "nullable")]
+    pub shipping_address: Address,
+    #[serde(default, deserialize_with = "nullable")]
+    pub line_items: Vec<RestLineItem>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub fulfillments: Vec<serde_json::Value>,
+}
+
+/// A line of a REST order.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RestLineItem {
+    #[serde(default, deserialize_with = "nullable")]
+    pub admin_graphql_api_id: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub sku: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub title: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub quantity: i64,
+    /// The unit price before discounts (GraphQL's `originalUnitPriceSet`).
+    #[serde(default, deserialize_with = "nullable")]
+    pub price_set: MoneyBag,
+}
+
+/// An RFC 3339 time in UTC, as GraphQL writes it (REST writes the shop's offset).
+fn utc_text(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t.trim())
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// A new order delivered with `orders/create` as the canonical record, the same as reading it
+/// with GraphQL gives; `None` when the payload cannot stand for that read: no GraphQL id or
+/// currency, a line without its id, or something already fulfilled or cancelled (read again).
+pub(crate) fn delivered_order(r: RestOrder) -> Option<Order> {
+    let fresh = r.cancelled_at.is_none() && r.fulfillment_status.is_empty();
+    let whole = !r.admin_graphql_api_id.is_empty()
+        && !r.currency.is_empty()
+        && r.fulfillments.is_empty()
+        && !r.line_items.is_empty()
+        && r.line_items
+            .iter()
+            .all(|l| !l.admin_graphql_api_id.is_empty());
+    if !(fresh && whole) {
+        return None;
+    }
+    let sh = ShOrder {
+        id: r.admin_graphql_api_id,
+        email: r.email,
+        phone: r.phone,
+        created_at: utc_text(&r.created_at),
+        updated_at: utc_text(&r.updated_at),
+        cancelled_at: None,
+        display_financial_status: r.financial_status.to_uppercase(),
+        display_fulfillment_status: "UNFULFILLED".into(),
+        total_price_set: r.total_price_set,
+        billing_address: r.billing_address,
+        shipping_address: r.shipping_address,
+        line_items: Conn {
+            nodes: r
+                .line_items
+                .into_iter()
+                .map(|l| LineItem {
+                    id: l.admin_graphql_api_id,
+                    sku: l.sku,
+                    title: l.title,
+                    quantity: l.quantity,
+                    original_unit_price_set: l.price_set,
+                })
+                .collect(),
+            page_info: None,
+        },
+        fulfillments: Vec::new(),
+    };
+    Some(order(sh, &r.currency))
 }
 
 /// A decimal text as canonical money text: at least two decimals, never rounded

@@ -1481,6 +1481,18 @@ impl Connector for Shopify {
                 )));
             }
         };
+        // Shopify delivers the REST order itself: a new one is imported as delivered (no
+        // GraphQL cost spent reading it again); an update is read, deliveries may come out of
+        // order.
+        let orders = if topic == "orders/create" {
+            serde_json::from_value::<mapping::RestOrder>(body)
+                .ok()
+                .and_then(mapping::delivered_order)
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(WebhookEvent {
             id,
             topic,
@@ -1488,7 +1500,7 @@ impl Connector for Shopify {
             external_ids,
             skus,
             sent_at,
-            orders: Vec::new(),
+            orders,
         })
     }
 

@@ -225,6 +225,17 @@ async fn orders_come_with_lines_buyers_and_shipments() {
     let c = bigcommerce(&sim, &cfg);
     let all = orders(&c, pages_of(4)).await.unwrap();
     assert_eq!(all.len(), 9);
+    // Lines and addresses come with the order pages (`include=consignments.line_items`): no
+    // call per order for them.
+    let stats = Admin::of(&sim).stats().await;
+    let per_order: Vec<&String> = stats["requests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.ends_with("/products") || k.ends_with("/shipping_addresses"))
+        .filter(|k| k.contains("/v2/orders/"))
+        .collect();
+    assert!(per_order.is_empty(), "{per_order:?}");
     let demo_orders = demo::orders(cfg.seed, &demo::catalog(cfg.seed, cfg.products), cfg.orders);
     for (o, d) in all.iter().zip(&demo_orders) {
         assert_eq!(o.lines.len(), d.lines.len());

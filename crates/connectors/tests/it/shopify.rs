@@ -1022,11 +1022,50 @@ async fn webhooks_are_registered_once_delivered_signed_and_verified() {
         (ev.topic.as_str(), ev.kind.as_str()),
         ("orders/create", "orders")
     );
-    assert_eq!(ev.skus, vec![vsku]);
+    assert_eq!(ev.skus, vec![vsku.clone()]);
     assert_ne!(
         calls[1].header("x-shopify-event-id"),
         calls[2].header("x-shopify-event-id")
     );
+    // The delivery is the REST order: a new one is imported as delivered, and it is what
+    // reading the order with GraphQL gives.
+    let body: Value = serde_json::from_slice(&calls[2].body).unwrap();
+    for field in [
+        "admin_graphql_api_id",
+        "email",
+        "financial_status",
+        "currency",
+        "total_price_set",
+        "shipping_address",
+    ] {
+        assert!(!body[field].is_null(), "{field} missing from the payload");
+    }
+    let read = orders(
+        &c,
+        ImportQuery {
+            ids: ev.external_ids.clone(),
+            ..pages_of(50)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(ev.orders, read);
+    assert_eq!(ev.orders[0].lines[0].sku, vsku);
+    // An update is read again (deliveries may come out of order).
+    c.export_orders(&[OrderUpdate {
+        external_id: ev.external_ids[0].clone(),
+        status: Some("cancelled".into()),
+        carrier: None,
+        tracking_number: None,
+        lines: vec![],
+    }])
+    .await
+    .unwrap();
+    let calls = wait_for(&received, 4).await;
+    let ev = c.verify_webhook(&calls[3]).unwrap();
+    assert_eq!(ev.topic, "orders/updated");
+    assert!(ev.orders.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::store::Consignments;
 use super::{ApiError, ApiResult, Shared, ok, relock};
 use crate::demo::DemoParty;
 use crate::faults::Fault;
@@ -221,9 +222,11 @@ async fn add_order(State(sim): State<Shared>, body: Bytes) -> ApiResult {
         serde_json::json!({"type": "order", "id": id}),
     );
     match store.orders.iter().find(|o| o.id == id) {
-        Some(o) => {
-            Ok((StatusCode::CREATED, axum::Json(store.order_json(o, &base))).into_response())
-        }
+        Some(o) => Ok((
+            StatusCode::CREATED,
+            axum::Json(store.order_json(o, &base, Consignments::Link)),
+        )
+            .into_response()),
         None => Err(bad_request("order was not created")),
     }
 }
@@ -234,7 +237,7 @@ async fn order(State(sim): State<Shared>, Path(id): Path<i64>) -> ApiResult {
     let Some(o) = store.orders.iter().find(|o| o.id == id) else {
         return Err(admin_error(StatusCode::NOT_FOUND, "no such order"));
     };
-    let mut body = store.order_json(o, &base);
+    let mut body = store.order_json(o, &base, Consignments::Link);
     if let Some(obj) = body.as_object_mut() {
         let products: Vec<Value> = o
             .products

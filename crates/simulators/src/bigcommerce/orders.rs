@@ -10,7 +10,7 @@ use axum::routing::get;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::store::{Order, Shipment, status_name};
+use super::store::{Consignments, Order, Shipment, status_name};
 use super::{ApiError, ApiResult, Params, Shared, ok, parse_body, parse_date, v2_error};
 
 pub(super) fn routes() -> Router<Shared> {
@@ -20,6 +20,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/orders/{id}", get(get_order).put(update_order))
         .route("/orders/{id}/products", get(order_products))
         .route("/orders/{id}/shipping_addresses", get(shipping_addresses))
+        .route("/orders/{id}/consignments", get(consignments))
         .route(
             "/orders/{id}/shipments",
             get(shipments).post(create_shipment),
@@ -62,6 +63,43 @@ fn v2_page(q: &Params, default: usize) -> Result<(usize, usize), ApiError> {
     ))
 }
 
+/// What `include` (a comma-separated list: `consignments`, `consignments.line_items`, `fees`)
+/// and `consignment_structure` ask of an order response.
+fn includes(q: &Params) -> Result<Consignments, ApiError> {
+    let mut wanted = Consignments::Link;
+    for item in q
+        .get("include")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split(',')
+    {
+        match item.trim() {
+            "" | "fees" => {}
+            "consignments" if wanted == Consignments::Link => wanted = Consignments::Included,
+            "consignments" => {}
+            "consignments.line_items" => wanted = Consignments::WithLines,
+            other => {
+                return Err(v2_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("The include '{other}' is not supported."),
+                ));
+            }
+        }
+    }
+    match q.get("consignment_structure").map(String::as_str) {
+        None => Ok(if wanted == Consignments::Link {
+            wanted
+        } else {
+            Consignments::Legacy(wanted == Consignments::WithLines)
+        }),
+        Some("object") => Ok(wanted),
+        Some(_) => Err(v2_error(
+            StatusCode::BAD_REQUEST,
+            "The field 'consignment_structure' is invalid.",
+        )),
+    }
+}
+
 fn filtered<'a>(orders: &'a [Order], q: &Params) -> Result<Vec<&'a Order>, ApiError> {
     let date = |name: &str| -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
         match q.get(name) {
@@ -94,6 +132,7 @@ fn filtered<'a>(orders: &'a [Order], q: &Params) -> Result<Vec<&'a Order>, ApiEr
 
 async fn list_orders(State(sim): State<Shared>, Query(q): Query<Params>) -> ApiResult {
     let (page, limit) = v2_page(&q, 50)?;
+    let include = includes(&q)?;
     let base = sim.v2_base();
     let store = sim.store();
     let matching = filtered(&store.orders, &q)?;
@@ -101,7 +140,7 @@ async fn list_orders(State(sim): State<Shared>, Query(q): Query<Params>) -> ApiR
         .into_iter()
         .skip((page - 1) * limit)
         .take(limit)
-        .map(|o| store.order_json(o, &base))
+        .map(|o| store.order_json(o, &base, include))
         .collect();
     if data.is_empty() {
         return no_content();
@@ -140,11 +179,16 @@ async fn statuses() -> ApiResult {
     ok(Value::Array(list))
 }
 
-async fn get_order(State(sim): State<Shared>, Path(id): Path<i64>) -> ApiResult {
+async fn get_order(
+    State(sim): State<Shared>,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> ApiResult {
+    let include = includes(&q)?;
     let base = sim.v2_base();
     let store = sim.store();
     match store.orders.iter().find(|o| o.id == id) {
-        Some(o) => ok(store.order_json(o, &base)),
+        Some(o) => ok(store.order_json(o, &base, include)),
         None => Err(not_found()),
     }
 }
@@ -178,7 +222,7 @@ async fn update_order(State(sim): State<Shared>, Path(id): Path<i64>, body: Byte
         }
     }
     let o = &store.orders[index];
-    ok(store.order_json(o, &base))
+    ok(store.order_json(o, &base, Consignments::Link))
 }
 
 async fn order_products(
@@ -199,6 +243,31 @@ async fn order_products(
         .map(|p| store.order_product_json(o, p))
         .collect();
     ok(Value::Array(data))
+}
+
+/// `GET /orders/{id}/consignments` (`include=consignments.line_items` puts the order products
+/// in).
+async fn consignments(
+    State(sim): State<Shared>,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> ApiResult {
+    let lines = match q.get("include").map(String::as_str) {
+        None | Some("") => false,
+        Some("consignments.line_items") => true,
+        Some(other) => {
+            return Err(v2_error(
+                StatusCode::BAD_REQUEST,
+                &format!("The include '{other}' is not supported."),
+            ));
+        }
+    };
+    let base = sim.v2_base();
+    let store = sim.store();
+    let Some(o) = store.orders.iter().find(|o| o.id == id) else {
+        return Err(not_found());
+    };
+    ok(store.consignments_json(o, &base, lines))
 }
 
 async fn shipping_addresses(

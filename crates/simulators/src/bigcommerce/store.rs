@@ -146,6 +146,19 @@ pub(crate) struct Shipment {
     pub items: Vec<(i64, i64, i64)>,
 }
 
+/// What an order response carries of its consignments (`include`, `consignment_structure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Consignments {
+    /// Left out (their resource link matches two schemas of the spec's `oneOf`).
+    Link,
+    /// The object structure, order products as links.
+    Included,
+    /// The object structure with the order products.
+    WithLines,
+    /// The deprecated array structure (without `consignment_structure=object`); with lines.
+    Legacy(bool),
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Order {
     pub id: i64,
@@ -964,13 +977,56 @@ impl Store {
         })
     }
 
-    pub(crate) fn order_json(&self, o: &Order, base: &str) -> Value {
+    /// An order's consignments in the object structure: one shipping consignment per shipping
+    /// address (its order products as links, or whole with `lines`).
+    pub(crate) fn consignments_json(&self, o: &Order, base: &str, lines: bool) -> Value {
+        let shipping: Vec<Value> = o
+            .shipping_addresses
+            .iter()
+            .map(|a| {
+                let mut c = self.shipping_address_json(o, a, base);
+                let items: Vec<Value> = o
+                    .products
+                    .iter()
+                    .filter(|p| p.order_address_id == a.id)
+                    .map(|p| {
+                        if lines {
+                            self.order_product_json(o, p)
+                        } else {
+                            json!({
+                                "url": format!("{base}/orders/{}/products/{}", o.id, p.id),
+                                "resource": format!("/orders/{}/products/{}", o.id, p.id),
+                            })
+                        }
+                    })
+                    .collect();
+                c["line_items"] = Value::Array(items);
+                c["shipping_quotes"] = json!({
+                    "url": format!("{base}/orders/{}/consignments/shipping/{}/shipping_quotes", o.id, a.id),
+                    "resource": format!("/orders/{}/consignments/shipping/{}/shipping_quotes", o.id, a.id),
+                });
+                if let Some(m) = c.as_object_mut() {
+                    m.remove("order_id");
+                }
+                c
+            })
+            .collect();
+        json!({
+            "pickups": [],
+            "shipping": shipping,
+            "downloads": [],
+            "email": {"gift_certificates": []},
+        })
+    }
+
+    /// The V2 order; `include` puts its consignments in (else their link).
+    pub(crate) fn order_json(&self, o: &Order, base: &str, include: Consignments) -> Value {
         let subtotal = o.subtotal();
         let items_total: i64 = o.products.iter().map(|p| p.quantity).sum();
         let items_shipped: i64 = o.products.iter().map(|p| p.quantity_shipped).sum();
         let zero = money(0);
         let rate = "1.0000000000";
-        json!({
+        let mut order = json!({
             "id": o.id,
             "customer_id": o.customer_id,
             "date_created": v2_date(&o.date_created),
@@ -1062,7 +1118,19 @@ impl Store {
                 "url": format!("{base}/orders/{}/coupons", o.id),
                 "resource": format!("/orders/{}/coupons", o.id),
             },
-        })
+        });
+        // Without `include` the consignments are left out: their link form
+        // (`orderConsignments_Resource`) also matches the spec's `orderConsignment_Get`, which
+        // its `oneOf` forbids.
+        let consignments = match include {
+            Consignments::Link => return order,
+            Consignments::Included | Consignments::WithLines => {
+                self.consignments_json(o, base, include == Consignments::WithLines)
+            }
+            Consignments::Legacy(lines) => json!([self.consignments_json(o, base, lines)]),
+        };
+        order["consignments"] = consignments;
+        order
     }
 
     pub(crate) fn order_product_json(&self, o: &Order, p: &OrderProduct) -> Value {

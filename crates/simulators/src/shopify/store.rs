@@ -335,16 +335,7 @@ impl Store {
         self.orders[oi].updated = Utc::now();
         let id = self.id();
         let o = &self.orders[oi];
-        let payload = json!({
-            "id": o.id,
-            "admin_graphql_api_id": gid("Order", o.id),
-            "name": format!("#{}", o.number),
-            "updated_at": ts(o.updated),
-            "cancelled_at": o.cancelled.map(ts),
-            "line_items": o.lines.iter().map(|l| json!({
-                "id": l.id, "sku": l.sku, "quantity": l.quantity, "price": l.price, "variant_id": l.variant_id,
-            })).collect::<Vec<_>>(),
-        });
+        let payload = self.order_rest(o);
         self.events.push(Event {
             id,
             topic: if created {
@@ -657,6 +648,124 @@ impl Store {
                 let sku = o.lines.iter().find(|l| l.id == *line_id).map(|l| l.sku.clone()).unwrap_or_default();
                 json!({"id": gid("FulfillmentLineItem", *line_id + 1), "quantity": q, "lineItem": {"id": gid("LineItem", *line_id), "sku": sku}})
             }).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The REST address of an order.
+    fn address_rest(p: &DemoParty) -> Value {
+        json!({
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "name": format!("{} {}", p.first_name, p.last_name),
+            "company": if p.company.is_empty() { Value::Null } else { json!(p.company) },
+            "address1": p.street,
+            "address2": null,
+            "city": p.city,
+            "province": p.state,
+            "province_code": null,
+            "zip": p.zip,
+            "country": p.country,
+            "country_code": p.country_iso2,
+            "phone": p.phone,
+            "latitude": null,
+            "longitude": null,
+        })
+    }
+
+    /// A REST money bag (`shop_money`, `presentment_money`).
+    fn money_rest(&self, amount: &str) -> Value {
+        let m = json!({"amount": amount, "currency_code": self.currency});
+        json!({"shop_money": m, "presentment_money": m})
+    }
+
+    /// The REST `Order` resource, as the `orders/create` and `orders/updated` webhooks carry
+    /// it (Shopify delivers webhooks in the REST shape).
+    pub(crate) fn order_rest(&self, o: &Order) -> Value {
+        let units: i64 = o
+            .lines
+            .iter()
+            .map(|l| demo::to_units(&l.price) * l.quantity)
+            .sum();
+        let total = demo::from_units(units);
+        let fulfillment = match Self::fulfillment_status(o) {
+            "FULFILLED" => json!("fulfilled"),
+            "PARTIALLY_FULFILLED" => json!("partial"),
+            _ => Value::Null,
+        };
+        let customer_name = format!("{} {}", o.buyer.first_name, o.buyer.last_name);
+        json!({
+            "id": o.id,
+            "admin_graphql_api_id": gid("Order", o.id),
+            "name": format!("#{}", o.number),
+            "number": o.number,
+            "order_number": o.number + 1000,
+            "email": o.buyer.email,
+            "contact_email": o.buyer.email,
+            "phone": o.buyer.phone,
+            "created_at": ts(o.created),
+            "processed_at": ts(o.created),
+            "updated_at": ts(o.updated),
+            "cancelled_at": o.cancelled.map(ts),
+            "cancel_reason": o.cancelled.map(|_| "customer"),
+            "closed_at": null,
+            "confirmed": true,
+            "test": false,
+            "currency": self.currency,
+            "presentment_currency": self.currency,
+            "financial_status": o.financial.to_lowercase(),
+            "fulfillment_status": fulfillment,
+            "taxes_included": false,
+            "subtotal_price": total,
+            "subtotal_price_set": self.money_rest(&total),
+            "total_price": total,
+            "total_price_set": self.money_rest(&total),
+            "total_tax": "0.00",
+            "total_discounts": "0.00",
+            "tags": "",
+            "note": null,
+            "customer": {
+                "id": o.id + 7_000_000,
+                "email": o.buyer.email,
+                "first_name": o.buyer.first_name,
+                "last_name": o.buyer.last_name,
+                "admin_graphql_api_id": gid("Customer", o.id + 7_000_000),
+                "default_address": {"name": customer_name},
+            },
+            "billing_address": Self::address_rest(&o.buyer),
+            "shipping_address": Self::address_rest(&o.shipping),
+            "line_items": o.lines.iter().map(|l| json!({
+                "id": l.id,
+                "admin_graphql_api_id": gid("LineItem", l.id),
+                "variant_id": l.variant_id,
+                "sku": l.sku,
+                "title": l.title,
+                "name": l.title,
+                "quantity": l.quantity,
+                "current_quantity": l.quantity,
+                "fulfillable_quantity": l.quantity - l.fulfilled,
+                "fulfillment_status": if l.fulfilled >= l.quantity { json!("fulfilled") } else if l.fulfilled > 0 { json!("partial") } else { Value::Null },
+                "fulfillment_service": "manual",
+                "requires_shipping": true,
+                "taxable": true,
+                "gift_card": false,
+                "price": l.price,
+                "price_set": self.money_rest(&l.price),
+                "total_discount": "0.00",
+                "tax_lines": [],
+                "discount_allocations": [],
+                "properties": [],
+            })).collect::<Vec<_>>(),
+            "fulfillments": o.fulfillments.iter().map(|f| json!({
+                "id": f.id,
+                "admin_graphql_api_id": gid("Fulfillment", f.id),
+                "order_id": o.id,
+                "status": "success",
+                "created_at": ts(f.created),
+                "tracking_company": f.company,
+                "tracking_number": f.number,
+                "tracking_numbers": [f.number],
+                "line_items": f.lines.iter().map(|(line_id, q)| json!({"id": line_id, "quantity": q})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         })
     }
 
