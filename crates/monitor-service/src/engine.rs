@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use marketsync_proto::v1::{Product, Suggestion};
 
+use crate::classify::Classifier;
+
 /// One rule violation of one record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
@@ -325,7 +327,15 @@ pub struct Model {
     /// Hashes of the skus learned from, so a re-synced product counts once (8 bytes a sku
     /// keeps a catalog of millions small).
     seen: HashSet<u64>,
+    /// The category classifier, trained on the catalog.
+    classifier: Classifier,
+    /// When the classifier was last trained.
+    trained_at: Option<std::time::Instant>,
 }
+
+/// Least time between two trainings of the classifier while the catalog streams in (one
+/// training costs up to a few tenths of a second).
+pub const RETRAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Weights kept per category for the "similar products" estimate.
 pub const MAX_WEIGHTS: usize = 2_000;
@@ -339,7 +349,13 @@ pub fn sku_hash(sku: &str) -> u64 {
 impl Model {
     /// Learns from one product of the catalog (idempotent per sku).
     pub fn learn(&mut self, p: &Product) {
-        if !self.seen.insert(sku_hash(&p.sku)) {
+        let sku = sku_hash(&p.sku);
+        // A re-synced product with another category (a correction, say) teaches the
+        // classifier again; the counts below learn each sku once.
+        if let Some(cat) = p.categories.iter().find(|c| !c.trim().is_empty()) {
+            self.classifier.learn(sku, p, cat.trim());
+        }
+        if !self.seen.insert(sku) {
             return;
         }
         let brand = p.brand.trim();
@@ -373,6 +389,22 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// After a batch is learned: trains the classifier when enough changed (at most every
+    /// [`RETRAIN_EVERY`] once trained) and refreshes the median weights.
+    pub fn refresh(&mut self) {
+        let due = self.trained_at.is_none_or(|t| t.elapsed() >= RETRAIN_EVERY);
+        if due && self.classifier.stale() {
+            self.train();
+        }
+        self.refresh_medians();
+    }
+
+    /// Trains the classifier on what it learned, now.
+    pub fn train(&mut self) {
+        self.classifier.train();
+        self.trained_at = Some(std::time::Instant::now());
     }
 
     /// Recomputes the median weight of each category whose weights changed since the last
@@ -457,6 +489,29 @@ impl Model {
     }
 
     fn category(&self, p: &Product) -> Vec<Suggestion> {
+        let ranked = self.classifier.rank(p);
+        if !ranked.is_empty() {
+            let n = self.classifier.len();
+            return ranked
+                .into_iter()
+                .take(3)
+                .map(|g| Suggestion {
+                    strategy: "classify_category".into(),
+                    value: g.category,
+                    confidence: g.probability.min(0.99),
+                    explanation: format!(
+                        "classified from the title, description, attributes and options, \
+                         against {n} products of your catalog"
+                    ),
+                })
+                .collect();
+        }
+        self.category_by_title(p)
+    }
+
+    /// Before the classifier is trained: a vote of the title's words (the engine's first
+    /// classifier, kept as the evaluation's baseline).
+    pub fn category_by_title(&self, p: &Product) -> Vec<Suggestion> {
         let mut scores: BTreeMap<String, f64> = BTreeMap::new();
         let toks = tokens(&p.title);
         for t in &toks {
@@ -532,8 +587,98 @@ pub fn price_suggestion(raw: &str) -> Option<Suggestion> {
     })
 }
 
-/// A plain description from the title, brand, category and options.
+/// The longest product description channels document, in characters (HTML included): eBay's
+/// Inventory API `product.description` (500,000) and Amazon's `product_description` (2,000).
+/// The shops (Shopify, WooCommerce, Magento, BigCommerce, PrestaShop, OpenCart) document none
+/// short enough to matter; the offer-only marketplaces take the catalog's text.
+pub const DESCRIPTION_LIMITS: &[(&str, usize)] = &[("amazon", 2_000), ("ebay", 500_000)];
+
+/// The shortest description limit of any channel: generated descriptions stay within it.
+pub fn shortest_description_limit() -> usize {
+    DESCRIPTION_LIMITS
+        .iter()
+        .map(|(_, n)| *n)
+        .min()
+        .unwrap_or(usize::MAX)
+}
+
+/// A plain description from the title, brand, category and options, within every channel's
+/// length limit (cut after the last whole sentence that fits).
 pub fn generate_description(p: &Product) -> String {
+    let text = describe_all(p);
+    let limit = shortest_description_limit();
+    if text.chars().count() <= limit {
+        return text;
+    }
+    let cut: String = text.chars().take(limit).collect();
+    match cut.rfind(". ") {
+        Some(end) => cut[..=end].to_string(),
+        None => cut,
+    }
+}
+
+/// Text with the HTML entities catalogs put in names and attributes decoded (`&trade;` → ™,
+/// `&amp;` → &, `&#39;` → '); unknown entities are left as written.
+pub fn decode_entities(text: &str) -> String {
+    const NAMED: &[(&str, &str)] = &[
+        ("amp", "&"),
+        ("lt", "<"),
+        ("gt", ">"),
+        ("quot", "\""),
+        ("apos", "'"),
+        ("nbsp", " "),
+        ("trade", "™"),
+        ("reg", "®"),
+        ("copy", "©"),
+        ("frac14", "¼"),
+        ("frac12", "½"),
+        ("frac34", "¾"),
+        ("deg", "°"),
+        ("ndash", "–"),
+        ("mdash", "—"),
+        ("hellip", "…"),
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 1..];
+        let decoded = tail.find(';').filter(|end| *end <= 10).and_then(|end| {
+            let name = &tail[..end];
+            let ch = if let Some(num) = name.strip_prefix('#') {
+                let code = match num.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => num.parse().ok(),
+                };
+                code.and_then(char::from_u32).map(String::from)
+            } else {
+                NAMED
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, c)| (*c).to_string())
+            };
+            ch.map(|c| (c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push_str(&c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn describe_all(p: &Product) -> String {
+    decode_entities(&describe_raw(p))
+}
+
+fn describe_raw(p: &Product) -> String {
     let mut parts = vec![];
     let brand = if p.brand.is_empty() {
         String::new()
@@ -808,6 +953,23 @@ mod tests {
             .expect("similar");
         assert_eq!(similar.value, "0.50");
         assert!(similar.explanation.contains("3 similar"));
+    }
+
+    #[test]
+    fn descriptions_decode_entities_and_fit_the_shortest_limit() {
+        assert_eq!(
+            decode_entities("LumaTech&trade; &amp; &#39;Cocona&reg;&#x21; &bogus; & x"),
+            "LumaTech™ & 'Cocona®! &bogus; & x"
+        );
+        let mut p = product();
+        p.title = "Minerva LumaTech&trade; V-Tee".into();
+        assert!(generate_description(&p).starts_with("Minerva LumaTech™ V-Tee by Aurora."));
+        p.attributes = (0..4)
+            .map(|i| (format!("note{i}"), "A very long sentence. ".repeat(40)))
+            .collect();
+        let text = generate_description(&p);
+        assert!(text.chars().count() <= 2_000, "{}", text.len());
+        assert!(text.ends_with('.'), "{text}");
     }
 
     #[test]

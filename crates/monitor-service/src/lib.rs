@@ -2,7 +2,10 @@
 //! per record and rule (never two), attaches suggestions from the built-in engine, resolves
 //! issues the channel fixed, and follows corrections to keep issue status true.
 
+pub mod classify;
 pub mod engine;
+pub mod eval;
+pub mod extract;
 mod grpc;
 
 use std::collections::{HashMap, HashSet};
@@ -101,7 +104,7 @@ impl State {
             }
             page_token = page.next_page_token;
         }
-        m.refresh_medians();
+        m.refresh();
         tracing::info!(tenant = %tenant, products = learned, "suggestion model learned from the catalog");
         let m = Arc::new(Mutex::new(m));
         models.insert(tenant, m.clone());
@@ -270,7 +273,7 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
         for p in &batch.products {
             m.learn(p);
         }
-        m.refresh_medians();
+        m.refresh();
     }
     let mut found = Found::default();
     let mut passed: Vec<(usize, &'static str)> = Vec::new();
