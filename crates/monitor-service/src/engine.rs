@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use marketsync_proto::v1::{Product, Suggestion};
 
 use crate::classify::Classifier;
+use crate::extract::{self, Lexicon};
 
 /// One rule violation of one record.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +125,33 @@ pub const MARKETPLACE_RULES: &[(&str, &[&str])] = &[
     ("marketplace:ebay:return_policy", &["ebay"]),
     ("marketplace:mirakl:lead_time", &["mirakl"]),
     ("marketplace:refurbished:grade", &["backmarket", "refurbed"]),
+];
+
+/// Platforms whose listings carry attributes buyers filter by (eBay's item specifics or
+/// aspects, Amazon's product type attributes): there, a product without a colour, material or
+/// size that its own title or description names is an issue whose correction is that value.
+pub const ATTRIBUTE_PLATFORMS: &[&str] = &["ebay", "amazon"];
+
+/// The attribute rules: (attribute, rule id, canonical field, what people call it).
+pub const ATTRIBUTE_RULES: &[(&str, &str, &str, &str)] = &[
+    (
+        "color",
+        "required_field:attributes.color",
+        "attributes.color",
+        "colour",
+    ),
+    (
+        "material",
+        "required_field:attributes.material",
+        "attributes.material",
+        "material",
+    ),
+    (
+        "size",
+        "required_field:attributes.size",
+        "attributes.size",
+        "size",
+    ),
 ];
 
 /// Marketplaces where a seller lists offers on the marketplace's own catalog products
@@ -329,6 +357,8 @@ pub struct Model {
     seen: HashSet<u64>,
     /// The category classifier, trained on the catalog.
     classifier: Classifier,
+    /// Attribute values (colours, materials, sizes) known to the catalog.
+    lexicon: Lexicon,
     /// When the classifier was last trained.
     trained_at: Option<std::time::Instant>,
 }
@@ -358,6 +388,7 @@ impl Model {
         if !self.seen.insert(sku) {
             return;
         }
+        self.lexicon.learn(p);
         let brand = p.brand.trim();
         if !brand.is_empty() {
             self.brands
@@ -431,9 +462,39 @@ impl Model {
         }
     }
 
+    /// [`validate_on`], then the attribute rules on [`ATTRIBUTE_PLATFORMS`] (which need the
+    /// attribute values the catalog taught the engine).
+    pub fn validate_on(&self, p: &Product, platform: &str) -> (Vec<Finding>, Vec<&'static str>) {
+        let (mut findings, mut passed) = validate_on(p, platform);
+        if !ATTRIBUTE_PLATFORMS.contains(&platform) {
+            return (findings, passed);
+        }
+        let missing = extract::missing(&self.lexicon, p);
+        for (attribute, rule, field, label) in ATTRIBUTE_RULES {
+            match missing.iter().find(|(a, _)| a == attribute) {
+                Some((_, values)) => findings.push(Finding {
+                    issue_type: "missing_attribute",
+                    field,
+                    rule,
+                    severity: "medium",
+                    description: format!(
+                        "{platform} listing {} has no {label} though its title or description \
+                         names {}",
+                        p.sku,
+                        values.join(", ")
+                    ),
+                    current_value: String::new(),
+                }),
+                None => passed.push(rule),
+            }
+        }
+        (findings, passed)
+    }
+
     /// Up to `max` suggestions for a finding, best first.
     pub fn suggest(&self, p: &Product, f: &Finding, max: usize) -> Vec<Suggestion> {
         let mut out = match f.issue_type {
+            "missing_attribute" => self.attribute(p, f.field),
             "missing_description" => vec![self.describe(p)],
             "price_format" => price_suggestion(&f.current_value).into_iter().collect(),
             "missing_brand" => self.brand(p),
@@ -443,6 +504,40 @@ impl Model {
         };
         out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         out.truncate(max);
+        out
+    }
+
+    /// The values of an attribute (`attributes.color`) the product's text names: the title's
+    /// first, then the description's; for materials, all of them together first.
+    fn attribute(&self, p: &Product, field: &str) -> Vec<Suggestion> {
+        let attribute = field.strip_prefix("attributes.").unwrap_or(field);
+        let in_title = self.lexicon.find(attribute, &p.title);
+        let values = self.lexicon.extract(attribute, p);
+        let mut out: Vec<Suggestion> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let titled = in_title.contains(v);
+                Suggestion {
+                    strategy: "extract_attribute".into(),
+                    value: v.clone(),
+                    confidence: (if titled { 0.9 } else { 0.7 }) - 0.1 * i as f64,
+                    explanation: if titled {
+                        format!("the title names this {attribute}")
+                    } else {
+                        format!("the description names this {attribute}")
+                    },
+                }
+            })
+            .collect();
+        if attribute == "material" && values.len() > 1 {
+            out.push(Suggestion {
+                strategy: "extract_attribute".into(),
+                value: values.join(", "),
+                confidence: 0.85,
+                explanation: "every material the title and description name".into(),
+            });
+        }
         out
     }
 
@@ -726,6 +821,7 @@ pub fn replay(model: &Model, strategy: &str, p: &Product, current_value: &str) -
         "round_price" => price_suggestion(current_value).map(|s| s.value),
         "extract_brand" => model.brand(p).first().map(|s| s.value.clone()),
         "classify_category" => model.category(p).first().map(|s| s.value.clone()),
+
         "weight_from_dimensions" | "weight_from_similar" => model
             .weight(p)
             .into_iter()
@@ -925,6 +1021,48 @@ mod tests {
         assert_eq!(m.suggest(&p, cat, 3)[0].value, "Men/Tops/Hoodies");
         assert_eq!(price_suggestion("19.999").expect("s").value, "20.00");
         assert_eq!(price_suggestion("10").expect("s").value, "10.00");
+    }
+
+    #[test]
+    fn attributes_the_text_names_are_missing_on_ebay_and_amazon_only() {
+        let mut m = Model::default();
+        let mut known = product();
+        known
+            .attributes
+            .insert("material".into(), "Merino Wool".into());
+        m.learn(&known);
+        let mut p = product();
+        p.sku = "C-3".into();
+        p.title = "Aurora Merino Wool Hoodie - Black".into();
+        p.description = "<p>Knitted from merino wool, with a cotton lining.</p>".into();
+        p.return_policy = "30 days".into();
+        let (f, passed) = m.validate_on(&p, "ebay");
+        let fields: Vec<_> = f.iter().map(|f| (f.issue_type, f.field)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("missing_attribute", "attributes.color"),
+                ("missing_attribute", "attributes.material")
+            ]
+        );
+        assert!(passed.contains(&"required_field:attributes.size"));
+        let color = m.suggest(&p, &f[0], 3);
+        assert_eq!(
+            (color[0].value.as_str(), color[0].confidence),
+            ("Black", 0.9)
+        );
+        let material = m.suggest(&p, &f[1], 3);
+        assert_eq!(material[0].value, "Merino Wool");
+        assert!(
+            material.iter().any(|s| s.value == "Merino Wool, Cotton"),
+            "{material:?}"
+        );
+        assert!(m.validate_on(&p, "bigcommerce").0.is_empty());
+        p.attributes.insert("Colour".into(), "Black".into());
+        p.attributes.insert("Material".into(), "Wool".into());
+        let (f, passed) = m.validate_on(&p, "amazon");
+        assert!(f.is_empty(), "{f:?}");
+        assert!(passed.contains(&"required_field:attributes.color"));
     }
 
     #[test]

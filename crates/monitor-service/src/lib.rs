@@ -280,7 +280,7 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
     {
         let m = model.lock().await;
         for (i, p) in batch.products.iter().enumerate() {
-            let (findings, ok) = engine::validate_on(p, &batch.platform);
+            let (findings, ok) = m.validate_on(p, &batch.platform);
             passed.extend(ok.into_iter().map(|r| (i, r)));
             for f in findings {
                 let s = m.suggest(p, &f, MAX_SUGGESTIONS);

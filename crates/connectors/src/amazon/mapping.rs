@@ -419,6 +419,13 @@ pub(crate) fn product(item: &Item, marketplace_id: &str) -> Product {
     if let Some(asin) = summary.and_then(|s| s.asin.clone()) {
         attributes.insert("asin".into(), asin);
     }
+    // The attributes buyers filter by, as the engine's attribute rules read them.
+    for name in ["color", "material", "size"] {
+        let value = attr_text(&item.attributes, name);
+        if !value.is_empty() {
+            attributes.insert(name.into(), value);
+        }
+    }
     Product {
         sku: item.sku.clone(),
         external_id: item.sku.clone(),

@@ -1268,7 +1268,7 @@ impl Connector for Amazon {
                 "description" => {
                     json!([{"value": update.value, "language_tag": "en_US", "marketplace_id": mp}])
                 }
-                "brand" => {
+                "brand" | "attributes.color" | "attributes.material" | "attributes.size" => {
                     json!([{"value": update.value, "language_tag": "en_US", "marketplace_id": mp}])
                 }
                 "weight" => {
@@ -1298,6 +1298,9 @@ impl Connector for Amazon {
             "description" => "product_description",
             "brand" => "brand",
             "weight" => "item_weight",
+            "attributes.color" => "color",
+            "attributes.material" => "material",
+            "attributes.size" => "size",
             _ => "purchasable_offer",
         };
         let item = self.listing(&update.sku).await?;

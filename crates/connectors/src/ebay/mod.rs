@@ -780,7 +780,13 @@ impl Connector for Ebay {
                     None => Ok(()),
                 }
             }
-            "title" | "description" | "brand" | "weight" => {
+            "title"
+            | "description"
+            | "brand"
+            | "weight"
+            | "attributes.color"
+            | "attributes.material"
+            | "attributes.size" => {
                 let url = format!(
                     "{}/inventory_item/{}",
                     self.cfg().urls.inventory,
@@ -804,6 +810,30 @@ impl Connector for Ebay {
                         if let Some(Value::Object(a)) = product.aspects.as_mut() {
                             a.insert("Brand".into(), json!([value]));
                         }
+                    }
+                    field if field.starts_with("attributes.") => {
+                        // Item specifics: `Color`, `Material` (each material its own value),
+                        // `Size`.
+                        let (name, values): (&str, Vec<&str>) = match field {
+                            "attributes.color" => ("Color", vec![value]),
+                            "attributes.material" => (
+                                "Material",
+                                value
+                                    .split(',')
+                                    .map(str::trim)
+                                    .filter(|v| !v.is_empty())
+                                    .collect(),
+                            ),
+                            _ => ("Size", vec![value]),
+                        };
+                        if values.iter().all(|v| v.is_empty()) {
+                            return Err(rejected(format!("{name} must not be empty")));
+                        }
+                        let aspects = product.aspects.get_or_insert_with(|| json!({}));
+                        if !aspects.is_object() {
+                            *aspects = json!({});
+                        }
+                        aspects[name] = json!(values);
                     }
                     _ => {
                         let w: f64 = value

@@ -765,6 +765,13 @@ async fn update_field_previews_then_applies() {
     let o = admin.get(&format!("/offers/{}", p.sku)).await;
     assert_eq!(o["title"], "A better title");
     assert_eq!(o["price"], "21.50");
+    // A missing attribute is written as the product type's attribute and read back.
+    c.update_field(&update("attributes.color", "Navy Blue"))
+        .await
+        .unwrap();
+    let read = c.products_page(&support::pages_of(1)).await.unwrap().items[0].clone();
+    assert_eq!(read.sku, p.sku);
+    assert_eq!(read.attributes["color"], "Navy Blue");
     let err = c
         .update_field(&update("title", "x".repeat(250).as_str()))
         .await
@@ -786,8 +793,8 @@ async fn update_field_previews_then_applies() {
     assert!(matches!(err, ConnectorError::Unsupported(_)));
     let stats = admin.stats().await;
     assert_eq!(
-        stats["by_operation"]["patchListingsItem"], 5,
-        "2 previews + 2 writes + 1 refused preview"
+        stats["by_operation"]["patchListingsItem"], 7,
+        "3 previews + 3 writes + 1 refused preview"
     );
 }
 

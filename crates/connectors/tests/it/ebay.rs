@@ -436,6 +436,28 @@ async fn update_field_writes_the_inventory_item_and_price() {
     assert_eq!(o["product"]["brand"], "Acme");
     assert_eq!(o["product"]["aspects"]["Brand"], json!(["Acme"]));
     assert_eq!(o["price"], "12.50");
+    // Missing attributes become item specifics (each material its own value).
+    c.update_field(&upd("attributes.color", "Black"))
+        .await
+        .unwrap();
+    c.update_field(&upd("attributes.material", "Merino Wool, Cotton"))
+        .await
+        .unwrap();
+    let o = Admin::of(&sim).get(&format!("/offers/{}", p.sku)).await;
+    assert_eq!(o["product"]["aspects"]["Color"], json!(["Black"]));
+    assert_eq!(
+        o["product"]["aspects"]["Material"],
+        json!(["Merino Wool", "Cotton"])
+    );
+    assert_eq!(o["product"]["aspects"]["Brand"], json!(["Acme"]), "kept");
+    let (items, _) = products(&c, pages_of(10)).await.unwrap();
+    let read = items.iter().find(|i| i.sku == p.sku).unwrap();
+    assert_eq!(read.attributes["Color"], "Black");
+    let err = c
+        .update_field(&upd("attributes.size", " "))
+        .await
+        .unwrap_err();
+    assert!(err.is_record_level(), "{err:?}");
     let err = c.update_field(&upd("categories", "A/B")).await.unwrap_err();
     assert!(matches!(err, ConnectorError::Unsupported(_)), "{err:?}");
     let err = c.update_field(&upd("title", "")).await.unwrap_err();

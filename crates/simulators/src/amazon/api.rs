@@ -422,6 +422,9 @@ fn item_json(sim: &Shared, l: &Listing, included: &[String]) -> Value {
         if !l.description.is_empty() {
             attrs.insert("product_description".into(), text(&l.description));
         }
+        for (name, value) in &l.specifics {
+            attrs.insert(name.clone(), text(value));
+        }
         attrs.insert(
             "item_weight".into(),
             json!([{"value": l.weight, "unit": "kilograms", "marketplace_id": mp}]),
@@ -613,6 +616,16 @@ fn apply_patches(l: &mut Listing, patches: &[Value], apply: bool) -> Vec<Value> 
                 attr,
             )),
             "brand" => next.brand = text,
+            "color" | "material" | "size" if text.is_empty() || text.chars().count() > 100 => {
+                issues.push(issue(
+                    "8560",
+                    &format!("'{attr}' must have a value of 1 to 100 characters."),
+                    attr,
+                ))
+            }
+            "color" | "material" | "size" => {
+                next.specifics.insert(attr.to_string(), text);
+            }
             "item_weight" => match first["value"].as_f64() {
                 Some(w) if w > 0.0 => next.weight = w,
                 _ => issues.push(issue(
@@ -763,6 +776,7 @@ async fn put_listing(
             lead_time: None,
             weight: 0.0,
             image: String::new(),
+            specifics: Default::default(),
             issues: Vec::new(),
             updates: 0,
             created: now,
@@ -1158,6 +1172,9 @@ pub(crate) fn product_type_schema(product_type: &str, marketplace_id: &str) -> O
             "item_name": text("Item Name", 200),
             "brand": text("Brand Name", 100),
             "product_description": text("Product Description", 2000),
+            "color": text("Colour", 100),
+            "material": text("Material", 100),
+            "size": text("Size", 100),
             "condition_type": {"type": "array", "items": {"type": "object", "required": ["value"],
                 "properties": {"value": {"type": "string", "enum": ["new_new", "refurbished_refurbished", "used_good"]}}}},
             "item_weight": {"type": "array", "items": {"type": "object", "required": ["value", "unit"],

@@ -171,6 +171,8 @@ pub(crate) struct Listing {
     pub lead_time: Option<i32>,
     pub weight: f64,
     pub image: String,
+    /// `color`, `material`, `size` (the HOME product type's attributes buyers filter by).
+    pub specifics: std::collections::BTreeMap<String, String>,
     pub issues: Vec<(String, String, String)>,
     pub updates: u64,
     pub created: DateTime<Utc>,
@@ -326,6 +328,7 @@ impl Sim {
                     lead_time: o.lead_time_days,
                     weight: p.weight,
                     image: p.images.first().cloned().unwrap_or_default(),
+                    specifics: Default::default(),
                     issues: o.listing_error.clone().into_iter().collect(),
                     updates: 0,
                     created: p.created_at,

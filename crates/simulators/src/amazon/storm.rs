@@ -39,6 +39,7 @@ fn new_listing(item: &ListingItem, n: u64) -> Listing {
         lead_time: Some(2),
         weight: 0.5,
         image: String::new(),
+        specifics: Default::default(),
         issues: Vec::new(),
         updates: 0,
         created: now,
