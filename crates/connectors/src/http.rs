@@ -219,9 +219,21 @@ impl RateLimiter {
         }
     }
 
+    /// How long a background call would wait for the budget now (zero: it could go at once);
+    /// spends nothing. A caller that batches what is due waits this long before it gathers the
+    /// batch, so the call carries everything that became due while it waited.
+    pub(crate) fn background_wait(&self) -> Duration {
+        self.check(true, false, false).unwrap_or(Duration::ZERO)
+    }
+
     /// Spends one request when the budgets allow it (`None`), else says how long to wait:
     /// `background` leaves the reserve and, when `yields`, waits while a priority call waits.
     fn try_spend(&self, background: bool, yields: bool) -> Option<Duration> {
+        self.check(background, yields, true)
+    }
+
+    /// [`RateLimiter::try_spend`], spending only when `spend`.
+    fn check(&self, background: bool, yields: bool, spend: bool) -> Option<Duration> {
         let mut b = self.lock();
         let now = Instant::now();
         let yielding = yields && b.waiting > 0;
@@ -238,7 +250,7 @@ impl RateLimiter {
                 1.0
             };
             if tokens >= need && !yielding {
-                b.bucket = Some((rate, tokens - 1.0, now));
+                b.bucket = Some((rate, tokens - if spend { 1.0 } else { 0.0 }, now));
                 return None;
             }
             b.bucket = Some((rate, tokens, now));
@@ -270,7 +282,9 @@ impl RateLimiter {
             }
         }
         if b.remaining > keep && !yielding {
-            b.remaining -= 1;
+            if spend {
+                b.remaining -= 1;
+            }
             return None;
         }
         Some(if b.remaining == 0 {
@@ -475,6 +489,11 @@ impl std::fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
+    /// How long a background call would wait for this client's rate budget now.
+    pub(crate) fn background_wait(&self) -> Duration {
+        self.limiter.background_wait()
+    }
+
     /// A client sending `headers` with every request. `secrets` are redacted from every error
     /// and log line; header values are marked sensitive.
     pub(crate) fn new(
@@ -916,6 +935,30 @@ mod tests {
             t >= Duration::from_millis(880) && t < Duration::from_millis(1000),
             "{t:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_wait_of_a_background_call_is_told_without_spending() {
+        // 100 calls per 10 s: 10 at once, then one per 125 ms.
+        let l = RateLimiter::new(100, Duration::from_secs(10), None);
+        assert_eq!(l.background_wait(), Duration::ZERO);
+        background(async {
+            for _ in 0..10 {
+                l.acquire().await;
+            }
+        })
+        .await;
+        let wait = l.background_wait();
+        assert!(
+            wait > Duration::from_millis(50) && wait <= Duration::from_millis(125),
+            "{wait:?}"
+        );
+        // Asking spent nothing: the same answer, and the call goes after that wait.
+        assert!(l.background_wait() <= wait);
+        let start = std::time::Instant::now();
+        background(l.acquire()).await;
+        assert!(start.elapsed() >= wait - Duration::from_millis(20));
+        assert!(start.elapsed() < Duration::from_millis(300));
     }
 
     #[tokio::test]

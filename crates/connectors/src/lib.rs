@@ -361,6 +361,13 @@ pub trait Connector: Send + Sync {
     async fn orders_page(&self, query: &ImportQuery) -> Result<Page<Order>>;
     /// Sets absolute stock levels (batch endpoint where the platform has one).
     async fn export_stock(&self, levels: &[StockLevel]) -> Result<ExportReport>;
+    /// How long a stock push (a background call) would wait for this connection's rate
+    /// budget now. The pusher waits this long before it gathers what is due, so the push
+    /// carries every change made meanwhile instead of leaving them to the next one (zero: it
+    /// could go at once, or the connector paces nothing).
+    fn stock_push_wait(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     /// Exports order status changes with shipments and tracking.
     async fn export_orders(&self, updates: &[OrderUpdate]) -> Result<ExportReport>;
     /// Writes one field of one product (a correction or its undo).

@@ -3,6 +3,7 @@
 
 mod grpc;
 pub mod learn;
+pub mod replay;
 
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ pub const MAX_PER_CLASS: usize = 400;
 /// Multiply-adds one training may spend (about a tenth of a second).
 const OPS_BUDGET: f64 = 1.5e8;
 /// Passes over the examples when the budget allows.
-const MAX_EPOCHS: usize = 60;
+const MAX_EPOCHS: usize = 100;
 /// Passes at least.
 const MIN_EPOCHS: usize = 3;
 const L2: f32 = 1e-5;

@@ -351,7 +351,7 @@ pub struct Model {
     /// category → weights seen (at most [`MAX_WEIGHTS`] per category).
     category_weights: HashMap<String, Vec<f64>>,
     /// category → (median weight, weights it was computed from), refreshed as weights arrive.
-    category_medians: HashMap<String, (f64, usize)>,
+    category_medians: HashMap<String, (f64, usize, f64)>,
     /// Hashes of the skus learned from, so a re-synced product counts once (8 bytes a sku
     /// keeps a catalog of millions small).
     seen: HashSet<u64>,
@@ -445,20 +445,27 @@ impl Model {
             if self
                 .category_medians
                 .get(cat)
-                .is_some_and(|(_, n)| *n == ws.len())
+                .is_some_and(|(_, n, _)| *n == ws.len())
             {
                 continue;
             }
             let mut sorted = ws.clone();
             sorted.sort_by(f64::total_cmp);
-            let mid = sorted.len() / 2;
-            let median = if sorted.len() % 2 == 0 {
-                (sorted[mid - 1] + sorted[mid]) / 2.0
+            let quantile = |q: f64| {
+                let at = q * (sorted.len() - 1) as f64;
+                let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+                sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo as f64)
+            };
+            let median = quantile(0.5);
+            // The interquartile range against the median: 0 when the category's products
+            // weigh the same, 1 or more when they vary as much as they weigh.
+            let spread = if median > 0.0 {
+                (quantile(0.75) - quantile(0.25)) / median
             } else {
-                sorted[mid]
+                1.0
             };
             self.category_medians
-                .insert(cat.clone(), (median, sorted.len()));
+                .insert(cat.clone(), (median, sorted.len(), spread));
         }
     }
 
@@ -655,13 +662,19 @@ impl Model {
             .categories
             .iter()
             .filter_map(|c| self.category_medians.get(c))
-            .max_by_key(|(_, n)| *n);
-        if let Some((median, n)) = similar {
+            .max_by_key(|(_, n, _)| *n);
+        if let Some((median, n, spread)) = similar {
+            // Surer with more products that weigh alike: up to 0.95 for 10 or more products
+            // of one weight, under 0.5 when they vary as much as they weigh.
+            let alike = (1.0 - spread.min(1.0)) * (*n as f64 / 10.0).min(1.0);
             out.push(Suggestion {
                 strategy: "weight_from_similar".into(),
                 value: format!("{median:.2}"),
-                confidence: (0.5 + 0.02 * *n as f64).min(0.7),
-                explanation: format!("median weight of {n} similar products"),
+                confidence: 0.45 + 0.5 * alike,
+                explanation: format!(
+                    "median weight of {n} similar products (interquartile range {:.0}% of it)",
+                    spread * 100.0
+                ),
             });
         }
         out
@@ -1091,6 +1104,20 @@ mod tests {
             .expect("similar");
         assert_eq!(similar.value, "0.50");
         assert!(similar.explanation.contains("3 similar"));
+        // Three products of different weights: not sure.
+        assert!(similar.confidence < 0.6, "{similar:?}");
+        // Ten or more products of one weight: sure.
+        for i in 0..20 {
+            let mut q = product();
+            q.sku = format!("Same-{i}");
+            q.categories = vec!["Bags".into()];
+            q.weight = Some(1.2);
+            m.learn(&q);
+        }
+        m.refresh_medians();
+        p.categories = vec!["Bags".into()];
+        let s = m.suggest(&p, weight, 3);
+        assert_eq!((s[0].value.as_str(), s[0].confidence), ("1.20", 0.95));
     }
 
     #[test]

@@ -23,6 +23,8 @@ use super::rules::{PushMode, StockRules};
 use crate::{State, store};
 
 /// How long a pusher's hold on its connection lasts without renewal.
+/// Longest wait for the rate budget before gathering a push (the lease outlives it).
+const MAX_SLOT_WAIT: Duration = Duration::from_secs(5);
 const LEASE_SECS: i64 = 10;
 /// Failed attempts after which a push becomes an issue.
 pub const FAIL_ALERT_AT: i32 = 3;
@@ -213,6 +215,18 @@ pub async fn pass(
         }
         if due == 0 {
             break;
+        }
+        // Wait for the rate budget before gathering what is due, not after: the push then
+        // carries every change made while it waited (a paced budget sends one call every
+        // half second or so; gathered first, the changes of that half second would wait for
+        // the next call).
+        let wait = cached
+            .built
+            .as_ref()
+            .map_or(Duration::ZERO, |c| c.stock_push_wait())
+            .min(MAX_SLOT_WAIT);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         let claimed: Vec<(String, i64, Option<i64>, i32)> = sqlx::query_as(
             "SELECT sku, touch, pushed, attempts FROM channel_stock WHERE connection_id = $1 AND dirty \

@@ -39,6 +39,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// How long a background call would wait for the rate budget now.
+    pub(crate) fn background_wait(&self) -> std::time::Duration {
+        self.http.background_wait()
+    }
+
     /// A client for `cfg`, with its own rate limiter.
     pub(crate) fn new(cfg: BigCommerceConfig) -> Result<Self> {
         let limiter = Arc::new(RateLimiter::new(

@@ -725,6 +725,10 @@ impl Connector for BigCommerce {
         Ok(report)
     }
 
+    fn stock_push_wait(&self) -> std::time::Duration {
+        self.client.background_wait()
+    }
+
     async fn export_orders(&self, updates: &[OrderUpdate]) -> Result<ExportReport> {
         let mut report = ExportReport::default();
         for u in updates {

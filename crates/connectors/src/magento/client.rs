@@ -166,6 +166,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// How long a background call would wait for the rate budget now.
+    pub(crate) fn background_wait(&self) -> std::time::Duration {
+        self.http.background_wait()
+    }
+
     pub(crate) fn new(cfg: MagentoConfig) -> Result<Self> {
         let limiter = Arc::new(RateLimiter::new(
             cfg.rate_limit_requests,

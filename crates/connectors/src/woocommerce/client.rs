@@ -40,6 +40,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// How long a background call would wait for the rate budget now.
+    pub(crate) fn background_wait(&self) -> std::time::Duration {
+        self.http.background_wait()
+    }
+
     /// A client for `cfg`, with its own rate limiter.
     pub(crate) fn new(cfg: WooCommerceConfig) -> Result<Self> {
         // WooCommerce sends no rate-limit headers; hosts answer 429 with Retry-After.
