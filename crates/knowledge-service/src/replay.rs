@@ -231,25 +231,28 @@ pub fn run(items: &[Item], k: usize, seed: u64, policy: &Policy, max_suggestions
             m
         })
         .collect();
-    let stream = cases(items, &fold, seed);
+    // The issues the engine raises, in the stream's order, with their suggestions.
+    let raised: Vec<(Case, Vec<Suggestion>)> = cases(items, &fold, seed)
+        .into_iter()
+        .filter_map(|case| {
+            let model = &models[case.fold];
+            let (findings, _) = model.validate_on(&case.product, "ebay");
+            // A material the text never names is not raised.
+            let finding = findings
+                .iter()
+                .find(|f| f.issue_type == case.issue_type && f.field == case.field)?;
+            let suggestions = model.suggest(&case.product, finding, max_suggestions);
+            Some((case, suggestions))
+        })
+        .collect();
     let mut patterns: HashMap<(&str, &str), Pattern> = HashMap::new();
     let mut total = Tally::default();
     let mut by_type: HashMap<&'static str, Tally> = HashMap::new();
     let mut checkpoints = Vec::new();
     let mut last = Tally::default();
     let mut switched_off = 0;
-    let step = stream.len().div_ceil(10).max(1);
-    for (n, case) in stream.iter().enumerate() {
-        let model = &models[case.fold];
-        let (findings, _) = model.validate_on(&case.product, "ebay");
-        let Some(finding) = findings
-            .iter()
-            .find(|f| f.issue_type == case.issue_type && f.field == case.field)
-        else {
-            // The engine does not see this one (a material the text never names).
-            continue;
-        };
-        let suggestions: Vec<Suggestion> = model.suggest(&case.product, finding, max_suggestions);
+    let step = raised.len().div_ceil(10).max(1);
+    for (n, (case, suggestions)) in raised.iter().enumerate() {
         let tally = by_type.entry(case.field).or_default();
         total.issues += 1;
         tally.issues += 1;
@@ -316,7 +319,7 @@ pub fn run(items: &[Item], k: usize, seed: u64, policy: &Policy, max_suggestions
                 }
             }
         }
-        if (n + 1) % step == 0 || n + 1 == stream.len() {
+        if (n + 1) % step == 0 || n + 1 == raised.len() {
             checkpoints.push(Checkpoint {
                 total,
                 window: total.minus(&last),

@@ -67,14 +67,21 @@ pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
     } else {
         p.raw_price.as_str()
     };
-    check(price_ok(raw), "format:price_decimals", &|| Finding {
+    let currency = p.price.as_ref().map(|m| m.currency.as_str()).unwrap_or("");
+    let decimals = currency_decimals(currency);
+    check(price_ok(raw, decimals), "format:price_decimals", &|| Finding {
         issue_type: "price_format",
         field: "price",
         rule: "format:price_decimals",
         severity: "high",
         description: format!(
-            "price `{raw}` of {} is not a positive amount with at most 2 decimals",
-            p.sku
+            "price `{raw}` of {} is not a positive amount with at most {decimals} decimals{}",
+            p.sku,
+            if currency.is_empty() {
+                String::new()
+            } else {
+                format!(" ({currency})")
+            }
         ),
         current_value: raw.to_string(),
     });
@@ -291,13 +298,32 @@ pub fn validate_on(p: &Product, platform: &str) -> (Vec<Finding>, Vec<&'static s
     (findings, passed)
 }
 
-fn price_ok(raw: &str) -> bool {
+/// Decimals of a currency's minor unit (ISO 4217), which channels enforce on prices: none for
+/// the yen, the won and the other currencies without a minor unit, 3 for the dinars of
+/// Bahrain, Iraq, Jordan, Kuwait, Libya and Tunisia and the Omani rial, 2 otherwise.
+pub fn currency_decimals(code: &str) -> usize {
+    const NONE: &[&str] = &[
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+        "XAF", "XOF", "XPF",
+    ];
+    const THREE: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+    let code = code.trim().to_ascii_uppercase();
+    if NONE.contains(&code.as_str()) {
+        0
+    } else if THREE.contains(&code.as_str()) {
+        3
+    } else {
+        2
+    }
+}
+
+fn price_ok(raw: &str, decimals: usize) -> bool {
     let raw = raw.trim();
     let (int, frac) = raw.split_once('.').unwrap_or((raw, ""));
     !int.is_empty()
         && int.chars().all(|c| c.is_ascii_digit())
         && frac.chars().all(|c| c.is_ascii_digit())
-        && frac.len() <= 2
+        && (frac.len() <= decimals || frac[decimals..].chars().all(|c| c == '0'))
         && raw.parse::<f64>().map(|v| v > 0.0).unwrap_or(false)
 }
 
@@ -503,7 +529,12 @@ impl Model {
         let mut out = match f.issue_type {
             "missing_attribute" => self.attribute(p, f.field),
             "missing_description" => vec![self.describe(p)],
-            "price_format" => price_suggestion(&f.current_value).into_iter().collect(),
+            "price_format" => price_suggestion_in(
+                &f.current_value,
+                p.price.as_ref().map(|m| m.currency.as_str()).unwrap_or(""),
+            )
+            .into_iter()
+            .collect(),
             "missing_brand" => self.brand(p),
             "missing_category" => self.category(p),
             "invalid_weight" => self.weight(p),
@@ -681,17 +712,31 @@ impl Model {
     }
 }
 
-/// `19.999` → `20.00`, `10` → `10.00`.
+/// `19.999` → `20.00`, `10` → `10.00` (2 decimals).
 pub fn price_suggestion(raw: &str) -> Option<Suggestion> {
-    let v: f64 = raw.trim().parse().ok()?;
-    if v <= 0.0 || !v.is_finite() {
+    price_suggestion_in(raw, "")
+}
+
+/// The price rounded to its currency's decimals (`1234.5` JPY → `1235`, `10` USD → `10.00`).
+pub fn price_suggestion_in(raw: &str, currency: &str) -> Option<Suggestion> {
+    let v: rust_decimal::Decimal = raw.trim().parse().ok()?;
+    if v <= rust_decimal::Decimal::ZERO {
         return None;
     }
+    let decimals = currency_decimals(currency);
+    let rounded = v.round_dp_with_strategy(
+        decimals as u32,
+        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+    );
     Some(Suggestion {
         strategy: "round_price".into(),
-        value: format!("{:.2}", (v * 100.0).round() / 100.0),
+        value: format!("{rounded:.decimals$}"),
         confidence: 0.99,
-        explanation: "rounded to 2 decimal places".into(),
+        explanation: if currency.is_empty() {
+            format!("rounded to {decimals} decimal places")
+        } else {
+            format!("rounded to the {decimals} decimal places of {currency}")
+        },
     })
 }
 
@@ -831,7 +876,11 @@ fn capitalise(s: &str) -> String {
 pub fn replay(model: &Model, strategy: &str, p: &Product, current_value: &str) -> Option<String> {
     match strategy {
         "generate_description" => Some(generate_description(p)),
-        "round_price" => price_suggestion(current_value).map(|s| s.value),
+        "round_price" => price_suggestion_in(
+            current_value,
+            p.price.as_ref().map(|m| m.currency.as_str()).unwrap_or(""),
+        )
+        .map(|s| s.value),
         "extract_brand" => model.brand(p).first().map(|s| s.value.clone()),
         "classify_category" => model.category(p).first().map(|s| s.value.clone()),
 
@@ -1034,6 +1083,29 @@ mod tests {
         assert_eq!(m.suggest(&p, cat, 3)[0].value, "Men/Tops/Hoodies");
         assert_eq!(price_suggestion("19.999").expect("s").value, "20.00");
         assert_eq!(price_suggestion("10").expect("s").value, "10.00");
+        assert_eq!(price_suggestion("2.675").expect("s").value, "2.68");
+        // Each currency its own decimals.
+        assert_eq!(price_suggestion_in("1234.5", "JPY").expect("s").value, "1235");
+        assert_eq!(price_suggestion_in("3.1416", "KWD").expect("s").value, "3.142");
+        let mut yen = product();
+        yen.raw_price = "1980.5".into();
+        yen.price = Some(Money {
+            amount: "1980.5".into(),
+            currency: "JPY".into(),
+        });
+        let (f, _) = validate(&yen);
+        assert_eq!(f[0].issue_type, "price_format");
+        assert!(f[0].description.contains("0 decimals (JPY)"), "{:?}", f[0]);
+        assert_eq!(m.suggest(&yen, &f[0], 3)[0].value, "1981");
+        yen.raw_price = "1980".into();
+        assert!(validate(&yen).0.is_empty());
+        let mut kwd = product();
+        kwd.raw_price = "12.125".into();
+        kwd.price = Some(Money {
+            amount: "12.125".into(),
+            currency: "KWD".into(),
+        });
+        assert!(validate(&kwd).0.is_empty(), "3 decimals are a dinar's own");
     }
 
     #[test]
