@@ -69,21 +69,23 @@ pub fn validate(p: &Product) -> (Vec<Finding>, Vec<&'static str>) {
     };
     let currency = p.price.as_ref().map(|m| m.currency.as_str()).unwrap_or("");
     let decimals = currency_decimals(currency);
-    check(price_ok(raw, decimals), "format:price_decimals", &|| Finding {
-        issue_type: "price_format",
-        field: "price",
-        rule: "format:price_decimals",
-        severity: "high",
-        description: format!(
-            "price `{raw}` of {} is not a positive amount with at most {decimals} decimals{}",
-            p.sku,
-            if currency.is_empty() {
-                String::new()
-            } else {
-                format!(" ({currency})")
-            }
-        ),
-        current_value: raw.to_string(),
+    check(price_ok(raw, decimals), "format:price_decimals", &|| {
+        Finding {
+            issue_type: "price_format",
+            field: "price",
+            rule: "format:price_decimals",
+            severity: "high",
+            description: format!(
+                "price `{raw}` of {} is not a positive amount with at most {decimals} decimals{}",
+                p.sku,
+                if currency.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({currency})")
+                }
+            ),
+            current_value: raw.to_string(),
+        }
     });
     check(!p.brand.trim().is_empty(), "required_field:brand", &|| {
         Finding {
@@ -1085,8 +1087,14 @@ mod tests {
         assert_eq!(price_suggestion("10").expect("s").value, "10.00");
         assert_eq!(price_suggestion("2.675").expect("s").value, "2.68");
         // Each currency its own decimals.
-        assert_eq!(price_suggestion_in("1234.5", "JPY").expect("s").value, "1235");
-        assert_eq!(price_suggestion_in("3.1416", "KWD").expect("s").value, "3.142");
+        assert_eq!(
+            price_suggestion_in("1234.5", "JPY").expect("s").value,
+            "1235"
+        );
+        assert_eq!(
+            price_suggestion_in("3.1416", "KWD").expect("s").value,
+            "3.142"
+        );
         let mut yen = product();
         yen.raw_price = "1980.5".into();
         yen.price = Some(Money {
