@@ -77,6 +77,8 @@ pub struct State {
     pub connector: ConnectorServiceClient<TracedChannel>,
     /// The knowledge base's own metrics.
     pub kb: KbMetrics,
+    /// Held while issues of switched-off rules go back to review.
+    pub reviewing: tokio::sync::Mutex<()>,
 }
 
 /// Runs the service until `shutdown`.
@@ -110,6 +112,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         policy,
         monitor,
         connector,
+        reviewing: tokio::sync::Mutex::new(()),
     });
     let serving = marketsync_common::grpc::serve(
         "marketsync.v1.KnowledgeService",
@@ -654,6 +657,8 @@ pub(crate) async fn count_outcome(
 /// Issues of rules switched off by their success rate go back to review (pending_review on
 /// the monitor): those its corrections were applied or proposed for. Retried until done.
 pub(crate) async fn return_to_review(state: &State) -> Result<(), HandlerError> {
+    // One at a time in this process (the consumers and the periodic retry may all try).
+    let _one = state.reviewing.lock().await;
     let rules = sqlx::query(
         "SELECT auto_rule_id, tenant_id, success_rate FROM auto_correction_rules \
          WHERE NOT returned_to_review AND NOT is_active",
@@ -704,12 +709,16 @@ pub(crate) async fn return_to_review(state: &State) -> Result<(), HandlerError> 
                 }
             }
         }
-        sqlx::query(
-            "UPDATE auto_correction_rules SET returned_to_review = true WHERE auto_rule_id = $1",
+        let done = sqlx::query(
+            "UPDATE auto_correction_rules SET returned_to_review = true \
+             WHERE auto_rule_id = $1 AND NOT returned_to_review",
         )
         .bind(rule)
         .execute(&state.pool)
         .await?;
+        if done.rows_affected() == 0 {
+            continue; // another replica did it meanwhile
+        }
         state.kb.rules_switched_off.inc();
         tracing::warn!(rule = %rule, tenant = %tenant, issues = back, "issues of a switched-off rule back to review");
     }
