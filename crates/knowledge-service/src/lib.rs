@@ -1027,3 +1027,64 @@ pub(crate) async fn stats(
         rules_switched_off: row.get(19),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(current: &str, suggestions: &[(&str, &str)]) -> Issue {
+        Issue {
+            field: "description".into(),
+            current_value: current.into(),
+            suggestions: suggestions
+                .iter()
+                .map(|(s, v)| Suggestion {
+                    strategy: s.to_string(),
+                    value: v.to_string(),
+                    confidence: 0.85,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn replay_ranks_the_learned_correction_with_the_patterns_confidence() {
+        let k = Knowledge {
+            confidence: 0.6,
+            approvals: 1,
+            decisions: 2,
+        };
+        // An approved engine strategy: the issue's own suggestion of that strategy.
+        let logic = json!({"strategy": "generate_description", "field": "description"});
+        let i = issue(
+            "",
+            &[("other", "x"), ("generate_description", "Made here.")],
+        );
+        let s = replay(&logic, &k, &i, None).expect("replayed");
+        assert_eq!(s.value, "Made here.");
+        assert_eq!(s.strategy, "generate_description");
+        assert_eq!(s.confidence, 0.6);
+        assert!(s.explanation.contains("1 of 2"), "{}", s.explanation);
+        assert!(replay(&logic, &k, &issue("", &[("other", "x")]), None).is_none());
+
+        // A learned transform on the issue's own record.
+        let t = transform::Transform::Template {
+            template: "{title} by {brand}.".into(),
+        };
+        let logic = json!({"strategy": transform::STRATEGY, "transform": t});
+        let p = Product {
+            title: "Vest".into(),
+            brand: "Nimbus".into(),
+            ..Default::default()
+        };
+        let s = replay(&logic, &k, &issue("", &[]), Some(&p)).expect("learned");
+        assert_eq!(s.value, "Vest by Nimbus.");
+        assert_eq!(s.strategy, transform::STRATEGY);
+        assert!(replay(&logic, &k, &issue("", &[]), None).is_none());
+        // A correction that changes nothing is no correction.
+        assert!(replay(&logic, &k, &issue("Vest by Nimbus.", &[]), Some(&p)).is_none());
+        assert!(logic_transform(&json!({"strategy": "generate_description"})).is_none());
+    }
+}
