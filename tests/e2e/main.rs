@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod flow;
+mod knowledge;
 #[macro_use]
 mod marketplaces;
 mod platforms;

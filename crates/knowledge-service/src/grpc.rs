@@ -11,7 +11,11 @@ use sqlx::postgres::PgRow;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{State, insert_correction, pattern_confidence, pattern_of, publish_correction};
+use crate::{
+    Knowledge, Plan, RuleRow, State, insert_correction, logic_transform, pattern_confidence,
+    pattern_knowledge, pattern_of, publish_correction, publish_recognitions, recognize, records_of,
+    rule_of, transform,
+};
 
 /// The gRPC API.
 pub struct Api {
@@ -88,6 +92,68 @@ fn to_correction(r: &PgRow) -> Correction {
         created_at: ts(r.get(16)),
         applied_at: ts(r.get(17)),
         record_kind: r.get(18),
+        notice: String::new(),
+    }
+}
+
+impl Api {
+    /// Recognises the pattern's pending issues again (up to 500) after a decision.
+    async fn refresh_pending(
+        &self,
+        tenant: Uuid,
+        pattern: Uuid,
+        decided: &Issue,
+        knowledge: Knowledge,
+        rule: Option<RuleRow>,
+    ) -> Result<(), marketsync_common::bus::HandlerError> {
+        let pending = self
+            .state
+            .monitor
+            .clone()
+            .list_issues(ListIssuesRequest {
+                tenant_id: tenant.to_string(),
+                status: "pending_review".into(),
+                platform: decided.platform.clone(),
+                issue_type: decided.issue_type.clone(),
+                limit: 500,
+                offset: 0,
+            })
+            .await
+            .map_err(Error::from)?
+            .into_inner()
+            .issues;
+        let issues: Vec<&Issue> = pending
+            .iter()
+            .filter(|i| i.field == decided.field && i.rule == decided.rule && i.id != decided.id)
+            .collect();
+        if issues.is_empty() {
+            return Ok(());
+        }
+        let plan = Plan {
+            pattern,
+            rule,
+            knowledge,
+            issues,
+        };
+        let records = if plan.needs_records() {
+            records_of(&self.state, tenant, &plan.issues).await
+        } else {
+            Default::default()
+        };
+        let items: Vec<IssueRecognition> = recognize(&plan, &records)
+            .into_iter()
+            .map(|(item, _)| item)
+            .collect();
+        let by_id: std::collections::HashMap<String, &Issue> =
+            plan.issues.iter().map(|i| (i.id.clone(), *i)).collect();
+        publish_recognitions(
+            &self.state,
+            tenant,
+            items,
+            &by_id,
+            &format!("decision:{}:{}", decided.id, knowledge.decisions),
+        )
+        .await
     }
 }
 
@@ -102,6 +168,11 @@ impl KnowledgeService for Api {
         }
         if r.decision == "modified" && r.solution.trim().is_empty() {
             return Err(Error::invalid("a modified decision needs a solution").into());
+        }
+        if r.suggestion.is_some() && r.decision != "approved" {
+            return Err(
+                Error::invalid("suggestion names the suggestion of an approved decision").into(),
+            );
         }
         let issue = self
             .state
@@ -121,18 +192,38 @@ impl KnowledgeService for Api {
             )
             .into());
         }
-        let top = issue.suggestions.first().cloned();
+        let index = r.suggestion.unwrap_or(0);
+        if index < 0 || (r.suggestion.is_some() && index as usize >= issue.suggestions.len()) {
+            return Err(Error::invalid(format!(
+                "suggestion must be an index of the issue's {} suggestion(s), from 0",
+                issue.suggestions.len()
+            ))
+            .into());
+        }
+        let top = issue.suggestions.get(index as usize).cloned();
         if r.decision == "approved" && top.is_none() {
             return Err(Error::invalid("no suggestion to approve: modify with a solution").into());
         }
         let value = match r.decision.as_str() {
-            "modified" => Some(r.solution.clone()),
+            "modified" => Some(r.solution.trim().to_string()),
             "approved" => top.as_ref().map(|s| s.value.clone()),
             _ => None,
         };
-        let strategy = match r.decision.as_str() {
-            "modified" => "manual".to_string(),
-            _ => top.as_ref().map(|s| s.strategy.clone()).unwrap_or_default(),
+        let record: Option<Product> = serde_json::from_str(&issue.record_json).ok();
+        // A modified decision teaches the correction, not only the value: a transformation of
+        // this issue's record that gives the person's value, replayed on the next records.
+        let learned = (r.decision == "modified").then(|| {
+            transform::learn(
+                &issue.field,
+                record.as_ref(),
+                &issue.current_value,
+                &r.solution,
+            )
+        });
+        let strategy = match (&learned, &top) {
+            (Some(_), _) => transform::STRATEGY.to_string(),
+            (None, Some(s)) if r.decision == "approved" => s.strategy.clone(),
+            _ => String::new(),
         };
         let created = chrono::DateTime::parse_from_rfc3339(&issue.created_at)
             .map(|d| {
@@ -145,7 +236,15 @@ impl KnowledgeService for Api {
         let pattern = pattern_of(&mut tx, tenant, &issue)
             .await
             .map_err(Error::from)?;
+        let existing = rule_of(&mut *tx, pattern).await.map_err(Error::from)?;
         let decision_id = Uuid::now_v7();
+        let mut final_solution = json!({"strategy": strategy, "value": value});
+        if let Some(t) = &learned {
+            final_solution["transform"] = serde_json::to_value(t).unwrap_or(Value::Null);
+        }
+        if r.decision == "approved" {
+            final_solution["suggestion"] = json!(index);
+        }
         sqlx::query(
             "INSERT INTO correction_decisions (decision_id, tenant_id, pattern_id, issue_id, issue_data, \
              ai_suggestion, human_decision, final_solution, decided_by, review_seconds) \
@@ -156,10 +255,11 @@ impl KnowledgeService for Api {
         .bind(pattern)
         .bind(uuid(&issue.id, "issue id")?)
         .bind(json!({"sku": issue.sku, "field": issue.field, "current_value": issue.current_value,
-                     "issue_type": issue.issue_type, "platform": issue.platform}))
+                     "issue_type": issue.issue_type, "platform": issue.platform,
+                     "recognized": issue.recognized}))
         .bind(serde_json::to_value(&top).unwrap_or(Value::Null))
         .bind(&r.decision)
-        .bind(json!({"strategy": strategy, "value": value}))
+        .bind(final_solution)
         .bind(&r.decided_by)
         .bind(created)
         .execute(&mut *tx)
@@ -170,44 +270,62 @@ impl KnowledgeService for Api {
             }
             e => e,
         })?;
-        let (confidence, approvals) = pattern_confidence(&mut *tx, pattern)
+        let k = pattern_knowledge(&mut *tx, pattern)
             .await
             .map_err(Error::from)?;
+        let (confidence, approvals) = (k.confidence, k.approvals);
         sqlx::query("UPDATE correction_decisions SET confidence_score = $2 WHERE decision_id = $1")
             .bind(decision_id)
             .bind(confidence)
             .execute(&mut *tx)
             .await
             .map_err(Error::from)?;
-        if r.decision == "approved" {
-            // The approved strategy becomes (or stays) the pattern's correction logic.
+        // The pattern's correction logic: what was learned from a modification (value maps
+        // gain entries), or the approved strategy. Approving the learned suggestion keeps it.
+        let logic = match (&learned, r.decision.as_str()) {
+            (Some(t), _) => {
+                let previous = existing.as_ref().and_then(|r| logic_transform(&r.logic));
+                let t = transform::merge(previous.as_ref(), t.clone());
+                Some(json!({
+                    "strategy": transform::STRATEGY, "field": issue.field,
+                    "description": t.describe(), "transform": t,
+                    "learned_from": issue.id,
+                }))
+            }
+            (None, "approved") if strategy == transform::STRATEGY && existing.is_some() => None,
+            (None, "approved") => Some(json!({"strategy": strategy, "field": issue.field})),
+            _ => None,
+        };
+        if let Some(logic) = &logic {
             sqlx::query(
-                "INSERT INTO auto_correction_rules (auto_rule_id, tenant_id, pattern_id, correction_logic, confidence_threshold) \
+                "INSERT INTO auto_correction_rules AS r (auto_rule_id, tenant_id, pattern_id, correction_logic, confidence_threshold) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (pattern_id) DO UPDATE SET \
-                 correction_logic = EXCLUDED.correction_logic, updated_at = now()",
+                 correction_logic = EXCLUDED.correction_logic, updated_at = now(), \
+                 is_active = CASE WHEN r.correction_logic IS DISTINCT FROM EXCLUDED.correction_logic \
+                   AND r.switched_off_at IS NOT NULL THEN true ELSE r.is_active END, \
+                 success_count = CASE WHEN r.correction_logic IS DISTINCT FROM EXCLUDED.correction_logic THEN 0 ELSE r.success_count END, \
+                 failure_count = CASE WHEN r.correction_logic IS DISTINCT FROM EXCLUDED.correction_logic THEN 0 ELSE r.failure_count END, \
+                 success_rate = CASE WHEN r.correction_logic IS DISTINCT FROM EXCLUDED.correction_logic THEN 1.0 ELSE r.success_rate END, \
+                 switched_off_at = CASE WHEN r.correction_logic IS DISTINCT FROM EXCLUDED.correction_logic THEN NULL ELSE r.switched_off_at END",
             )
             .bind(Uuid::now_v7())
             .bind(tenant)
             .bind(pattern)
-            .bind(json!({"strategy": strategy, "field": issue.field}))
+            .bind(logic)
             .bind(self.state.policy.threshold)
             .execute(&mut *tx)
             .await
             .map_err(Error::from)?;
         }
-        let rule = sqlx::query("SELECT auto_rule_id, confidence_threshold, is_active FROM auto_correction_rules WHERE pattern_id = $1")
-            .bind(pattern)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+        let rule = rule_of(&mut *tx, pattern).await.map_err(Error::from)?;
         let rule_active = rule
             .as_ref()
             .map(|r| {
-                r.get::<bool, _>(2)
+                r.active
                     && self
                         .state
                         .policy
-                        .may_auto_apply(confidence, approvals, r.get(1))
+                        .may_auto_apply(confidence, approvals, r.threshold)
             })
             .unwrap_or(false);
         let correction = match &value {
@@ -219,6 +337,7 @@ impl KnowledgeService for Api {
             None => None,
         };
         tx.commit().await.map_err(Error::from)?;
+        self.state.kb.decision(&r.decision);
         if let Some(c) = &correction {
             publish_correction(&self.state, c, "proposed").await?;
         }
@@ -233,7 +352,7 @@ impl KnowledgeService for Api {
                 ),
             ),
         };
-        let issue = self
+        let decided = self
             .state
             .monitor
             .clone()
@@ -246,6 +365,12 @@ impl KnowledgeService for Api {
             .await
             .map_err(Error::from)?
             .into_inner();
+        // Phase 2 for the pattern's issues still under review: they show the new confidence
+        // and the correction learned, replayed on their own records. Best effort: the
+        // decision is recorded whatever happens here.
+        if let Err(e) = self.refresh_pending(tenant, pattern, &issue, k, rule).await {
+            tracing::warn!(pattern = %pattern, error = ?e, "pending issues of the pattern not refreshed");
+        }
         tracing::info!(issue = %r.issue_id, decision = %r.decision, pattern = %pattern, confidence, approvals, rule_active, "decision recorded");
         Ok(Response::new(DecisionResponse {
             decision_id: decision_id.to_string(),
@@ -253,7 +378,9 @@ impl KnowledgeService for Api {
             confidence,
             rule_active,
             correction_id: correction.map(|c| c.id).unwrap_or_default(),
-            issue: Some(issue),
+            issue: Some(decided),
+            correction_logic_json: logic.map(|l| l.to_string()).unwrap_or_default(),
+            approved: if r.decision == "approved" { top } else { None },
         }))
     }
 
@@ -537,45 +664,10 @@ impl KnowledgeService for Api {
 
     async fn stats(&self, req: Request<TenantRef>) -> R<KnowledgeStats> {
         let tenant = uuid(&req.into_inner().tenant_id, "tenant_id")?;
-        let row = sqlx::query(
-            "SELECT \
-              (SELECT count(*) FROM issue_patterns WHERE tenant_id = $1), \
-              (SELECT count(*) FROM auto_correction_rules WHERE tenant_id = $1 AND is_active), \
-              (SELECT count(*) FROM correction_decisions WHERE tenant_id = $1), \
-              (SELECT count(*) FROM correction_decisions WHERE tenant_id = $1 AND human_decision = 'approved'), \
-              (SELECT count(*) FROM correction_decisions WHERE tenant_id = $1 AND human_decision = 'rejected'), \
-              (SELECT count(*) FROM correction_decisions WHERE tenant_id = $1 AND human_decision = 'modified'), \
-              (SELECT count(*) FROM corrections WHERE tenant_id = $1 AND status IN ('applied', 'undo_requested', 'undone')), \
-              (SELECT count(*) FROM corrections WHERE tenant_id = $1 AND status = 'failed'), \
-              (SELECT count(*) FROM corrections WHERE tenant_id = $1 AND origin = 'auto'), \
-              (SELECT coalesce(avg(review_seconds), 0) FROM correction_decisions WHERE tenant_id = $1), \
-              (SELECT coalesce(avg(confidence_score), 0) FROM correction_decisions WHERE tenant_id = $1), \
-              (SELECT count(*) FROM issue_patterns WHERE tenant_id = $1 AND created_at > now() - interval '7 days'), \
-              (SELECT coalesce(avg(confidence_score) FILTER (WHERE decided_at > now() - interval '30 days'), 0) \
-                 - coalesce(avg(confidence_score) FILTER (WHERE decided_at <= now() - interval '30 days'), \
-                            avg(confidence_score) FILTER (WHERE decided_at > now() - interval '30 days'), 0) \
-                 FROM correction_decisions WHERE tenant_id = $1), \
-              (SELECT count(*) FROM corrections WHERE tenant_id = $1 AND status = 'undone')",
-        )
-        .bind(tenant)
-        .fetch_one(&self.state.pool)
-        .await
-        .map_err(Error::from)?;
-        Ok(Response::new(KnowledgeStats {
-            patterns: row.get(0),
-            rules_active: row.get(1),
-            decisions: row.get(2),
-            approved: row.get(3),
-            rejected: row.get(4),
-            modified: row.get(5),
-            corrections_applied: row.get(6),
-            corrections_failed: row.get(7),
-            corrections_auto: row.get(8),
-            avg_review_seconds: row.get(9),
-            avg_confidence: row.get(10),
-            patterns_last_7_days: row.get(11),
-            confidence_trend_30d: row.get(12),
-            corrections_undone: row.get(13),
-        }))
+        Ok(Response::new(
+            crate::stats(&self.state.pool, Some(tenant))
+                .await
+                .map_err(Error::from)?,
+        ))
     }
 }

@@ -23,7 +23,7 @@ type R<T> = Result<Response<T>, Status>;
 
 const COLUMNS: &str = "id, tenant_id, connection_id, platform, record_kind, sku, external_id, issue_type, \
      field, rule, severity, description, current_value, status, suggestions, created_at, \
-     resolved_at, resolution, confidence";
+     resolved_at, resolution, confidence, learned, recognized, pattern_id, pattern_confidence";
 
 /// The statuses an issue can have.
 pub const STATUSES: &[&str] = &["pending_review", "auto_corrected", "resolved", "rejected"];
@@ -33,6 +33,17 @@ fn to_issue(r: &PgRow) -> Issue {
     let tenant: Uuid = r.get(1);
     let conn: Uuid = r.get(2);
     let suggestions: Value = r.get(14);
+    let mut suggestions: Vec<Suggestion> = serde_json::from_value(suggestions).unwrap_or_default();
+    // What the knowledge base learned ranks first (an engine suggestion of the same value is
+    // not repeated).
+    let learned: Vec<Suggestion> =
+        serde_json::from_value(r.get::<Value, _>(19)).unwrap_or_default();
+    if !learned.is_empty() {
+        suggestions.retain(|s| !learned.iter().any(|l| l.value == s.value));
+        suggestions.splice(0..0, learned);
+    }
+    let recognized: bool = r.get(20);
+    let pattern_confidence: f64 = r.get(22);
     Issue {
         id: id.to_string(),
         tenant_id: tenant.to_string(),
@@ -48,11 +59,21 @@ fn to_issue(r: &PgRow) -> Issue {
         description: r.get(11),
         current_value: r.get(12),
         status: r.get(13),
-        suggestions: serde_json::from_value(suggestions).unwrap_or_default(),
+        suggestions,
         created_at: ts(r.get(15)),
         resolved_at: ts(r.get(16)),
         resolution: r.get(17),
-        confidence: r.get(18),
+        confidence: if recognized {
+            pattern_confidence
+        } else {
+            r.get(18)
+        },
+        recognized,
+        pattern_id: r
+            .get::<Option<Uuid>, _>(21)
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        pattern_confidence,
         ..Default::default()
     }
 }
@@ -203,6 +224,48 @@ impl MonitorService for Api {
             .ok_or_else(|| Error::not_found("issue not found"))?;
         attach_records(&self.state, tenant, std::slice::from_mut(&mut issue)).await;
         Ok(Response::new(issue))
+    }
+
+    async fn recognize_issues(
+        &self,
+        req: Request<RecognizeIssuesRequest>,
+    ) -> R<RecognizeIssuesResponse> {
+        let r = req.into_inner();
+        let tenant = uuid(&r.tenant_id, "tenant_id")?;
+        let mut ids = Vec::with_capacity(r.items.len());
+        let mut patterns = Vec::with_capacity(r.items.len());
+        let mut confidences = Vec::with_capacity(r.items.len());
+        let mut learned = Vec::with_capacity(r.items.len());
+        for (n, item) in r.items.iter().enumerate() {
+            ids.push(uuid(&item.issue_id, &format!("items[{n}].issue_id"))?);
+            patterns.push(uuid(&item.pattern_id, &format!("items[{n}].pattern_id"))?);
+            if !(0.0..=1.0).contains(&item.pattern_confidence) {
+                return Err(Error::invalid(format!(
+                    "items[{n}].pattern_confidence must be within 0..1"
+                ))
+                .into());
+            }
+            confidences.push(item.pattern_confidence);
+            learned.push(sqlx::types::Json(item.learned.clone()));
+        }
+        let updated = sqlx::query(
+            "UPDATE issues SET recognized = true, pattern_id = x.p, pattern_confidence = x.c, \
+             learned = x.l, updated_at = now() \
+             FROM UNNEST($2::uuid[], $3::uuid[], $4::float8[], $5::jsonb[]) AS x(i, p, c, l) \
+             WHERE issues.tenant_id = $1 AND issues.id = x.i",
+        )
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&patterns)
+        .bind(&confidences)
+        .bind(&learned)
+        .execute(&self.state.pool)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
+        Ok(Response::new(RecognizeIssuesResponse {
+            updated: updated as i64,
+        }))
     }
 
     async fn stats(&self, req: Request<TenantRef>) -> R<MonitorStats> {

@@ -61,6 +61,9 @@ pub struct DecisionBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub solution: Option<Value>,
+    /// For `approved`: the index of the suggestion approved, from 0 (default 0, the first).
+    #[serde(default)]
+    pub suggestion: Option<i64>,
 }
 
 /// A page of corrections.
@@ -176,6 +179,20 @@ pub(crate) async fn decide(
     if decision == "modified" && solution.trim().is_empty() {
         return Err(ApiError::invalid("a modified decision needs a solution"));
     }
+    let suggestion = match body.suggestion {
+        None => None,
+        Some(_) if decision != "approved" => {
+            return Err(ApiError::invalid(
+                "suggestion names the suggestion of an approved decision",
+            ));
+        }
+        Some(i) if !(0..=i64::from(i32::MAX)).contains(&i) => {
+            return Err(ApiError::invalid(
+                "suggestion must be the index of one of the issue's suggestions, from 0",
+            ));
+        }
+        Some(i) => Some(i as i32),
+    };
     let resp = state
         .knowledge
         .clone()
@@ -185,6 +202,7 @@ pub(crate) async fn decide(
             decision: decision.clone(),
             solution: solution.clone(),
             decided_by: caller.key_name.clone(),
+            suggestion,
         })
         .await
         .map_err(ApiError::grpc(KNOWLEDGE))?
@@ -201,6 +219,7 @@ pub(crate) async fn decide(
             after: Some(json!({
                 "decision": decision,
                 "solution": solution,
+                "suggestion": suggestion,
                 "decision_id": resp.decision_id,
                 "pattern_id": resp.pattern_id,
                 "correction_id": resp.correction_id,

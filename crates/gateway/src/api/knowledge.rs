@@ -58,19 +58,31 @@ pub struct Imported {
 }
 
 /// The seed's metrics of the tenant, with the raw counters.
+///
+/// - `issue_detection_rate`: issues detected per 1000 records validated (the seed's "per 1000
+///   syncs", a sync being one record's check);
+/// - `auto_correction_rate`: corrections applied automatically by learned rules (they reached
+///   the channel, whatever happened next) / issues detected, 0 to 1;
+/// - `correction_accuracy`: successful / (successful + failed + undone + recurred) corrections,
+///   a successful one being applied and neither undone nor followed by the same issue on the
+///   same record within the recurrence window; 1 when no correction had an outcome;
+/// - `human_review_time_seconds`: mean time from an issue to a person's decision;
+/// - `knowledge_growth`: patterns learned in the last 7 days;
+/// - `confidence_trend`: mean pattern confidence after the decisions of the last 30 days minus
+///   the mean of the decisions before (0 without older decisions).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Stats {
     /// Issues per 1000 records validated.
     pub issue_detection_rate: f64,
-    /// Corrections applied automatically per issue, 0 to 1.
+    /// Corrections applied automatically / issues detected, 0 to 1.
     pub auto_correction_rate: f64,
     /// Mean time from an issue to a person's decision, in seconds.
     pub human_review_time_seconds: f64,
-    /// Corrections applied / (applied + failed); 1 when there were none.
+    /// Successful / (successful + failed + undone + recurred) corrections; 1 when there were none.
     pub correction_accuracy: f64,
     /// Patterns learned in the last 7 days.
     pub knowledge_growth: i64,
-    /// Change of the mean rule confidence over 30 days.
+    /// Change of the mean confidence over 30 days.
     pub confidence_trend: f64,
     /// Issues detected.
     pub issues_total: i64,
@@ -86,6 +98,8 @@ pub struct Stats {
     pub patterns: i64,
     /// Active rules.
     pub rules_active: i64,
+    /// Rules switched off because their success rate fell below the floor.
+    pub rules_switched_off: i64,
     /// Decisions taken.
     pub decisions: i64,
     /// Approved decisions.
@@ -94,15 +108,23 @@ pub struct Stats {
     pub rejected: i64,
     /// Modified decisions.
     pub modified: i64,
-    /// Corrections applied.
+    /// Corrections the channel accepted (including those later undone or come back).
     pub corrections_applied: i64,
+    /// Corrections applied and neither undone nor come back.
+    pub corrections_successful: i64,
     /// Corrections that failed.
     pub corrections_failed: i64,
-    /// Corrections applied by learned rules.
+    /// Corrections proposed by learned rules on their own.
     pub corrections_auto: i64,
-    /// Corrections undone.
+    /// Corrections applied automatically by learned rules.
+    pub corrections_auto_applied: i64,
+    /// Corrections undone (or undo requested).
     pub corrections_undone: i64,
-    /// Mean confidence of the rules.
+    /// Corrections whose issue came back for the same record.
+    pub corrections_recurred: i64,
+    /// Issues recognised as a known pattern with decisions (the seed's phase 2).
+    pub issues_recognized: i64,
+    /// Mean confidence after each decision.
     pub avg_confidence: f64,
 }
 
@@ -115,13 +137,16 @@ impl Stats {
             0.0
         };
         let auto_correction_rate = if m.issues_total > 0 {
-            (k.corrections_auto as f64 / m.issues_total as f64).clamp(0.0, 1.0)
+            (k.corrections_auto_applied as f64 / m.issues_total as f64).clamp(0.0, 1.0)
         } else {
             0.0
         };
-        let attempted = k.corrections_applied + k.corrections_failed;
-        let correction_accuracy = if attempted > 0 {
-            k.corrections_applied as f64 / attempted as f64
+        let judged = k.corrections_successful
+            + k.corrections_failed
+            + k.corrections_undone
+            + k.corrections_recurred;
+        let correction_accuracy = if judged > 0 {
+            k.corrections_successful as f64 / judged as f64
         } else {
             1.0
         };
@@ -139,14 +164,19 @@ impl Stats {
             syncs_seen: m.syncs_seen,
             patterns: k.patterns,
             rules_active: k.rules_active,
+            rules_switched_off: k.rules_switched_off,
             decisions: k.decisions,
             approved: k.approved,
             rejected: k.rejected,
             modified: k.modified,
             corrections_applied: k.corrections_applied,
+            corrections_successful: k.corrections_successful,
             corrections_failed: k.corrections_failed,
             corrections_auto: k.corrections_auto,
+            corrections_auto_applied: k.corrections_auto_applied,
             corrections_undone: k.corrections_undone,
+            corrections_recurred: k.corrections_recurred,
+            issues_recognized: k.issues_recognized,
             avg_confidence: k.avg_confidence,
         }
     }
@@ -421,9 +451,14 @@ mod tests {
             ..Default::default()
         };
         let k = KnowledgeStats {
-            corrections_auto: 5,
-            corrections_applied: 9,
+            // Proposed on their own: 7; applied: 5 (the rate counts those).
+            corrections_auto: 7,
+            corrections_auto_applied: 5,
+            corrections_applied: 12,
+            corrections_successful: 8,
             corrections_failed: 1,
+            corrections_undone: 2,
+            corrections_recurred: 1,
             avg_review_seconds: 42.0,
             patterns_last_7_days: 3,
             confidence_trend_30d: 0.1,
@@ -432,10 +467,12 @@ mod tests {
         let s = Stats::combine(m, k);
         assert!((s.issue_detection_rate - 5.0).abs() < 1e-9);
         assert!((s.auto_correction_rate - 0.25).abs() < 1e-9);
-        assert!((s.correction_accuracy - 0.9).abs() < 1e-9);
+        // 8 / (8 + 1 + 2 + 1): undone and recurred corrections are not successes.
+        assert!((s.correction_accuracy - 8.0 / 12.0).abs() < 1e-9);
         assert_eq!(s.human_review_time_seconds, 42.0);
         assert_eq!(s.knowledge_growth, 3);
         assert_eq!(s.confidence_trend, 0.1);
+        assert_eq!(s.corrections_recurred, 1);
 
         let empty = Stats::combine(MonitorStats::default(), KnowledgeStats::default());
         assert_eq!(empty.issue_detection_rate, 0.0);

@@ -292,6 +292,44 @@ async fn roles_decide_what_a_key_may_do() {
         )
         .await;
     assert_eq!(s, 400, "modified needs a solution");
+    // The approved suggestion's index is checked before any service is asked.
+    for (body, why) in [
+        (
+            json!({"decision": "approved", "suggestion": -1}),
+            "a negative index",
+        ),
+        (
+            json!({"decision": "rejected", "suggestion": 0}),
+            "an index with a rejection",
+        ),
+        (
+            json!({"decision": "modified", "solution": "x", "suggestion": 1}),
+            "an index with a modification",
+        ),
+        (
+            json!({"decision": "approved", "suggestion": "first"}),
+            "an index that is not a number",
+        ),
+    ] {
+        let (s, b) = gw
+            .send(
+                "POST",
+                &format!("/api/v1/issues/{}/decision", Uuid::now_v7()),
+                &merchant,
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, 400, "{why}: {b}");
+    }
+    let (s, _) = gw
+        .send(
+            "POST",
+            &format!("/api/v1/issues/{}/decision", Uuid::now_v7()),
+            &merchant,
+            Some(json!({"decision": "approved", "suggestion": 1})),
+        )
+        .await;
+    assert_eq!(s, 503, "a valid index goes to the knowledge service");
 
     // Knowledge-base editing is for admins.
     let rule = format!("/api/v1/knowledge/rules/{}", Uuid::now_v7());
