@@ -119,7 +119,8 @@ static PHONE_CUE: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
-/// A run of digits and separators; replaced when it holds nine digits or more.
+/// A run of digits and separators; replaced when it holds nine digits or more, or seven
+/// after a `+` (an international prefix).
 static DIGITS: LazyLock<Regex> = LazyLock::new(|| re(r"\+?\(?\d[\d\s().\-/]{6,}\d\)?"));
 
 /// One name: a capitalised word, possibly hyphenated or with an apostrophe.
@@ -276,7 +277,8 @@ impl Scrubber {
         s = DIGITS
             .replace_all(&s, |c: &Captures| {
                 let m = &c[0];
-                if m.chars().filter(char::is_ascii_digit).count() >= 9 {
+                let digits = m.chars().filter(char::is_ascii_digit).count();
+                if digits >= 9 || (m.starts_with('+') && digits >= 7) {
                     "[phone]".to_string()
                 } else {
                     m.to_string()
@@ -380,7 +382,7 @@ mod tests {
     fn phone_numbers() {
         check(
             "Call +33 6 12 34 56 78 or (555) 123-4567, office 020 7946 0958, \
-             +49 (0)30 1234567, 06.12.34.56.78, tel: 555-1234.",
+             +49 (0)30 1234567, 06.12.34.56.78, tel: 555-1234, +1-555-0113.",
             &[
                 "6 12 34 56 78",
                 "123-4567",
@@ -388,6 +390,7 @@ mod tests {
                 "1234567",
                 "06.12.34.56.78",
                 "555-1234",
+                "555-0113",
             ],
             &["[phone]"],
         );
