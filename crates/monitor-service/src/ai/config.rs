@@ -10,6 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 /// Model name the built-in engine reports.
 pub const BUILTIN_MODEL: &str = "marketsync-builtin";
 
+/// OpenAI's own API (the `openai` provider's default base URL).
+pub const OPENAI_API: &str = "https://api.openai.com";
+
+/// Anthropic's API (the `anthropic` provider's default base URL).
+pub const ANTHROPIC_API: &str = "https://api.anthropic.com";
+
 /// Default Azure OpenAI `api-version` (the data-plane inference GA release).
 pub const AZURE_API_VERSION: &str = "2024-10-21";
 
@@ -52,8 +58,8 @@ impl Provider {
 
     fn default_base_url(self) -> Option<&'static str> {
         match self {
-            Provider::OpenAi => Some("https://api.openai.com"),
-            Provider::Anthropic => Some("https://api.anthropic.com"),
+            Provider::OpenAi => Some(OPENAI_API),
+            Provider::Anthropic => Some(ANTHROPIC_API),
             Provider::Azure | Provider::Builtin => None,
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-use super::config::{LlmSettings, Provider, expose};
+use super::config::{LlmSettings, OPENAI_API, Provider, expose};
 
 /// Longest wait a `Retry-After` may ask for; a longer one ends the call (the built-in engine
 /// answers instead).
@@ -134,10 +134,17 @@ impl LlmClient {
                         {"role": "system", "content": system},
                         {"role": "user", "content": user},
                     ],
-                    "max_tokens": s.max_tokens,
-                    "temperature": 0.2,
                     "response_format": {"type": "json_object"},
                 });
+                if s.provider == Provider::OpenAi && s.base_url == OPENAI_API {
+                    // OpenAI itself: `max_tokens` is deprecated there and refused by its
+                    // reasoning models, as is any temperature but the default.
+                    body["max_completion_tokens"] = json!(s.max_tokens);
+                } else {
+                    // Azure and OpenAI-compatible servers (vLLM, Ollama, llama.cpp, proxies).
+                    body["max_tokens"] = json!(s.max_tokens);
+                    body["temperature"] = json!(0.2);
+                }
                 // Azure routes by deployment; the others need the model.
                 if s.provider != Provider::Azure {
                     body["model"] = json!(s.model);
@@ -350,6 +357,31 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn openai_itself_gets_max_completion_tokens_and_compatible_servers_max_tokens() {
+        use crate::ai::config::AiConfig;
+        let client = |base: Option<&str>| {
+            let env = move |k: &str| match k {
+                "MARKETSYNC_AI_PROVIDER" => Some("openai".to_string()),
+                "MARKETSYNC_AI_MODEL" => Some("gpt-4o".to_string()),
+                "MARKETSYNC_AI_API_KEY" => Some("sk-x".to_string()),
+                "MARKETSYNC_AI_BASE_URL" => base.map(str::to_string),
+                _ => None,
+            };
+            let c = AiConfig::load_with(&env).expect("config");
+            LlmClient::new(c.llm.expect("llm")).expect("client")
+        };
+        marketsync_common::install_crypto_provider();
+        let b = client(None).body("s", "u");
+        assert_eq!(b["max_completion_tokens"], 1024);
+        assert!(b.get("max_tokens").is_none() && b.get("temperature").is_none());
+        assert_eq!(b["model"], "gpt-4o");
+        let b = client(Some("http://127.0.0.1:11434/v1")).body("s", "u");
+        assert_eq!(b["max_tokens"], 1024);
+        assert_eq!(b["temperature"], 0.2);
+        assert!(b.get("max_completion_tokens").is_none());
     }
 
     #[test]
