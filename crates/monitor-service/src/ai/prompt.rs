@@ -435,6 +435,26 @@ mod tests {
     }
 
     #[test]
+    fn attribute_issues_name_the_attribute_and_scrub_its_value() {
+        let mut f = finding("invalid_attribute", "attributes.color");
+        f.current_value = "ask jane@example.com".into();
+        let p = build(&product(), &f, &[], 3, &Scrubber::new()).expect("attribute prompt");
+        let user: Value = serde_json::from_str(&p.user).expect("json");
+        assert!(
+            user["instructions"]
+                .as_str()
+                .is_some_and(|i| i.contains("`color`")),
+            "{user}"
+        );
+        assert_eq!(user["current_value"], "ask [email]");
+        let s = p
+            .parse(r#"{"suggestions":[{"value":"navy","confidence":0.7,"explanation":"title"}]}"#)
+            .expect("parses");
+        assert_eq!(s[0].strategy, "llm:invalid_attribute");
+        assert_eq!(s[0].explanation, "language model: title");
+    }
+
+    #[test]
     fn answers_are_read_strictly() {
         let cands = vec!["Men/Tops/Hoodies".to_string(), "Women/Dresses".to_string()];
         let p = build(
