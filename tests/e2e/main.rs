@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ai;
 mod bad_input;
 mod flow;
 mod knowledge;

@@ -9,6 +9,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod ai_config;
 pub mod bus;
 pub mod config;
 pub mod crypto;

@@ -2,6 +2,7 @@
 //! per record and rule (never two), attaches suggestions from the built-in engine, resolves
 //! issues the channel fixed, and follows corrections to keep issue status true.
 
+pub mod ai;
 pub mod classify;
 pub mod engine;
 pub mod eval;
@@ -28,7 +29,8 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Suggestions per issue (seed: `max_suggestions`).
+/// Default suggestions per issue (seed: `max_suggestions`); the configured value is
+/// `ai_monitoring.max_suggestions` ([`ai::Ai::max_suggestions`]).
 pub const MAX_SUGGESTIONS: usize = 3;
 
 /// Shared state.
@@ -41,6 +43,8 @@ pub struct State {
     pub metrics: Metrics,
     /// The connector, whose catalog the engine learns from.
     pub connector: ConnectorServiceClient<TracedChannel>,
+    /// Suggestion providers: the built-in engine, and an LLM when configured.
+    pub ai: ai::Ai,
     /// Per-tenant engine models, learned from the catalog.
     models: Mutex<HashMap<Uuid, Arc<Mutex<engine::Model>>>>,
     /// Per connection, hashes of the skus that may have open issues (a superset: a sku is
@@ -98,6 +102,7 @@ impl State {
             learned += page.products.len();
             for p in &page.products {
                 m.learn(p);
+                self.ai.learn(tenant, p);
             }
             if page.next_page_token.is_empty() {
                 break;
@@ -157,6 +162,8 @@ fn relock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs the service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
+    // The AI configuration is checked before anything starts.
+    let ai_config = ai::config::AiConfig::from_env()?;
     let base = Base::start(Service::Monitor, &db::migrations::MONITOR).await?;
     let health = base.health();
     let Base {
@@ -173,6 +180,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         connector: ConnectorServiceClient::new(marketsync_common::grpc::channel(
             &Service::Connector.grpc_url(),
         )?),
+        ai: ai::Ai::new(ai_config, &metrics)?,
         models: Mutex::new(HashMap::new()),
         open: std::sync::Mutex::new(HashMap::new()),
         written: std::sync::atomic::AtomicU64::new(0),
@@ -272,21 +280,41 @@ async fn handle_records(state: Arc<State>, msg: Message) -> Result<(), HandlerEr
         let mut m = model.lock().await;
         for p in &batch.products {
             m.learn(p);
+            state.ai.learn(tenant, p);
         }
         m.refresh();
     }
     let mut found = Found::default();
     let mut passed: Vec<(usize, &'static str)> = Vec::new();
+    let mut pending: Vec<ai::Pending> = Vec::new();
     {
+        // With `ai_monitoring.enabled: false` issues are raised without suggestions.
+        let (enabled, max) = (state.ai.enabled(), state.ai.max_suggestions());
         let m = model.lock().await;
         for (i, p) in batch.products.iter().enumerate() {
             let (findings, ok) = m.validate_on(p, &batch.platform);
             passed.extend(ok.into_iter().map(|r| (i, r)));
             for f in findings {
-                let s = m.suggest(p, &f, MAX_SUGGESTIONS);
-                found.push(p, f, s);
+                let suggestions = if enabled {
+                    m.suggest(p, &f, max)
+                } else {
+                    Vec::new()
+                };
+                pending.push(ai::Pending {
+                    product: i,
+                    finding: f,
+                    suggestions,
+                });
             }
         }
+    }
+    // The LLM, when configured, adds its suggestions (outside the model's lock; bounded in
+    // concurrency and time, the built-in suggestions standing on any failure).
+    if state.ai.uses_llm() {
+        pending = state.ai.refine(tenant, &batch.products, pending).await;
+    }
+    for x in pending {
+        found.push(&batch.products[x.product], x.finding, x.suggestions);
     }
 
     let mut tx = state.pool.begin().await?;

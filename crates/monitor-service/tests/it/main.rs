@@ -1,0 +1,3 @@
+//! Integration tests of the monitor service.
+
+mod ai;
