@@ -443,6 +443,18 @@ pub(crate) fn replay(
     })
 }
 
+/// Phase 3 for one issue: a learned transform is as sure as its pattern; an engine strategy
+/// (a classifier's guess, an extracted value) is applied on its own only when the engine is,
+/// for this record, at least as sure as the rule's threshold: its guesses vary from record to
+/// record, and a pattern's approvals vouch for the strategy, not for every guess.
+pub(crate) fn sure_enough(issue: &Issue, learned: &Suggestion, threshold: f64) -> bool {
+    issue
+        .suggestions
+        .iter()
+        .find(|x| x.strategy == learned.strategy)
+        .is_none_or(|x| x.confidence >= threshold)
+}
+
 /// The record of an issue: the one it carries, else the connector's (read per connection for
 /// the skus asked). Issues whose record cannot be read get none.
 pub(crate) async fn records_of(
@@ -870,6 +882,7 @@ async fn handle_issues(state: Arc<State>, msg: Message) -> Result<(), HandlerErr
             recognitions.push(item);
             // Phase 3: confident enough to correct on its own.
             if let (Some(rule), Some(s)) = (auto, learned)
+                && sure_enough(issue, &s, rule.threshold)
                 && let Some(c) = insert_correction(
                     &mut tx,
                     tenant,
@@ -1032,6 +1045,31 @@ pub(crate) async fn stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_engine_guess_applies_itself_only_when_sure_for_its_record() {
+        let mut i = issue("", &[("classify_category", "Men/Tops/Tees")]);
+        let learned = Suggestion {
+            strategy: "classify_category".into(),
+            value: "Men/Tops/Tees".into(),
+            confidence: 0.95,
+            ..Default::default()
+        };
+        assert!(sure_enough(&i, &learned, 0.8), "the engine is 0.85 sure");
+        i.suggestions[0].confidence = 0.55;
+        assert!(
+            !sure_enough(&i, &learned, 0.8),
+            "a guess of 0.55 waits for a person"
+        );
+        let transform = Suggestion {
+            strategy: transform::STRATEGY.into(),
+            ..learned
+        };
+        assert!(
+            sure_enough(&i, &transform, 0.8),
+            "a learned transform is the pattern's"
+        );
+    }
 
     fn issue(current: &str, suggestions: &[(&str, &str)]) -> Issue {
         Issue {
