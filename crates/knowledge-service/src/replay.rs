@@ -286,9 +286,7 @@ pub fn run(items: &[Item], k: usize, seed: u64, policy: &Policy, max_suggestions
                 } else {
                     rule.failed += 1;
                 }
-                let outcomes = rule.succeeded + rule.failed;
-                if outcomes >= 3 && (rule.succeeded as f64 / outcomes as f64) < policy.success_floor
-                {
+                if rule.active && policy.switch_off(rule.succeeded as i64, rule.failed as i64) {
                     rule.active = false;
                     switched_off += 1;
                 }

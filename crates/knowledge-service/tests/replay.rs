@@ -11,11 +11,9 @@ use marketsync_monitor_service::eval;
 fn the_scripted_reviewer_teaches_rules_that_correct_most_issues_rightly() {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/magento-luma");
     let items = eval::load(&data).expect("the Luma catalog beside the repository");
-    let policy = Policy {
-        threshold: 0.8,
-        min_approvals: 3,
-        success_floor: 0.5,
-    };
+    // The defaults: auto-apply at 0.80 after 3 approvals, rules off under a 0.5 success rate.
+    let policy = Policy::default();
+    assert_eq!((policy.threshold, policy.min_approvals), (0.8, 3));
     let r = replay::run(&items, 5, 2026, &policy, 3);
     let last = r.checkpoints.last().expect("checkpoints").total;
     assert!(last.issues > 500, "{last:?}");
