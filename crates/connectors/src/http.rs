@@ -5,7 +5,7 @@
 //! A platform module builds one [`HttpClient`] per connection (default headers carry its auth)
 //! and one [`RateLimiter`] shared by every call of that connection, then sends [`Call`]s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -138,7 +138,15 @@ struct Budget {
     bucket: Option<(f64, f64, Instant)>,
     /// [`priority`] calls waiting for the budget now.
     waiting: usize,
+    /// When the last `quota` requests were sent (quotas up to [`SLIDING_MAX`]): no window-long
+    /// span holds more than the quota, whatever the phase of the platform's own window (a
+    /// client window of its own, not aligned with the platform's, lets up to twice the quota
+    /// through around a boundary, and the platform answers 429).
+    sent: VecDeque<Instant>,
 }
+
+/// Quotas up to this are kept sliding (a log of one instant per request of the window).
+const SLIDING_MAX: u32 = 1024;
 
 /// Counts a priority call as waiting while it exists.
 struct Waiting<'a>(&'a RateLimiter);
@@ -173,6 +181,7 @@ impl RateLimiter {
                 blocked_until: None,
                 bucket: None,
                 waiting: 0,
+                sent: VecDeque::new(),
             }),
         }
     }
@@ -281,9 +290,23 @@ impl RateLimiter {
                 return Some(Duration::from_secs_f64((at - elapsed).max(0.001)));
             }
         }
+        if b.quota <= SLIDING_MAX
+            && b.sent.len() >= b.quota as usize
+            && let Some(oldest) = b.sent.front().copied()
+            && oldest + b.window > now
+        {
+            // The quota was sent within the last window: the oldest of them must age out.
+            return Some(oldest + b.window - now);
+        }
         if b.remaining > keep && !yielding {
             if spend {
                 b.remaining -= 1;
+                if b.quota <= SLIDING_MAX {
+                    b.sent.push_back(now);
+                    while b.sent.len() > b.quota as usize {
+                        b.sent.pop_front();
+                    }
+                }
             }
             return None;
         }
@@ -1050,6 +1073,31 @@ mod tests {
         let gave_up = tokio::time::timeout(Duration::from_millis(20), priority(l.acquire())).await;
         assert!(gave_up.is_err());
         assert_eq!(l.lock().waiting, 0);
+    }
+
+    #[tokio::test]
+    async fn no_window_long_span_holds_more_than_the_quota() {
+        // 10 per 400 ms. Ten calls just before the client's window resets, then ten more: a
+        // fixed window would let the second ten go at its reset, twenty within a few ms; the
+        // platform's window (of any phase) would refuse half of them.
+        let l = RateLimiter::new(10, Duration::from_millis(400), None);
+        let start = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        for _ in 0..10 {
+            l.acquire().await;
+        }
+        let first = start.elapsed();
+        for _ in 0..10 {
+            l.acquire().await;
+        }
+        let second = start.elapsed();
+        assert!(first < Duration::from_millis(390), "{first:?}");
+        assert!(
+            second >= first + Duration::from_millis(380),
+            "the second ten waited for the first to age out: {first:?} → {second:?}"
+        );
+        // Asking spends nothing either way.
+        assert!(l.background_wait() > Duration::ZERO);
     }
 
     #[tokio::test]
