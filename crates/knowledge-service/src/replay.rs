@@ -22,7 +22,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use marketsync_monitor_service::engine::Model;
-use marketsync_monitor_service::eval::{Item, folds};
+use marketsync_monitor_service::eval::{Item, folds, variant_title};
 use marketsync_proto::v1::{Product, Suggestion};
 
 use crate::learn::{Policy, confidence};
@@ -161,13 +161,9 @@ fn cases(items: &[Item], fold: &[usize], seed: u64) -> Vec<Case> {
         if let Some(v) = item.product.variants.get(pick)
             && let Some(color) = v.options.get("color")
         {
-            let suffix: Vec<&str> = ["size", "color"]
-                .iter()
-                .filter_map(|o| v.options.get(*o).map(String::as_str))
-                .collect();
             let mut listing = item.product.clone();
             listing.sku = v.sku.clone();
-            listing.title = format!("{}-{}", item.product.title, suffix.join("-"));
+            listing.title = variant_title(&item.product.title, v);
             listing.variants.clear();
             listing.attributes.retain(|k, _| k != "color");
             out.push(Case {

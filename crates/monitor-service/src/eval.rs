@@ -242,6 +242,16 @@ fn clean_mark(m: &str) -> String {
         .to_string()
 }
 
+/// A variant's own title as Magento names a configurable product's child:
+/// `<title>-<size>-<color>` (`Chaz Kangeroo Hoodie-XS-Black`).
+pub fn variant_title(title: &str, v: &Variant) -> String {
+    let suffix: Vec<&str> = ["size", "color"]
+        .iter()
+        .filter_map(|o| v.options.get(*o).map(String::as_str))
+        .collect();
+    format!("{title}-{}", suffix.join("-"))
+}
+
 /// The fold of each group: groups shuffled with a fixed seed, then dealt round-robin.
 pub fn folds(items: &[Item], k: usize, seed: u64) -> Vec<usize> {
     let mut groups: Vec<&str> = items.iter().map(|i| i.group.as_str()).collect();
@@ -399,18 +409,7 @@ pub fn attributes(items: &[Item], k: usize, seed: u64) -> (F1, F1) {
                 hidden
                     .variants
                     .iter()
-                    .map(|v| {
-                        let mut opts: Vec<_> = v.options.iter().collect();
-                        opts.sort();
-                        let suffix: Vec<&str> = ["size", "color"]
-                            .iter()
-                            .filter_map(|o| v.options.get(*o).map(String::as_str))
-                            .collect();
-                        (
-                            v.sku.clone(),
-                            format!("{}-{}", hidden.title, suffix.join("-")),
-                        )
-                    })
+                    .map(|v| (v.sku.clone(), variant_title(&hidden.title, v)))
                     .collect()
             };
             for (sku, title) in titled {
